@@ -1,0 +1,430 @@
+//! Service configuration: `config/reviewguard.toml`, every key overridable by
+//! an environment variable `REVIEWGUARD_<SECTION>_<KEY>` (upper case), e.g.
+//! `REVIEWGUARD_KAFKA_BROKERS`. An invalid config is refused at start with the
+//! key and the reason.
+
+use crate::decide::DecideConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const ENV_PREFIX: &str = "REVIEWGUARD_";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub metrics: MetricsConfig,
+    pub privacy: PrivacyConfig,
+    pub models: ModelsConfig,
+    pub lexicons: LexiconsConfig,
+    pub limits: LimitsConfig,
+    pub decide: DecideConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    pub group_id: String,
+    /// Where a group with no committed offset starts: `earliest` or `latest`.
+    pub auto_offset_reset: String,
+    /// How long a dead member holds its partitions. Kept short so a crashed
+    /// instance's partitions move on within seconds.
+    pub session_timeout_ms: u32,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    pub reviews_food: String,
+    pub reviews_tourism: String,
+    pub inspection_food: String,
+    pub inspection_tourism: String,
+    pub dlq: String,
+    pub changelog: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of /metrics, /healthz and /readyz.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Secret for reviewer pseudonyms (HMAC-SHA256). Prefer the environment
+    /// (`REVIEWGUARD_PRIVACY_PSEUDONYM_KEY`) or `pseudonym_key_file`.
+    pub pseudonym_key: String,
+    pub pseudonym_key_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Model files; empty means the defaults compiled into the binary.
+    pub food: String,
+    pub tourism: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LexiconsConfig {
+    /// Folder with common.toml, food.toml, tourism.toml; empty means built in.
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_message_bytes: usize,
+    /// Messages processed before their outputs are awaited and offsets stored.
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill, in milliseconds.
+    pub batch_wait_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::default(),
+            topics: TopicsConfig::default(),
+            metrics: MetricsConfig::default(),
+            privacy: PrivacyConfig::default(),
+            models: ModelsConfig::default(),
+            lexicons: LexiconsConfig::default(),
+            limits: LimitsConfig::default(),
+            decide: DecideConfig::default(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "reviewguard".into(),
+            auto_offset_reset: "earliest".into(),
+            session_timeout_ms: 6000,
+            client_id: "reviewguard".into(),
+        }
+    }
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            reviews_food: "reviews.food".into(),
+            reviews_tourism: "reviews.tourism".into(),
+            inspection_food: "inspection.food".into(),
+            inspection_tourism: "inspection.tourism".into(),
+            dlq: "reviewguard.dlq".into(),
+            changelog: "reviewguard.changelog".into(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            addr: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            pseudonym_key: String::new(),
+            pseudonym_key_file: String::new(),
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            food: String::new(),
+            tourism: String::new(),
+        }
+    }
+}
+
+impl Default for LexiconsConfig {
+    fn default() -> Self {
+        LexiconsConfig { dir: String::new() }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: crate::review::DEFAULT_MAX_MESSAGE_BYTES,
+            batch_size: 500,
+            batch_wait_ms: 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Load `path` (when given), apply environment overrides, validate.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (source, text) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+            ),
+            None => ("(defaults)".to_owned(), String::new()),
+        };
+        let mut value: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: source.clone(),
+            message: e.to_string(),
+        })?;
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| invalid("(defaults)", e.to_string()))?;
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            // The section is the part before the first underscore that names one.
+            let Some((section, key)) = defaults.keys().find_map(|s| {
+                rest.strip_prefix(&format!("{s}_"))
+                    .map(|k| (s.clone(), k.to_owned()))
+            }) else {
+                // Variables such as REVIEWGUARD_LOG are not config keys.
+                continue;
+            };
+            let Some(default) = defaults.get(&section).and_then(|s| s.get(&key)) else {
+                return Err(invalid(
+                    &name,
+                    format!("no key {key:?} in section [{section}]"),
+                ));
+            };
+            let v = match default {
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(&name, format!("{raw:?} is not a whole number")))?,
+                ),
+                toml::Value::Float(_) => toml::Value::Float(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(&name, format!("{raw:?} is not a number")))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| invalid(&name, format!("{raw:?} is not true or false")))?,
+                ),
+                _ => toml::Value::String(raw),
+            };
+            let table = value
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match table.as_table_mut() {
+                Some(t) => {
+                    t.insert(key, v);
+                }
+                None => return Err(invalid(&section, "must be a table")),
+            }
+        }
+        let cfg: Config = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: source,
+                message: e.to_string(),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(invalid(
+                "kafka.brokers",
+                "is empty; give host:port[,host:port...]",
+            ));
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return Err(invalid("kafka.group_id", "is empty"));
+        }
+        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
+            return Err(invalid(
+                "kafka.auto_offset_reset",
+                format!(
+                    "is {:?}; use \"earliest\" or \"latest\"",
+                    self.kafka.auto_offset_reset
+                ),
+            ));
+        }
+        if !(1000..=300_000).contains(&self.kafka.session_timeout_ms) {
+            return Err(invalid(
+                "kafka.session_timeout_ms",
+                "must be from 1000 to 300000",
+            ));
+        }
+        if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "metrics.addr",
+                format!(
+                    "{:?} is not an address such as 127.0.0.1:9898",
+                    self.metrics.addr
+                ),
+            ));
+        }
+        let t = &self.topics;
+        for (k, v) in [
+            ("topics.reviews_food", &t.reviews_food),
+            ("topics.reviews_tourism", &t.reviews_tourism),
+            ("topics.inspection_food", &t.inspection_food),
+            ("topics.inspection_tourism", &t.inspection_tourism),
+            ("topics.dlq", &t.dlq),
+            ("topics.changelog", &t.changelog),
+        ] {
+            if v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                || v.len() > 249
+            {
+                return Err(invalid(k, format!("{v:?} is not a valid Kafka topic name")));
+            }
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.limits.max_message_bytes) {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                "must be from 1 KiB to 64 MiB",
+            ));
+        }
+        if !(1..=100_000).contains(&self.limits.batch_size) {
+            return Err(invalid("limits.batch_size", "must be from 1 to 100000"));
+        }
+        Ok(())
+    }
+
+    /// The pseudonym key: from `privacy.pseudonym_key`, else from the file.
+    /// `None` when neither is set.
+    pub fn pseudonym_key(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        if !self.privacy.pseudonym_key.is_empty() {
+            return Ok(Some(self.privacy.pseudonym_key.as_bytes().to_vec()));
+        }
+        if self.privacy.pseudonym_key_file.is_empty() {
+            return Ok(None);
+        }
+        let key = std::fs::read(&self.privacy.pseudonym_key_file).map_err(|e| {
+            invalid(
+                "privacy.pseudonym_key_file",
+                format!("cannot read the key file: {e}"),
+            )
+        })?;
+        let trimmed = key.trim_ascii();
+        if trimmed.len() < 16 {
+            return Err(invalid(
+                "privacy.pseudonym_key_file",
+                "the key must be at least 16 bytes",
+            ));
+        }
+        Ok(Some(trimmed.to_vec()))
+    }
+
+    pub fn lexicon_dir(&self) -> Option<PathBuf> {
+        (!self.lexicons.dir.is_empty()).then(|| PathBuf::from(&self.lexicons.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_file_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/reviewguard.toml");
+        Config::load(Some(&p), vec![]).unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_keys_by_name_and_type() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("REVIEWGUARD_KAFKA_BROKERS", "b1:9092,b2:9092"),
+                ("REVIEWGUARD_KAFKA_GROUP_ID", "g7"),
+                ("REVIEWGUARD_KAFKA_AUTO_OFFSET_RESET", "latest"),
+                ("REVIEWGUARD_METRICS_ADDR", "0.0.0.0:9000"),
+                ("REVIEWGUARD_PRIVACY_PSEUDONYM_KEY", "s3cret-s3cret-s3cret"),
+                ("REVIEWGUARD_LIMITS_BATCH_SIZE", "64"),
+                ("REVIEWGUARD_DECIDE_COOLDOWN_HOURS", "24"),
+                ("REVIEWGUARD_LOG", "debug"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers, "b1:9092,b2:9092");
+        assert_eq!(c.kafka.group_id, "g7");
+        assert_eq!(c.kafka.auto_offset_reset, "latest");
+        assert_eq!(c.metrics.addr, "0.0.0.0:9000");
+        assert_eq!(c.limits.batch_size, 64);
+        assert_eq!(c.decide.cooldown_hours, 24);
+        assert_eq!(c.pseudonym_key().unwrap().unwrap(), b"s3cret-s3cret-s3cret");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let e = Config::load(
+            None,
+            env(&[("REVIEWGUARD_KAFKA_AUTO_OFFSET_RESET", "sometimes")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("kafka.auto_offset_reset"), "{e}");
+        let e = Config::load(None, env(&[("REVIEWGUARD_LIMITS_BATCH_SIZE", "many")])).unwrap_err();
+        assert!(
+            e.to_string().contains("REVIEWGUARD_LIMITS_BATCH_SIZE"),
+            "{e}"
+        );
+        let e = Config::load(None, env(&[("REVIEWGUARD_KAFKA_BROKER", "x")])).unwrap_err();
+        assert!(e.to_string().contains("broker"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[kafka]\nbrokerz = \"x\"\n").unwrap();
+        let e = Config::load(Some(&p), vec![]).unwrap_err();
+        assert!(e.to_string().contains("brokerz"), "{e}");
+    }
+}

@@ -1,0 +1,269 @@
+//! `demo`: the whole pipeline on an embedded default. An in-process
+//! Kafka-protocol cluster (librdkafka's mock cluster), a simulated stream in
+//! which a few businesses go bad among many that stay fine, the default
+//! models; prints each flag as one line and a summary.
+
+use crate::config::Config;
+use crate::extract::Extractor;
+use crate::flag::{self, Flag};
+use crate::kafka;
+use crate::metrics::{Health, Metrics};
+use crate::pipeline::{Models, Scorer};
+use crate::privacy::Pseudonymiser;
+use crate::review::Domain;
+use crate::simulate::{self, SimConfig};
+use anyhow::{Context, Result, anyhow};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub seed: u64,
+    pub businesses: usize,
+    pub days: u32,
+    pub metrics_addr: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub reviews: usize,
+    pub malformed: usize,
+    pub flags: Vec<Flag>,
+    pub quality: simulate::FlagQuality,
+    pub elapsed: Duration,
+}
+
+const PARTITIONS: i32 = 3;
+
+/// Run the demo. Blocks; must be called outside a Tokio runtime, since the
+/// mock cluster lives on this thread.
+pub fn run(opts: &DemoOptions, mut print: impl FnMut(&str)) -> Result<DemoSummary> {
+    let started = Instant::now();
+    let cluster = MockCluster::new(1).context("cannot start the in-process Kafka cluster")?;
+    let mut cfg = Config::default();
+    cfg.kafka.brokers = cluster.bootstrap_servers();
+    cfg.kafka.group_id = "reviewguard-demo".into();
+    cfg.metrics.addr = opts.metrics_addr.to_string();
+    let t = cfg.topics.clone();
+    for topic in [
+        &t.reviews_food,
+        &t.reviews_tourism,
+        &t.inspection_food,
+        &t.inspection_tourism,
+        &t.dlq,
+        &t.changelog,
+    ] {
+        cluster
+            .create_topic(topic, PARTITIONS, 1)
+            .with_context(|| format!("cannot create topic {topic}"))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let summary = rt.block_on(async_demo(opts, cfg, &mut print, started));
+    drop(rt);
+    drop(cluster);
+    summary
+}
+
+async fn async_demo(
+    opts: &DemoOptions,
+    cfg: Config,
+    print: &mut impl FnMut(&str),
+    started: Instant,
+) -> Result<DemoSummary> {
+    let world = simulate::generate(&SimConfig {
+        seed: opts.seed,
+        businesses: opts.businesses,
+        days: opts.days,
+        ..SimConfig::default()
+    });
+    print(&format!(
+        "reviewguard demo: {} businesses per domain over {} days, {} reviews, in-process Kafka at {}",
+        opts.businesses,
+        opts.days,
+        world.reviews.len(),
+        cfg.kafka.brokers
+    ));
+    let metrics = Metrics::new();
+    let health = Arc::new(Health::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let addr = crate::metrics::serve(
+        cfg.metrics.addr.parse()?,
+        metrics.clone(),
+        health.clone(),
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+    )
+    .await
+    .with_context(|| format!("cannot serve metrics on {}", cfg.metrics.addr))?;
+    print(&format!(
+        "metrics: http://{addr}/metrics (while the demo runs)"
+    ));
+
+    // Produce the simulated stream, plus a few malformed messages for the DLQ.
+    let producer: FutureProducer = kafka::producer_config(&cfg).create()?;
+    let mut deliveries = Vec::with_capacity(world.reviews.len());
+    for r in &world.reviews {
+        let topic = match r.domain {
+            Domain::Food => &cfg.topics.reviews_food,
+            Domain::Tourism => &cfg.topics.reviews_tourism,
+        };
+        let body = serde_json::to_vec(r)?;
+        deliveries.push(send(&producer, topic, &r.business_id, &body).await?);
+    }
+    let malformed: [&[u8]; 3] = [
+        b"{not json",
+        b"{\"review_id\":\"x\",\"business_id\":\"shop-1\",\"text\":\"hi\"}",
+        b"\xff\xfe",
+    ];
+    for m in malformed {
+        deliveries.push(send(&producer, &cfg.topics.reviews_food, "shop-00001", m).await?);
+    }
+    for d in deliveries {
+        d.await
+            .map_err(|_| anyhow!("producer dropped"))?
+            .map_err(|(e, _)| anyhow!("cannot produce to the demo cluster: {e}"))?;
+    }
+    let total = world.reviews.len() + malformed.len();
+
+    let scorer = Scorer {
+        extractor: Arc::new(Extractor::builtin()?),
+        models: Models::builtin()?,
+        pseudonyms: Pseudonymiser::ephemeral(),
+        decide: cfg.decide,
+    };
+    let svc_cfg = cfg.clone();
+    let svc_metrics = metrics.clone();
+    let service =
+        tokio::spawn(
+            async move { kafka::run(&svc_cfg, scorer, svc_metrics, health, stop_rx).await },
+        );
+
+    // Wait until every message has been consumed, then drain and stop.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let consumed: u64 = Domain::ALL
+            .iter()
+            .map(|d| {
+                metrics
+                    .reviews_consumed
+                    .with_label_values(&[d.as_str()])
+                    .get()
+            })
+            .sum();
+        if consumed as usize >= total {
+            break;
+        }
+        if service.is_finished() || Instant::now() > deadline {
+            let _ = stop_tx.send(true);
+            let res = service.await?;
+            res?;
+            return Err(anyhow!(
+                "the service consumed only {consumed} of {total} messages before the deadline"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    let run = service.await??;
+
+    let flags = read_flags(&cfg, run.flags as usize).await?;
+    let mut flags = flags;
+    flags.sort_by(|a, b| {
+        a.event_time
+            .cmp(&b.event_time)
+            .then(a.business_id.cmp(&b.business_id))
+    });
+    for f in &flags {
+        print(&flag::summary_line(f));
+    }
+    let keyed: Vec<(Domain, String, i64)> = flags
+        .iter()
+        .filter_map(|f| {
+            chrono::DateTime::parse_from_rfc3339(&f.event_time)
+                .ok()
+                .map(|t| (f.domain, f.business_id.clone(), t.timestamp()))
+        })
+        .collect();
+    let quality = simulate::flag_quality(&world, &keyed);
+    let elapsed = started.elapsed();
+    print(&format!(
+        "summary: {} reviews + {} malformed consumed ({} to the DLQ), {} flags; precision {:.2} and recall {:.2} against the simulator's hidden truth ({} of {} bad businesses found); {:.1}s",
+        world.reviews.len(),
+        malformed.len(),
+        run.rejected,
+        flags.len(),
+        quality.precision(),
+        quality.recall(),
+        quality.found,
+        quality.bad_businesses,
+        elapsed.as_secs_f64()
+    ));
+    producer.flush(Duration::from_secs(5))?;
+    Ok(DemoSummary {
+        reviews: world.reviews.len(),
+        malformed: malformed.len(),
+        flags,
+        quality,
+        elapsed,
+    })
+}
+
+async fn send(
+    p: &FutureProducer,
+    topic: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<rdkafka::producer::DeliveryFuture> {
+    let mut rec = FutureRecord::to(topic).key(key).payload(body);
+    loop {
+        match p.send_result(rec) {
+            Ok(f) => return Ok(f),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                rec = r;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(anyhow!("cannot produce: {e}")),
+        }
+    }
+}
+
+async fn read_flags(cfg: &Config, expected: usize) -> Result<Vec<Flag>> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", "reviewguard-demo-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[&cfg.topics.inspection_food, &cfg.topics.inspection_tourism])?;
+    let mut flags = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while flags.len() < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(anyhow!(
+                "read back {} of {expected} flags before the deadline",
+                flags.len()
+            ));
+        }
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => flags.push(kafka::parse_flag(m.payload().unwrap_or_default())?),
+            Ok(Err(e)) => tracing::debug!(error = %e, "flag reader"),
+            Err(_) => {}
+        }
+    }
+    Ok(flags)
+}

@@ -1,0 +1,365 @@
+//! Per-business state in event time, and the feature vector the models read.
+//!
+//! Counts are exponentially decayed sums over two horizons (time constants of
+//! 7 and 30 days): a review `d` days older than the newest counts `exp(-d/7)`
+//! in the 7-day figure. The sum does not depend on arrival order, and state
+//! stays the same size however many reviews a business gets.
+
+use crate::category::{Category, CategorySet};
+use crate::review::Domain;
+use serde::{Deserialize, Serialize};
+
+pub const DAY: i64 = 86_400;
+/// Decay time constants, in seconds: short and long horizon.
+pub const HORIZONS: [(&str, f64); 2] = [("7d", 7.0 * DAY as f64), ("30d", 30.0 * DAY as f64)];
+/// Most recent risk reviews kept per business (evidence and the cluster rule).
+pub const MAX_RECENT_RISK: usize = 8;
+/// Longest evidence snippet kept, in characters.
+pub const SNIPPET_CHARS: usize = 80;
+/// A rating at or below this is a low rating.
+pub const LOW_RATING: f64 = 2.0;
+
+const MAX_CATEGORIES: usize = 6;
+
+/// A decayed count over both horizons.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Decayed(pub [f32; 2]);
+
+impl Decayed {
+    fn decay(&mut self, dt: i64) {
+        for (v, (_, tau)) in self.0.iter_mut().zip(HORIZONS) {
+            *v = (f64::from(*v) * (-(dt as f64) / tau).exp()) as f32;
+        }
+    }
+    /// Add one event that happened `age` seconds before the state's time.
+    fn add(&mut self, age: i64) {
+        for (v, (_, tau)) in self.0.iter_mut().zip(HORIZONS) {
+            *v += (-(age.max(0) as f64) / tau).exp() as f32;
+        }
+    }
+    fn at(self, dt: i64) -> [f64; 2] {
+        let mut d = self;
+        d.decay(dt.max(0));
+        [f64::from(d.0[0]), f64::from(d.0[1])]
+    }
+}
+
+/// One recent review with a risk signal, kept as evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskEvent {
+    pub review_id: String,
+    pub created_at: String,
+    pub event_time: i64,
+    pub categories: u16,
+    /// Pseudonymous reviewer (or review, when the reviewer is unknown).
+    pub reviewer: u64,
+    /// PII-redacted excerpt.
+    pub snippet: String,
+    pub photos: u32,
+}
+
+impl RiskEvent {
+    pub fn categories(&self) -> CategorySet {
+        CategorySet::from_bits(self.categories)
+    }
+}
+
+/// The last flag emitted for a business, for cooldown and escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LastFlag {
+    pub event_time: i64,
+    pub severity: crate::decide::Severity,
+}
+
+/// What is known of one business.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusinessState {
+    pub domain: Domain,
+    /// Newest event time seen (Unix seconds).
+    pub as_of: i64,
+    pub reviews_total: u32,
+    reviews: Decayed,
+    low_rating: Decayed,
+    risk_reviews: Decayed,
+    photo_risk: Decayed,
+    categories: [Decayed; MAX_CATEGORIES],
+    /// Newest first, at most [`MAX_RECENT_RISK`].
+    pub recent_risk: Vec<RiskEvent>,
+    pub business_name: Option<String>,
+    pub region: Option<String>,
+    pub last_flag: Option<LastFlag>,
+}
+
+/// What one review contributes to its business's state.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    pub event_time: i64,
+    pub rating: Option<f64>,
+    pub photos: u32,
+    pub signals: CategorySet,
+    pub review_id: &'a str,
+    pub created_at: &'a str,
+    pub reviewer: u64,
+    pub text: &'a str,
+}
+
+impl BusinessState {
+    pub fn new(domain: Domain, first_event: i64) -> Self {
+        BusinessState {
+            domain,
+            as_of: first_event,
+            reviews_total: 0,
+            reviews: Decayed::default(),
+            low_rating: Decayed::default(),
+            risk_reviews: Decayed::default(),
+            photo_risk: Decayed::default(),
+            categories: [Decayed::default(); MAX_CATEGORIES],
+            recent_risk: Vec::new(),
+            business_name: None,
+            region: None,
+            last_flag: None,
+        }
+    }
+
+    /// Fold one review in. Late reviews (older than `as_of`) count with their age.
+    pub fn observe(&mut self, o: &Observation<'_>) {
+        let age = if o.event_time > self.as_of {
+            let dt = o.event_time - self.as_of;
+            for d in self.all_mut() {
+                d.decay(dt);
+            }
+            self.as_of = o.event_time;
+            0
+        } else {
+            self.as_of - o.event_time
+        };
+        self.reviews_total = self.reviews_total.saturating_add(1);
+        self.reviews.add(age);
+        if o.rating.is_some_and(|r| r <= LOW_RATING) {
+            self.low_rating.add(age);
+        }
+        if o.signals.is_empty() {
+            return;
+        }
+        self.risk_reviews.add(age);
+        if o.photos > 0 {
+            self.photo_risk.add(age);
+        }
+        for (i, c) in Category::of(self.domain).iter().enumerate() {
+            if o.signals.contains(*c) {
+                self.categories[i].add(age);
+            }
+        }
+        let ev = RiskEvent {
+            review_id: o.review_id.to_owned(),
+            created_at: o.created_at.to_owned(),
+            event_time: o.event_time,
+            categories: o.signals.bits(),
+            reviewer: o.reviewer,
+            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS),
+            photos: o.photos,
+        };
+        // Newest first; among equal times, the later arrival first.
+        let pos = self
+            .recent_risk
+            .iter()
+            .position(|e| e.event_time <= ev.event_time)
+            .unwrap_or(self.recent_risk.len());
+        if pos < MAX_RECENT_RISK {
+            self.recent_risk.insert(pos, ev);
+            self.recent_risk.truncate(MAX_RECENT_RISK);
+        }
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut Decayed> {
+        [
+            &mut self.reviews,
+            &mut self.low_rating,
+            &mut self.risk_reviews,
+            &mut self.photo_risk,
+        ]
+        .into_iter()
+        .chain(self.categories.iter_mut())
+    }
+
+    /// Distinct reviewers among recent reports of `category` (any, when `None`)
+    /// within `window` seconds before `t`.
+    pub fn distinct_reporters(&self, category: Option<Category>, t: i64, window: i64) -> usize {
+        let mut seen: Vec<u64> = Vec::with_capacity(MAX_RECENT_RISK);
+        for e in &self.recent_risk {
+            let in_window = e.event_time <= t && t - e.event_time <= window;
+            let matches = category.is_none_or(|c| e.categories().contains(c));
+            if in_window && matches && !seen.contains(&e.reviewer) {
+                seen.push(e.reviewer);
+            }
+        }
+        seen.len()
+    }
+
+    /// The feature vector as of time `t` (≥ `as_of` decays further; earlier is
+    /// taken as `as_of`). Order and names: [`feature_names`].
+    pub fn features_at(&self, t: i64) -> Vec<f64> {
+        let dt = t - self.as_of;
+        let t = t.max(self.as_of);
+        let reviews = self.reviews.at(dt);
+        let low = self.low_rating.at(dt);
+        let risk = self.risk_reviews.at(dt);
+        let mut f = Vec::with_capacity(feature_count(self.domain));
+        f.extend_from_slice(&reviews);
+        f.extend_from_slice(&low);
+        f.extend_from_slice(&risk);
+        f.push(risk[1] / reviews[1].max(1.0));
+        f.push(self.photo_risk.at(dt)[1]);
+        f.push(self.distinct_reporters(None, t, 30 * DAY) as f64);
+        for i in 0..Category::of(self.domain).len() {
+            f.extend_from_slice(&self.categories[i].at(dt));
+        }
+        f
+    }
+}
+
+/// The stable feature names of a domain, in vector order.
+pub fn feature_names(domain: Domain) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "reviews_7d",
+        "reviews_30d",
+        "low_rating_7d",
+        "low_rating_30d",
+        "risk_reviews_7d",
+        "risk_reviews_30d",
+        "risk_share_30d",
+        "photo_risk_30d",
+        "distinct_risk_reviewers_30d",
+    ]
+    .map(String::from)
+    .to_vec();
+    for c in Category::of(domain) {
+        for (h, _) in HORIZONS {
+            names.push(format!("{}_{h}", c.as_str()));
+        }
+    }
+    names
+}
+
+pub fn feature_count(domain: Domain) -> usize {
+    9 + 2 * Category::of(domain).len()
+}
+
+/// A sentence a regulator can read for one feature's value.
+pub fn describe(name: &str, value: f64) -> String {
+    let (base, horizon) = match name.rsplit_once('_') {
+        Some((b, h @ ("7d" | "30d"))) => (b, if h == "7d" { "7" } else { "30" }),
+        _ => (name, "30"),
+    };
+    let n = format!("{value:.1}");
+    match base {
+        "reviews" => format!("{n} reviews in the last {horizon} days (time-weighted)"),
+        "low_rating" => format!("{n} reviews rated 2 stars or lower in the last {horizon} days"),
+        "risk_reviews" => format!("{n} reviews in the last {horizon} days report a risk"),
+        "risk_share" => format!(
+            "{:.0}% of reviews in the last 30 days report a risk",
+            value * 100.0
+        ),
+        "photo_risk" => format!("{n} risk reports in the last 30 days come with photos"),
+        "distinct_risk_reviewers" => {
+            format!("{value:.0} different reviewers reported risks in the last 30 days")
+        }
+        other => match Category::parse(other) {
+            Some(c) => format!(
+                "{n} reviews in the last {horizon} days report {}",
+                c.phrase()
+            ),
+            None => format!("{name} = {n}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(t: i64, signals: CategorySet, reviewer: u64) -> Observation<'static> {
+        Observation {
+            event_time: t,
+            rating: Some(1.0),
+            photos: 1,
+            signals,
+            review_id: "r",
+            created_at: "c",
+            reviewer,
+            text: "吃完拉肚子，电话13812345678",
+        }
+    }
+
+    #[test]
+    fn names_match_vector_length() {
+        for d in Domain::ALL {
+            let s = BusinessState::new(d, 0);
+            assert_eq!(s.features_at(0).len(), feature_names(d).len());
+            assert_eq!(feature_names(d).len(), feature_count(d));
+        }
+    }
+
+    #[test]
+    fn decay_follows_event_time_and_ignores_order() {
+        let ill: CategorySet = [Category::Illness].into_iter().collect();
+        let mut a = BusinessState::new(Domain::Food, 0);
+        let mut b = BusinessState::new(Domain::Food, 0);
+        a.observe(&obs(0, ill, 1));
+        a.observe(&obs(7 * DAY, ill, 2));
+        b.observe(&obs(7 * DAY, ill, 2));
+        b.observe(&obs(0, ill, 1));
+        let fa = a.features_at(7 * DAY);
+        let fb = b.features_at(7 * DAY);
+        for (x, y) in fa.iter().zip(&fb) {
+            assert!((x - y).abs() < 1e-4, "{fa:?} vs {fb:?}");
+        }
+        // reviews_7d = 1 + e^-1
+        assert!((fa[0] - (1.0 + (-1.0f64).exp())).abs() < 1e-4);
+        // 30 days later the 7-day figure has all but gone.
+        assert!(a.features_at(37 * DAY)[0] < 0.05);
+    }
+
+    #[test]
+    fn state_is_bounded_and_evidence_redacted() {
+        let ill: CategorySet = [Category::Illness].into_iter().collect();
+        let mut s = BusinessState::new(Domain::Food, 0);
+        for i in 0..1000 {
+            s.observe(&obs(i * 60, ill, i as u64));
+        }
+        assert_eq!(s.recent_risk.len(), MAX_RECENT_RISK);
+        assert_eq!(s.recent_risk[0].event_time, 999 * 60);
+        assert!(!s.recent_risk[0].snippet.contains("13812345678"));
+        assert_eq!(s.reviews_total, 1000);
+    }
+
+    #[test]
+    fn distinct_reporters_counts_people_not_reviews() {
+        let ill: CategorySet = [Category::Illness].into_iter().collect();
+        let mut s = BusinessState::new(Domain::Food, 0);
+        s.observe(&obs(0, ill, 7));
+        s.observe(&obs(3600, ill, 7));
+        assert_eq!(
+            s.distinct_reporters(Some(Category::Illness), 3600, 72 * 3600),
+            1
+        );
+        s.observe(&obs(7200, ill, 8));
+        assert_eq!(
+            s.distinct_reporters(Some(Category::Illness), 7200, 72 * 3600),
+            2
+        );
+        assert_eq!(
+            s.distinct_reporters(Some(Category::Hygiene), 7200, 72 * 3600),
+            0
+        );
+    }
+
+    #[test]
+    fn descriptions_are_sentences() {
+        assert_eq!(
+            describe("illness_7d", 3.0),
+            "3.0 reviews in the last 7 days report illness after eating"
+        );
+        assert!(describe("risk_share_30d", 0.25).starts_with("25%"));
+    }
+}

@@ -1,0 +1,603 @@
+//! The Kafka shell around the core: consumer group over the review topics,
+//! flags and dead letters out, offsets stored only after everything a message
+//! caused has been acknowledged by the broker (at-least-once).
+//!
+//! Loop: receive a message, run it through the core, enqueue its outputs, and
+//! every `limits.batch_size` messages (or `limits.batch_wait_ms`) await all
+//! deliveries, then store each partition's offsets. librdkafka auto-commits
+//! stored offsets; shutdown drains the batch and commits synchronously.
+//!
+//! Rebalance: a revoked partition's state is set aside; if the very next
+//! assignment gives it back (eager rebalancing revokes everything) it is
+//! resumed, otherwise dropped, so a partition never mixes in state from
+//! before someone else owned it. A partition remembers the next offset it
+//! has applied, so messages fetched again after a rebalance are not counted
+//! twice.
+
+use crate::config::Config;
+use crate::flag::Flag;
+use crate::metrics::{Health, Metrics};
+use crate::pipeline::{Scorer, States};
+use crate::review::{self, DecodeOptions, Domain, Rejection};
+use anyhow::{Context as _, Result, anyhow};
+use base64::Engine as _;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+type Tp = (String, i32);
+
+#[derive(Debug)]
+enum RebalanceEvent {
+    Revoke(Vec<Tp>),
+    Assign(Vec<Tp>),
+}
+
+/// Consumer context: turns librdkafka callbacks into events for the loop and
+/// into health and lag figures.
+pub struct Ctx {
+    events: Mutex<Vec<RebalanceEvent>>,
+    health: Arc<Health>,
+    metrics: Metrics,
+}
+
+fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl Ctx {
+    fn push(&self, e: RebalanceEvent) {
+        match self.events.lock() {
+            Ok(mut v) => v.push(e),
+            Err(poisoned) => poisoned.into_inner().push(e),
+        }
+    }
+    fn take(&self) -> Vec<RebalanceEvent> {
+        match self.events.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, stats: Statistics) {
+        let up = stats.brokers.values().any(|b| b.state == "UP");
+        self.health.broker_up.store(up, Ordering::Relaxed);
+        for (topic, t) in &stats.topics {
+            for (p, part) in &t.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[topic.as_str(), &p.to_string()])
+                        .set(part.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.health.broker_up.store(false, Ordering::Relaxed);
+        }
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts = tps(tpl);
+            tracing::info!(partitions = ?parts, "partitions revoked");
+            for (topic, p) in &parts {
+                let _ = self
+                    .metrics
+                    .consumer_lag
+                    .remove_label_values(&[topic.as_str(), &p.to_string()]);
+            }
+            self.push(RebalanceEvent::Revoke(parts));
+        }
+    }
+
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts = tps(tpl);
+                tracing::info!(partitions = ?parts, "partitions assigned");
+                self.health
+                    .assigned
+                    .store(!parts.is_empty(), Ordering::Relaxed);
+                self.push(RebalanceEvent::Assign(parts));
+            }
+            Rebalance::Revoke(_) => self.health.assigned.store(false, Ordering::Relaxed),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// A dead-letter record: the original bytes and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub schema_version: u32,
+    pub reason: String,
+    pub error: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Kafka timestamp of the original message, milliseconds.
+    pub timestamp_ms: Option<i64>,
+    /// Original key and value, base64.
+    pub key_base64: Option<String>,
+    pub payload_base64: String,
+}
+
+impl DeadLetter {
+    pub fn new(
+        rejection: &Rejection,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        ts: Option<i64>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        DeadLetter {
+            schema_version: 1,
+            reason: rejection.reason.as_str().to_owned(),
+            error: rejection.to_string(),
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            timestamp_ms: ts,
+            key_base64: key.map(|k| b64.encode(k)),
+            payload_base64: b64.encode(payload),
+        }
+    }
+}
+
+struct PartitionState {
+    states: States,
+    /// One past the last offset folded into `states`.
+    next_offset: i64,
+}
+
+struct Pending {
+    tp: Tp,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    deliveries: Vec<(DeliveryFuture, Option<(Domain, crate::decide::Severity)>)>,
+}
+
+/// What a finished run did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunSummary {
+    pub consumed: u64,
+    pub rejected: u64,
+    pub flags: u64,
+}
+
+pub fn consumer_config(cfg: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", &cfg.kafka.group_id)
+        .set("client.id", &cfg.kafka.client_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.commit.interval.ms", "1000")
+        .set("auto.offset.reset", &cfg.kafka.auto_offset_reset)
+        .set(
+            "session.timeout.ms",
+            cfg.kafka.session_timeout_ms.to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.kafka.session_timeout_ms / 3).max(500).to_string(),
+        )
+        .set("statistics.interval.ms", "5000")
+        // Bound what librdkafka prefetches, so a slow pipeline cannot hoard memory.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("reconnect.backoff.ms", "200")
+        .set("reconnect.backoff.max.ms", "10000");
+    c
+}
+
+pub fn producer_config(cfg: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("client.id", &cfg.kafka.client_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .set("queue.buffering.max.kbytes", "65536")
+        .set("reconnect.backoff.ms", "200")
+        .set("reconnect.backoff.max.ms", "10000");
+    c
+}
+
+/// The service. Runs until `shutdown` turns true, then drains and commits.
+pub async fn run(
+    cfg: &Config,
+    scorer: Scorer,
+    metrics: Metrics,
+    health: Arc<Health>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let ctx = Ctx {
+        events: Mutex::new(Vec::new()),
+        health: health.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: StreamConsumer<Ctx> = consumer_config(cfg)
+        .create_with_context(ctx)
+        .context("cannot create the Kafka consumer (check kafka.brokers)")?;
+    let producer: FutureProducer = producer_config(cfg)
+        .create()
+        .context("cannot create the Kafka producer (check kafka.brokers)")?;
+    let topics = &cfg.topics;
+    consumer
+        .subscribe(&[&topics.reviews_food, &topics.reviews_tourism])
+        .context("cannot subscribe to the review topics")?;
+    metrics.set_models(&scorer.models);
+    tracing::info!(brokers = %cfg.kafka.brokers, group = %cfg.kafka.group_id, "consuming");
+
+    let mut shell = Shell {
+        cfg,
+        scorer,
+        metrics,
+        producer,
+        partitions: HashMap::new(),
+        suspended: HashMap::new(),
+        pending: Vec::new(),
+        summary: RunSummary::default(),
+    };
+    let batch_wait = Duration::from_millis(cfg.limits.batch_wait_ms.max(1));
+    let mut batch_started: Option<Instant> = None;
+    loop {
+        let deadline = batch_started.map(|t| t + batch_wait);
+        tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                shell.flush(&consumer).await?;
+                batch_started = None;
+            }
+            msg = consumer.recv() => {
+                shell.apply_rebalances(&consumer.context().take());
+                match msg {
+                    Ok(m) => {
+                        health.broker_up.store(true, Ordering::Relaxed);
+                        shell.handle(&m)?;
+                        batch_started.get_or_insert_with(Instant::now);
+                        if shell.pending.len() >= cfg.limits.batch_size {
+                            shell.flush(&consumer).await?;
+                            batch_started = None;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consumer error");
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(
+        pending = shell.pending.len(),
+        "shutting down: draining in-flight work"
+    );
+    shell.flush(&consumer).await?;
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored since the last commit is not an error.
+        if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
+            tracing::warn!(error = %e, "final commit failed");
+        }
+    }
+    shell
+        .producer
+        .flush(Duration::from_secs(10))
+        .map_err(|e| anyhow!("cannot flush the producer: {e}"))?;
+    consumer.unsubscribe();
+    tracing::info!(
+        consumed = shell.summary.consumed,
+        rejected = shell.summary.rejected,
+        flags = shell.summary.flags,
+        "stopped cleanly"
+    );
+    Ok(shell.summary)
+}
+
+struct Shell<'a> {
+    cfg: &'a Config,
+    scorer: Scorer,
+    metrics: Metrics,
+    producer: FutureProducer,
+    partitions: HashMap<Tp, PartitionState>,
+    suspended: HashMap<Tp, PartitionState>,
+    pending: Vec<Pending>,
+    summary: RunSummary,
+}
+
+impl Shell<'_> {
+    fn apply_rebalances(&mut self, events: &[RebalanceEvent]) {
+        for e in events {
+            match e {
+                RebalanceEvent::Revoke(parts) => {
+                    for tp in parts {
+                        if let Some(s) = self.partitions.remove(tp) {
+                            self.suspended.insert(tp.clone(), s);
+                        }
+                    }
+                }
+                RebalanceEvent::Assign(parts) => {
+                    let keep: HashSet<&Tp> = parts.iter().collect();
+                    self.suspended.retain(|tp, _| keep.contains(tp));
+                    for tp in parts {
+                        if let Some(s) = self.suspended.remove(tp) {
+                            self.partitions.insert(tp.clone(), s);
+                        }
+                    }
+                    self.suspended.clear();
+                }
+            }
+        }
+        self.update_tracked();
+    }
+
+    fn update_tracked(&self) {
+        for d in Domain::ALL {
+            let n: usize = self.partitions.values().map(|p| p.states.count(d)).sum();
+            self.metrics
+                .businesses_tracked
+                .with_label_values(&[d.as_str()])
+                .set(n as i64);
+        }
+    }
+
+    fn domain_of(&self, topic: &str) -> Option<Domain> {
+        if topic == self.cfg.topics.reviews_food {
+            Some(Domain::Food)
+        } else if topic == self.cfg.topics.reviews_tourism {
+            Some(Domain::Tourism)
+        } else {
+            None
+        }
+    }
+
+    fn handle(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
+        let tp: Tp = (m.topic().to_owned(), m.partition());
+        let offset = m.offset();
+        let topic_domain = self.domain_of(m.topic());
+        let started = Instant::now();
+        let part = self
+            .partitions
+            .entry(tp.clone())
+            .or_insert_with(|| PartitionState {
+                states: States::default(),
+                next_offset: 0,
+            });
+        if offset < part.next_offset {
+            // Fetched again after a rebalance: already folded in.
+            return Ok(());
+        }
+        part.next_offset = offset + 1;
+        self.summary.consumed += 1;
+        self.metrics
+            .reviews_consumed
+            .with_label_values(&[topic_domain.map_or("unknown", Domain::as_str)])
+            .inc();
+        let payload = m.payload().unwrap_or_default();
+        let opts = DecodeOptions {
+            max_bytes: self.cfg.limits.max_message_bytes,
+            default_domain: topic_domain,
+        };
+        let timestamp_ms = m.timestamp().to_millis();
+        let mut deliveries = Vec::new();
+        match review::decode(payload, &opts) {
+            Err(rejection) => {
+                self.summary.rejected += 1;
+                self.metrics
+                    .reviews_rejected
+                    .with_label_values(&[rejection.reason.as_str()])
+                    .inc();
+                tracing::debug!(topic = %tp.0, partition = tp.1, offset, reason = rejection.reason.as_str(), "rejected");
+                let dl = DeadLetter::new(
+                    &rejection,
+                    &tp.0,
+                    tp.1,
+                    offset,
+                    timestamp_ms,
+                    m.key(),
+                    payload,
+                );
+                let body = serde_json::to_vec(&dl)?;
+                let key = format!("{}-{}-{}", tp.0, tp.1, offset);
+                deliveries.push((self.send(&self.cfg.topics.dlq, &key, &body)?, None));
+            }
+            Ok(review) => {
+                let outcome = self.scorer.process(&mut part.states, &review);
+                for c in outcome.signals.iter() {
+                    self.metrics
+                        .signals
+                        .with_label_values(&[review.domain.as_str(), c.as_str()])
+                        .inc();
+                }
+                if let Some(p) = outcome.risk_score {
+                    self.metrics
+                        .risk_score
+                        .with_label_values(&[review.domain.as_str()])
+                        .observe(p);
+                }
+                if let Some(mut flag) = outcome.flag {
+                    flag.emitted_at =
+                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                    let out = match flag.domain {
+                        Domain::Food => &self.cfg.topics.inspection_food,
+                        Domain::Tourism => &self.cfg.topics.inspection_tourism,
+                    };
+                    let body = serde_json::to_vec(&flag)?;
+                    tracing::info!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
+                    deliveries.push((
+                        self.send(out, &flag.business_id, &body)?,
+                        Some((flag.domain, flag.severity)),
+                    ));
+                }
+            }
+        }
+        self.metrics
+            .review_processing
+            .observe(started.elapsed().as_secs_f64());
+        self.pending.push(Pending {
+            tp,
+            offset,
+            timestamp_ms,
+            deliveries,
+        });
+        Ok(())
+    }
+
+    fn send(&self, topic: &str, key: &str, body: &[u8]) -> Result<DeliveryFuture> {
+        let mut record = FutureRecord::to(topic).key(key).payload(body);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(f) => return Ok(f),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    // Backpressure: let librdkafka deliver before enqueuing more.
+                    self.producer.poll(Duration::from_millis(50));
+                    record = r;
+                }
+                Err((e, _)) => return Err(anyhow!("cannot enqueue to {topic}: {e}")),
+            }
+        }
+    }
+
+    /// Await every output of the batch, then store offsets in order.
+    async fn flush(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut highest: HashMap<Tp, i64> = HashMap::new();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for p in pending {
+            for (f, flag) in p.deliveries {
+                match f.await {
+                    Ok(Ok(_)) => {
+                        if let Some((d, s)) = flag {
+                            self.summary.flags += 1;
+                            self.metrics
+                                .flags_emitted
+                                .with_label_values(&[d.as_str(), s.as_str()])
+                                .inc();
+                        }
+                    }
+                    Ok(Err((e, _))) => {
+                        self.metrics
+                            .produce_errors
+                            .with_label_values(&[if flag.is_some() { "flag" } else { "dlq" }])
+                            .inc();
+                        return Err(anyhow!(
+                            "delivery failed for {}[{}]@{}: {e}; its offset is not committed, so it will be processed again after restart",
+                            p.tp.0,
+                            p.tp.1,
+                            p.offset
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(anyhow!("the producer was dropped before a delivery report"));
+                    }
+                }
+            }
+            if let Some(ts) = p.timestamp_ms {
+                self.metrics
+                    .pipeline_latency
+                    .observe(((now_ms - ts).max(0) as f64) / 1000.0);
+            }
+            highest.insert(p.tp, p.offset);
+        }
+        for ((topic, partition), offset) in highest {
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                // The partition was revoked meanwhile: its new owner starts from the last commit.
+                tracing::debug!(%topic, partition, error = %e, "offset not stored");
+            }
+        }
+        self.update_tracked();
+        Ok(())
+    }
+}
+
+/// Create the topics the service uses when they are missing (best effort:
+/// a cluster that forbids it is told about in the log).
+pub async fn ensure_topics(cfg: &Config, partitions: i32) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .create()
+        .context("cannot create the Kafka admin client")?;
+    let t = &cfg.topics;
+    let names = [
+        &t.reviews_food,
+        &t.reviews_tourism,
+        &t.inspection_food,
+        &t.inspection_tourism,
+        &t.dlq,
+        &t.changelog,
+    ];
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| {
+            let nt = NewTopic::new(n, partitions, TopicReplication::Fixed(1));
+            if *n == &t.changelog {
+                nt.set("cleanup.policy", "compact")
+            } else {
+                nt
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in admin
+        .create_topics(new.iter(), &opts)
+        .await
+        .context("cannot create topics")?
+    {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, partitions, "topic created"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic = %name, "topic exists")
+            }
+            Err((name, code)) => {
+                tracing::warn!(topic = %name, error = %code, "cannot create topic")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flag a consumer of an inspection topic reads back.
+pub fn parse_flag(bytes: &[u8]) -> Result<Flag> {
+    serde_json::from_slice(bytes).context("not a flag message")
+}

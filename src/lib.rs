@@ -1,0 +1,26 @@
+//! reviewguard: a streaming market-supervision risk scorer.
+//!
+//! The pure core, from decoded review to "flag or nothing": [`review`] (decode
+//! and validate), [`extract`] (risk signals), [`features`] (per-business state),
+//! [`model`] (scoring), [`decide`] (rules, severity, cooldown), [`flag`] (the
+//! output), tied together in [`pipeline`]. Around it, the shell: [`kafka`]
+//! (the service), [`metrics`], [`config`], and the offline commands
+//! [`replay`], [`simulate`] and [`train`].
+
+pub mod category;
+pub mod config;
+pub mod decide;
+pub mod demo;
+pub mod extract;
+pub mod features;
+pub mod flag;
+pub mod kafka;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod privacy;
+pub mod redact;
+pub mod replay;
+pub mod review;
+pub mod simulate;
+pub mod train;

@@ -1,0 +1,648 @@
+//! The `reviewguard` command line: the thin shell over the library.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use reviewguard::config::Config;
+use reviewguard::extract::Extractor;
+use reviewguard::metrics::{Health, Metrics};
+use reviewguard::model::Model;
+use reviewguard::pipeline::{Models, Scorer};
+use reviewguard::privacy::Pseudonymiser;
+use reviewguard::review::{self, Domain};
+use reviewguard::{demo, kafka, replay, simulate, train};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "reviewguard",
+    version,
+    about = "Streaming risk scorer: online reviews in, inspection flags out.",
+    long_about = "reviewguard reads restaurant and tourism reviews from Kafka, extracts risk signals \
+(illness, foreign objects, dirty rooms, overcharging ...), keeps per-business state in event time, \
+scores each business with a trained model and puts flags with evidence on inspection topics.\n\n\
+Start with `reviewguard demo`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole pipeline on an embedded Kafka cluster with simulated reviews; no setup.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Businesses per domain.
+        #[arg(long, default_value_t = 150)]
+        businesses: usize,
+        #[arg(long, default_value_t = 45)]
+        days: u32,
+        /// Where /metrics is served while the demo runs (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_addr: std::net::SocketAddr,
+    },
+    /// The service against real brokers; SIGTERM/SIGINT drain and exit cleanly.
+    Run {
+        /// Config file; every key can be overridden by REVIEWGUARD_<SECTION>_<KEY>.
+        #[arg(long, default_value = "config/reviewguard.toml")]
+        config: PathBuf,
+        /// Create missing topics with this many partitions before consuming.
+        #[arg(long)]
+        create_topics: Option<i32>,
+    },
+    /// Review JSON lines on stdin to {"review_id", "signals"} lines on stdout.
+    Extract {
+        /// Lexicon folder (common.toml, food.toml, tourism.toml); default: built in.
+        #[arg(long)]
+        lexicons: Option<PathBuf>,
+    },
+    /// Reviews JSONL through the same core as the stream; flags JSONL out.
+    Replay {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Config file for models, lexicons and decision settings; default: built in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// A seeded synthetic world: reviews JSONL, inspections CSV, hidden truth JSONL.
+    Simulate {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Businesses per domain.
+        #[arg(long, default_value_t = 500)]
+        businesses: usize,
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        /// food, tourism or both.
+        #[arg(long, default_value = "both")]
+        domain: String,
+        /// Reviews JSONL ("-" for stdout).
+        #[arg(long)]
+        reviews: PathBuf,
+        /// Inspections CSV.
+        #[arg(long)]
+        inspections: Option<PathBuf>,
+        /// Hidden truth per business, JSONL.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+    },
+    /// Fit a model from reviews and past inspection outcomes.
+    Train {
+        #[arg(long)]
+        reviews: PathBuf,
+        #[arg(long)]
+        inspections: PathBuf,
+        #[arg(long)]
+        domain: String,
+        /// Model file to write; its model card goes beside it (.md).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long, default_value = "0.1.0")]
+        version: String,
+        /// Seed of the simulated data, recorded as provenance.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Share of inspections (earliest first) used to fit; the rest validate.
+        #[arg(long, default_value_t = 0.7)]
+        fit_share: f64,
+    },
+    /// Score past inspections with a model.
+    Evaluate {
+        #[arg(long)]
+        reviews: PathBuf,
+        #[arg(long)]
+        inspections: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Print one JSON object with the figures.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    init_tracing();
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("REVIEWGUARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("REVIEWGUARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Demo {
+            seed,
+            businesses,
+            days,
+            metrics_addr,
+        } => {
+            let opts = demo::DemoOptions {
+                seed,
+                businesses,
+                days,
+                metrics_addr,
+            };
+            let mut stdout = std::io::stdout().lock();
+            demo::run(&opts, |line| {
+                let _ = writeln!(stdout, "{line}");
+            })?;
+            Ok(())
+        }
+        Command::Run {
+            config,
+            create_topics,
+        } => run(&config, create_topics),
+        Command::Extract { lexicons } => extract(lexicons.as_deref()),
+        Command::Replay { input, out, config } => replay_cmd(&input, &out, config.as_deref()),
+        Command::Simulate {
+            seed,
+            businesses,
+            days,
+            domain,
+            reviews,
+            inspections,
+            truth,
+        } => simulate_cmd(
+            seed,
+            businesses,
+            days,
+            &domain,
+            &reviews,
+            inspections.as_deref(),
+            truth.as_deref(),
+        ),
+        Command::Train {
+            reviews,
+            inspections,
+            domain,
+            out,
+            report,
+            version,
+            seed,
+            fit_share,
+        } => train_cmd(
+            &reviews,
+            &inspections,
+            &domain,
+            &out,
+            report.as_deref(),
+            &version,
+            seed,
+            fit_share,
+        ),
+        Command::Evaluate {
+            reviews,
+            inspections,
+            model,
+            report,
+            json,
+        } => evaluate_cmd(&reviews, &inspections, &model, report.as_deref(), json),
+    }
+}
+
+fn parse_domain(s: &str) -> Result<Domain> {
+    Domain::parse(s).ok_or_else(|| anyhow!("--domain must be food or tourism, got {s:?}"))
+}
+
+/// Models, lexicons and decision settings named by a config.
+fn scorer_from(cfg: &Config, pseudonyms: Pseudonymiser) -> Result<Scorer> {
+    let load = |path: &str, d: Domain| -> Result<Arc<Model>> {
+        Ok(Arc::new(if path.is_empty() {
+            Model::builtin(d)?
+        } else {
+            Model::load(Path::new(path), d)?
+        }))
+    };
+    let extractor = match cfg.lexicon_dir() {
+        Some(dir) => Extractor::from_dir(&dir)?,
+        None => Extractor::builtin()?,
+    };
+    Ok(Scorer {
+        extractor: Arc::new(extractor),
+        models: Models {
+            food: load(&cfg.models.food, Domain::Food)?,
+            tourism: load(&cfg.models.tourism, Domain::Tourism)?,
+        },
+        pseudonyms,
+        decide: cfg.decide,
+    })
+}
+
+fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
+    let cfg = Config::load(Some(config), std::env::vars())?;
+    let key = cfg.pseudonym_key()?.ok_or_else(|| {
+        anyhow!("no pseudonym key: set REVIEWGUARD_PRIVACY_PSEUDONYM_KEY (or privacy.pseudonym_key_file) to a secret of at least 16 bytes; reviewer ids are never kept in clear")
+    })?;
+    if key.len() < 16 {
+        bail!("privacy.pseudonym_key must be at least 16 bytes");
+    }
+    let scorer = scorer_from(&cfg, Pseudonymiser::new(&key))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let metrics = Metrics::new();
+        let health = Arc::new(Health::default());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut http_stop = stop_rx.clone();
+        let addr = reviewguard::metrics::serve(
+            cfg.metrics.addr.parse()?,
+            metrics.clone(),
+            health.clone(),
+            async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            },
+        )
+        .await
+        .with_context(|| format!("cannot listen on metrics.addr {}", cfg.metrics.addr))?;
+        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+        if let Some(p) = create_topics {
+            kafka::ensure_topics(&cfg, p).await?;
+        }
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received");
+            let _ = stop_tx.send(true);
+        });
+        kafka::run(&cfg, scorer, metrics, health, stop_rx).await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn extract(lexicons: Option<&Path>) -> Result<()> {
+    let ex = match lexicons {
+        Some(d) => Extractor::from_dir(d)?,
+        None => Extractor::builtin()?,
+    };
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let opts = review::DecodeOptions::default();
+    for (i, line) in stdin.split(b'\n').enumerate() {
+        let line = line?;
+        let n = i + 1;
+        let v = match extract_line(&ex, &line, &opts) {
+            Ok((id, signals)) => serde_json::json!({"review_id": id, "signals": signals}),
+            Err(e) => serde_json::json!({"line": n, "error": e}),
+        };
+        serde_json::to_writer(&mut out, &v)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `extract` needs only review_id, domain and text.
+fn extract_line(
+    ex: &Extractor,
+    line: &[u8],
+    opts: &review::DecodeOptions,
+) -> Result<(String, Vec<&'static str>), String> {
+    if line.len() > opts.max_bytes {
+        return Err(format!(
+            "line is {} bytes, the limit is {}",
+            line.len(),
+            opts.max_bytes
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let id = obj
+        .get("review_id")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or("review_id is missing or not a string")?;
+    let domain = obj
+        .get("domain")
+        .and_then(|v| v.as_str())
+        .and_then(Domain::parse)
+        .ok_or("domain is missing or not \"food\"/\"tourism\"")?;
+    let text = obj
+        .get("text")
+        .and_then(|v| v.as_str())
+        .ok_or("text is missing or not a string")?;
+    Ok((
+        id.to_owned(),
+        ex.extract(domain, text).categories.sorted_names(),
+    ))
+}
+
+fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
+    let cfg = match config {
+        Some(p) => Config::load(Some(p), std::env::vars())?,
+        None => Config::default(),
+    };
+    let key = cfg.pseudonym_key()?;
+    let scorer = scorer_from(
+        &cfg,
+        key.map_or_else(Pseudonymiser::ephemeral, |k| Pseudonymiser::new(&k)),
+    )?;
+    let f = std::fs::File::open(input)
+        .with_context(|| format!("cannot open --input {}", input.display()))?;
+    let o = std::fs::File::create(out)
+        .with_context(|| format!("cannot create --out {}", out.display()))?;
+    let started = std::time::Instant::now();
+    let mut shown = 0;
+    let (s, _) = replay::replay(
+        &scorer,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        std::io::BufWriter::new(o),
+        cfg.limits.max_message_bytes,
+        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        |bad| {
+            if shown < 10 {
+                eprintln!(
+                    "{}:{}: skipped: {}: {}",
+                    input.display(),
+                    bad.line,
+                    bad.reason.as_str(),
+                    bad.detail
+                );
+            }
+            shown += 1;
+        },
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    let rejected: u64 = s.rejected.values().sum();
+    eprintln!(
+        "replay: {} lines, {} rejected {:?}, {} flags in {:.2}s ({:.0} reviews/s, {:.1} MB/s)",
+        s.reviews,
+        rejected,
+        s.rejected,
+        s.flags,
+        secs,
+        s.reviews as f64 / secs.max(1e-9),
+        s.bytes as f64 / 1e6 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+fn simulate_cmd(
+    seed: u64,
+    businesses: usize,
+    days: u32,
+    domain: &str,
+    reviews: &Path,
+    inspections: Option<&Path>,
+    truth: Option<&Path>,
+) -> Result<()> {
+    let domains = match domain {
+        "both" => Domain::ALL.to_vec(),
+        d => vec![parse_domain(d)?],
+    };
+    let world = simulate::generate(&simulate::SimConfig {
+        seed,
+        businesses,
+        days,
+        domains,
+        ..Default::default()
+    });
+    let mut out: Box<dyn Write> = if reviews == Path::new("-") {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(reviews)
+                .with_context(|| format!("cannot create {}", reviews.display()))?,
+        ))
+    };
+    for r in &world.reviews {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if let Some(p) = inspections {
+        let mut w =
+            csv::Writer::from_path(p).with_context(|| format!("cannot create {}", p.display()))?;
+        w.write_record(["business_id", "domain", "inspected_at", "outcome"])?;
+        for i in &world.inspections {
+            w.write_record([
+                i.business_id.as_str(),
+                i.domain.as_str(),
+                &simulate::rfc3339(i.inspected_at),
+                &i.outcome.to_string(),
+            ])?;
+        }
+        w.flush()?;
+    }
+    if let Some(p) = truth {
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        );
+        for t in &world.truth {
+            serde_json::to_writer(&mut w, t)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+    eprintln!(
+        "simulate: seed {seed}, {} businesses, {} reviews, {} inspections ({} with violations)",
+        world.truth.len(),
+        world.reviews.len(),
+        world.inspections.len(),
+        world.inspections.iter().filter(|i| i.outcome == 1).count()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_cmd(
+    reviews: &Path,
+    inspections: &Path,
+    domain: &str,
+    out: &Path,
+    report: Option<&Path>,
+    version: &str,
+    seed: Option<u64>,
+    fit_share: f64,
+) -> Result<()> {
+    let domain = parse_domain(domain)?;
+    if !(0.3..=0.95).contains(&fit_share) {
+        bail!("--fit-share must be from 0.3 to 0.95");
+    }
+    let revs = train::read_reviews(reviews)?;
+    let insp = train::read_inspections(inspections)?;
+    let ex = Extractor::builtin()?;
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let t = train::train(
+        &revs,
+        &insp,
+        &ex,
+        &train::TrainOptions {
+            domain,
+            name: domain.as_str().to_owned(),
+            version: version.to_owned(),
+            data: format!("{} + {}", file_name(reviews), file_name(inspections)),
+            seed,
+            command: format!("reviewguard {command}"),
+            fit_share,
+        },
+    )?;
+    let mut text = serde_json::to_string_pretty(&t.file)?;
+    text.push('\n');
+    std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    // Check the file we wrote loads as the service would load it.
+    let model = Model::load(out, domain)?;
+    let card = model_card(&model, &t);
+    std::fs::write(out.with_extension("md"), &card)?;
+    if let Some(dir) = report {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("report.md"), &card)?;
+    }
+    eprintln!(
+        "train: {domain} model written to {} (sha256 {}); validation ROC-AUC {:.3}, lift@10% {:.2}x",
+        out.display(),
+        &model.sha256[..12],
+        t.validation.roc_auc,
+        t.validation.lift_at_10pct
+    );
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn model_card(model: &Model, t: &train::Trained) -> String {
+    let f = &model.file;
+    let names = &f.feature_names;
+    let mut coefs: Vec<(usize, f64)> = f.logistic.params().iter().copied().enumerate().collect();
+    coefs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut s = format!(
+        "# Model card: {} {} ({})\n\n\
+sha256 of the model file: `{}`\n\n\
+## Data\n{}; {} inspections ({} with violations), up to {}. Seed: {}.\n\n\
+Command: `{}`\n\n\
+## How it was fitted\n\
+Features are point-in-time: each inspection sees only reviews created before it, folded in by the \
+same core code the stream uses. The earliest {} inspections were used to fit a logistic regression \
+(linfa-logistic) on standardised features, positives repeated to balance the classes; the \
+regularisation strength (alpha) was chosen on the later {} by ROC-AUC: {}.\n\n\
+## Validation (later inspections, not used to fit)\n{}\n\
+Severity thresholds (from validation: the lowest score at which at least 50% / 70% / 85% of flagged inspections found violations): \
+low {:.3}, medium {:.3}, high {:.3}.\n\n\
+## Coefficients (standardised features, largest first)\n| feature | weight |\n|---|---|\n",
+        f.name,
+        f.version,
+        f.domain,
+        model.sha256,
+        f.provenance.data,
+        f.provenance.rows,
+        f.provenance.positives,
+        f.provenance.data_until,
+        f.provenance.seed.map_or("-".into(), |s| s.to_string()),
+        f.provenance.command,
+        t.validation_outcomes.len().abs_diff(f.provenance.rows),
+        t.validation.n,
+        t.alphas
+            .iter()
+            .map(|(a, auc)| format!("{a} -> {auc:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        train::metrics_markdown(&t.validation),
+        f.thresholds.low,
+        f.thresholds.medium,
+        f.thresholds.high,
+    );
+    for (i, w) in coefs {
+        s.push_str(&format!("| {} | {:+.3} |\n", names[i], w));
+    }
+    s.push_str("\n## Limits\n\
+- Fitted on simulated data (`reviewguard simulate`): the generative story is documented in `src/simulate.rs`; \
+real inspection histories will differ. Retrain on the regulator's own history before relying on the scores.\n\
+- Signals come from lexicons; what they miss (sarcasm, images, unusual phrasing) the model cannot see.\n\
+- Scores rank businesses for inspection; they are not findings. Every flag carries its evidence for a person to read.\n");
+    s
+}
+
+fn evaluate_cmd(
+    reviews: &Path,
+    inspections: &Path,
+    model_path: &Path,
+    report: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let text = std::fs::read(model_path)
+        .with_context(|| format!("cannot read --model {}", model_path.display()))?;
+    let domain = serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("domain")
+                .and_then(|d| d.as_str())
+                .and_then(Domain::parse)
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: not a reviewguard model (no domain)",
+                model_path.display()
+            )
+        })?;
+    let model = Model::from_bytes(&text, &model_path.display().to_string(), domain)?;
+    let revs = train::read_reviews(reviews)?;
+    let insp = train::read_inspections(inspections)?;
+    let m = train::evaluate(&revs, &insp, &model, &Extractor::builtin()?);
+    if let Some(dir) = report {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("evaluation.md"),
+            format!(
+                "# Evaluation of {} ({})\n\n{}",
+                model_path.display(),
+                model.sha256,
+                train::metrics_markdown(&m)
+            ),
+        )?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        print!("{}", train::metrics_markdown(&m));
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Prometheus metrics (contract names, prefix `reviewguard_`) and the HTTP
+//! endpoints `/metrics`, `/healthz`, `/readyz`. No business, review or
+//! reviewer id is ever a label.
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub reviews_consumed: IntCounterVec,
+    pub reviews_rejected: IntCounterVec,
+    pub flags_emitted: IntCounterVec,
+    pub review_processing: Histogram,
+    pub pipeline_latency: Histogram,
+    pub consumer_lag: IntGaugeVec,
+    pub businesses_tracked: IntGaugeVec,
+    pub model_info: GaugeVec,
+    pub risk_score: HistogramVec,
+    pub signals: IntCounterVec,
+    pub produce_errors: IntCounterVec,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are literals of this file; a clash is a bug the tests catch.
+    r.unwrap_or_else(|e| panic!("metric definition: {e}"))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = must(Registry::new_custom(Some("reviewguard".into()), None));
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = must(IntCounterVec::new(Opts::new(name, help), labels));
+            must(registry.register(Box::new(c.clone())));
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+            let h = must(HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                labels,
+            ));
+            must(registry.register(Box::new(h.clone())));
+            h
+        };
+        let plain = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = must(Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(buckets),
+            ));
+            must(registry.register(Box::new(h.clone())));
+            h
+        };
+        let latency_buckets = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let m = Metrics {
+            reviews_consumed: counter(
+                "reviews_consumed_total",
+                "Reviews read from the input topics, valid or not.",
+                &["domain"],
+            ),
+            reviews_rejected: counter(
+                "reviews_rejected_total",
+                "Messages refused and sent to the dead-letter topic, by reason.",
+                &["reason"],
+            ),
+            flags_emitted: counter(
+                "flags_emitted_total",
+                "Risk flags acknowledged by the broker.",
+                &["domain", "severity"],
+            ),
+            review_processing: plain(
+                "review_processing_seconds",
+                "Time spent in the core per review: decode, extract, state, score, decide.",
+                vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025,
+                    0.005, 0.01,
+                ],
+            ),
+            pipeline_latency: plain(
+                "pipeline_latency_seconds",
+                "From the review's Kafka timestamp to its outputs acknowledged by the broker.",
+                latency_buckets,
+            ),
+            consumer_lag: {
+                let g = must(IntGaugeVec::new(
+                    Opts::new(
+                        "consumer_lag_messages",
+                        "Messages behind the end of each assigned partition.",
+                    ),
+                    &["topic", "partition"],
+                ));
+                must(registry.register(Box::new(g.clone())));
+                g
+            },
+            businesses_tracked: {
+                let g = must(IntGaugeVec::new(
+                    Opts::new(
+                        "businesses_tracked",
+                        "Businesses with state in this instance.",
+                    ),
+                    &["domain"],
+                ));
+                must(registry.register(Box::new(g.clone())));
+                g
+            },
+            model_info: {
+                let g = must(GaugeVec::new(
+                    Opts::new("model_info", "The model serving each domain (value 1)."),
+                    &["domain", "name", "version"],
+                ));
+                must(registry.register(Box::new(g.clone())));
+                g
+            },
+            risk_score: histogram(
+                "risk_score",
+                "Model scores of reviews that carried a risk signal.",
+                &["domain"],
+                vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+            ),
+            signals: counter(
+                "signals_total",
+                "Risk signals extracted from reviews, by category.",
+                &["domain", "category"],
+            ),
+            produce_errors: counter(
+                "produce_errors_total",
+                "Failed deliveries to the broker, by output.",
+                &["output"],
+            ),
+            registry,
+        };
+        // Series that exist from the start, so dashboards and alerts see zeros.
+        for d in crate::review::Domain::ALL {
+            m.reviews_consumed.with_label_values(&[d.as_str()]);
+            m.businesses_tracked.with_label_values(&[d.as_str()]).set(0);
+            for s in crate::decide::Severity::ALL {
+                m.flags_emitted.with_label_values(&[d.as_str(), s.as_str()]);
+            }
+        }
+        for r in crate::review::RejectReason::ALL {
+            m.reviews_rejected.with_label_values(&[r.as_str()]);
+        }
+        m
+    }
+
+    pub fn set_models(&self, models: &crate::pipeline::Models) {
+        self.model_info.reset();
+        for d in crate::review::Domain::ALL {
+            let f = &models.get(d).file;
+            self.model_info
+                .with_label_values(&[d.as_str(), &f.name, &f.version])
+                .set(1.0);
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub assigned: AtomicBool,
+    pub broker_up: AtomicBool,
+}
+
+impl Health {
+    pub fn ready(&self) -> bool {
+        self.assigned.load(Ordering::Relaxed) && self.broker_up.load(Ordering::Relaxed)
+    }
+}
+
+/// Serve the endpoints until `shutdown` resolves.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    metrics: Metrics,
+    health: Arc<Health>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<std::net::SocketAddr> {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let h = health.clone();
+                async move {
+                    if h.ready() {
+                        (StatusCode::OK, "ready\n")
+                    } else if !h.assigned.load(Ordering::Relaxed) {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: no partitions assigned yet\n",
+                        )
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: broker unreachable\n",
+                        )
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_names_are_exposed() {
+        let m = Metrics::new();
+        m.review_processing.observe(0.001);
+        m.pipeline_latency.observe(0.01);
+        m.risk_score.with_label_values(&["food"]).observe(0.5);
+        m.consumer_lag
+            .with_label_values(&["reviews.food", "0"])
+            .set(3);
+        let text = m.render();
+        for name in [
+            "reviewguard_reviews_consumed_total",
+            "reviewguard_reviews_rejected_total",
+            "reviewguard_flags_emitted_total",
+            "reviewguard_review_processing_seconds_bucket",
+            "reviewguard_pipeline_latency_seconds_bucket",
+            "reviewguard_consumer_lag_messages",
+            "reviewguard_businesses_tracked",
+            "reviewguard_risk_score_bucket",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
+}

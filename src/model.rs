@@ -1,0 +1,250 @@
+//! Trained models: the file format, loading with checks, and scoring with
+//! per-feature contributions.
+//!
+//! A model file is JSON: format version, the feature names it was fitted on,
+//! the standardisation (mean, std), the fitted linfa logistic regression
+//! (serde), severity thresholds and provenance. A file whose feature names do
+//! not match the code's, or that is corrupt, is refused with what is wrong.
+
+use crate::features;
+use crate::review::Domain;
+use linfa_logistic::FittedLogisticRegression;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The embedded defaults, so `demo` and a bare binary work anywhere.
+pub const BUILTIN_FOOD: &str = include_str!("../models/food.json");
+pub const BUILTIN_TOURISM: &str = include_str!("../models/tourism.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read model file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("model file {path} is not a reviewguard model: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("model file {path} is invalid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Probability cut-offs from low to high severity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+}
+
+/// Where a model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Provenance {
+    pub data: String,
+    pub seed: Option<u64>,
+    pub rows: usize,
+    pub positives: usize,
+    /// Latest inspection time in the training data (not the wall clock, so
+    /// the same data gives the same file).
+    pub data_until: String,
+    pub command: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub format_version: u32,
+    pub name: String,
+    pub version: String,
+    pub domain: Domain,
+    pub feature_names: Vec<String>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub logistic: FittedLogisticRegression<f64, bool>,
+    pub thresholds: Thresholds,
+    pub provenance: Provenance,
+}
+
+/// A loaded, checked model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub file: ModelFile,
+    /// sha256 of the file's bytes, hex: what `sha256sum` prints for it.
+    pub sha256: String,
+}
+
+/// A score and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub probability: f64,
+    /// Per feature: weight × standardised value (log-odds units).
+    pub contributions: Vec<f64>,
+}
+
+impl Model {
+    pub fn load(path: &Path, domain: Domain) -> Result<Model, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Model::from_bytes(&bytes, &path.display().to_string(), domain)
+    }
+
+    pub fn builtin(domain: Domain) -> Result<Model, ModelError> {
+        let (src, name) = match domain {
+            Domain::Food => (BUILTIN_FOOD, "builtin models/food.json"),
+            Domain::Tourism => (BUILTIN_TOURISM, "builtin models/tourism.json"),
+        };
+        Model::from_bytes(src.as_bytes(), name, domain)
+    }
+
+    pub fn from_bytes(bytes: &[u8], path: &str, domain: Domain) -> Result<Model, ModelError> {
+        let file: ModelFile = serde_json::from_slice(bytes).map_err(|e| ModelError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| ModelError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if file.format_version != FORMAT_VERSION {
+            return Err(invalid(format!(
+                "format_version {} is not supported (this build reads {FORMAT_VERSION}); retrain with this version",
+                file.format_version
+            )));
+        }
+        if file.domain != domain {
+            return Err(invalid(format!(
+                "it is a {} model, but is configured for {}",
+                file.domain, domain
+            )));
+        }
+        let expected = features::feature_names(domain);
+        if file.feature_names != expected {
+            let missing: Vec<_> = expected
+                .iter()
+                .filter(|n| !file.feature_names.contains(n))
+                .collect();
+            let extra: Vec<_> = file
+                .feature_names
+                .iter()
+                .filter(|n| !expected.contains(n))
+                .collect();
+            return Err(invalid(format!(
+                "its feature names do not match this build's (missing {missing:?}, unknown {extra:?}, or another order); retrain it with `reviewguard train`"
+            )));
+        }
+        let n = expected.len();
+        if file.mean.len() != n || file.std.len() != n || file.logistic.params().len() != n {
+            return Err(invalid(format!(
+                "it has {} means, {} deviations and {} weights for {n} features",
+                file.mean.len(),
+                file.std.len(),
+                file.logistic.params().len()
+            )));
+        }
+        let finite = file
+            .mean
+            .iter()
+            .chain(&file.std)
+            .chain(file.logistic.params())
+            .all(|v| v.is_finite())
+            && file.logistic.intercept().is_finite();
+        if !finite || file.std.iter().any(|s| *s <= 0.0) {
+            return Err(invalid(
+                "it holds non-finite numbers or a deviation <= 0".into(),
+            ));
+        }
+        let t = file.thresholds;
+        if !(0.0 < t.low && t.low <= t.medium && t.medium <= t.high && t.high < 1.0) {
+            return Err(invalid(format!(
+                "thresholds must satisfy 0 < low <= medium <= high < 1, got {t:?}"
+            )));
+        }
+        Ok(Model {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            file,
+        })
+    }
+
+    /// Standardise a raw feature vector as the model was fitted.
+    pub fn standardise(&self, raw: &[f64]) -> Vec<f64> {
+        raw.iter()
+            .zip(self.file.mean.iter().zip(&self.file.std))
+            .map(|(x, (m, s))| (x - m) / s)
+            .collect()
+    }
+
+    pub fn score(&self, raw: &[f64]) -> Score {
+        let z = self.standardise(raw);
+        let contributions: Vec<f64> = z
+            .iter()
+            .zip(self.file.logistic.params())
+            .map(|(z, w)| z * w)
+            .collect();
+        let x = Array2::from_shape_vec((1, z.len()), z)
+            .unwrap_or_else(|_| unreachable!("one row of n values is a 1×n matrix"));
+        let probability = self.file.logistic.predict_probabilities(&x)[0];
+        Score {
+            probability,
+            contributions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_models_load_and_score_risk_higher() {
+        for d in Domain::ALL {
+            let m = Model::builtin(d).unwrap();
+            assert_eq!(m.sha256.len(), 64);
+            let names = features::feature_names(d);
+            let quiet = vec![0.0; names.len()];
+            let mut risky = quiet.clone();
+            for (i, n) in names.iter().enumerate() {
+                if n.starts_with("risk") || n.starts_with("illness") || n.starts_with("hygiene") {
+                    risky[i] = 3.0;
+                }
+            }
+            assert!(
+                m.score(&risky).probability > m.score(&quiet).probability,
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_wrong_features_corrupt_files_and_wrong_domain() {
+        let good: serde_json::Value = serde_json::from_str(BUILTIN_FOOD).unwrap();
+        let mut renamed = good.clone();
+        renamed["feature_names"][0] = "shoe_size".into();
+        let e = Model::from_bytes(
+            &serde_json::to_vec(&renamed).unwrap(),
+            "m.json",
+            Domain::Food,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("shoe_size") && e.to_string().contains("m.json"),
+            "{e}"
+        );
+        let e = Model::from_bytes(b"{\"format_version\": 1", "m.json", Domain::Food).unwrap_err();
+        assert!(matches!(e, ModelError::Corrupt { .. }));
+        let e = Model::from_bytes(BUILTIN_FOOD.as_bytes(), "m.json", Domain::Tourism).unwrap_err();
+        assert!(e.to_string().contains("food model"), "{e}");
+        let mut bad_std = good;
+        bad_std["std"][0] = 0.0.into();
+        assert!(
+            Model::from_bytes(&serde_json::to_vec(&bad_std).unwrap(), "m", Domain::Food).is_err()
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! Decoding and validating review messages against the review contract
+//! (`DESIGN.md`, "Review message"). Every violation has its own machine-readable
+//! [`RejectReason`], which is what the DLQ record and the rejects metric carry.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest accepted message, unless configured otherwise (256 KiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+const MAX_ID_CHARS: usize = 128;
+const MAX_ID_LEN_HINT: &str = "1-128 characters";
+
+/// The two supervised domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    Food,
+    Tourism,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 2] = [Domain::Food, Domain::Tourism];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Food => "food",
+            Domain::Tourism => "tourism",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Domain> {
+        match s {
+            "food" => Some(Domain::Food),
+            "tourism" => Some(Domain::Tourism),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a message was refused. The `as_str` names are a contract: they are the
+/// `reason` of DLQ records and the label of `reviewguard_reviews_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    TooLarge,
+    InvalidUtf8,
+    InvalidJson,
+    NotAnObject,
+    MissingReviewId,
+    InvalidReviewId,
+    MissingBusinessId,
+    InvalidBusinessId,
+    MissingText,
+    InvalidText,
+    MissingCreatedAt,
+    InvalidCreatedAt,
+    InvalidDomain,
+    MissingDomain,
+    InvalidRating,
+    InvalidPhotos,
+    InvalidField,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 17] = [
+        RejectReason::TooLarge,
+        RejectReason::InvalidUtf8,
+        RejectReason::InvalidJson,
+        RejectReason::NotAnObject,
+        RejectReason::MissingReviewId,
+        RejectReason::InvalidReviewId,
+        RejectReason::MissingBusinessId,
+        RejectReason::InvalidBusinessId,
+        RejectReason::MissingText,
+        RejectReason::InvalidText,
+        RejectReason::MissingCreatedAt,
+        RejectReason::InvalidCreatedAt,
+        RejectReason::InvalidDomain,
+        RejectReason::MissingDomain,
+        RejectReason::InvalidRating,
+        RejectReason::InvalidPhotos,
+        RejectReason::InvalidField,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::TooLarge => "too_large",
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::NotAnObject => "not_an_object",
+            RejectReason::MissingReviewId => "missing_review_id",
+            RejectReason::InvalidReviewId => "invalid_review_id",
+            RejectReason::MissingBusinessId => "missing_business_id",
+            RejectReason::InvalidBusinessId => "invalid_business_id",
+            RejectReason::MissingText => "missing_text",
+            RejectReason::InvalidText => "invalid_text",
+            RejectReason::MissingCreatedAt => "missing_created_at",
+            RejectReason::InvalidCreatedAt => "invalid_created_at",
+            RejectReason::InvalidDomain => "invalid_domain",
+            RejectReason::MissingDomain => "missing_domain",
+            RejectReason::InvalidRating => "invalid_rating",
+            RejectReason::InvalidPhotos => "invalid_photos",
+            RejectReason::InvalidField => "invalid_field",
+        }
+    }
+}
+
+/// A refused message: the machine-readable reason and a sentence for humans.
+/// The detail never quotes the message's text or reviewer id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}", reason = .reason.as_str())]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A review that passed every rule of the contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Review {
+    pub review_id: String,
+    pub business_id: String,
+    pub domain: Domain,
+    pub text: String,
+    /// As sent, RFC 3339 with offset; kept verbatim for evidence.
+    pub created_at: String,
+    /// `created_at` as Unix seconds: the event time every decision uses.
+    #[serde(skip)]
+    pub event_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photos: Option<u32>,
+}
+
+/// The wire shape, permissive so that each rule can give its own reason.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    review_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    business_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    domain: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    created_at: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    rating: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    business_name: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    region: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    platform: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    reviewer_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    photos: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Options of [`decode`].
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    pub max_bytes: usize,
+    /// Domain to assume when the message has none (the topic's domain);
+    /// `None` makes `domain` required.
+    pub default_domain: Option<Domain>,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            default_domain: None,
+        }
+    }
+}
+
+/// Decode and validate one message's bytes.
+pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
+    use RejectReason as R;
+    if bytes.len() > opts.max_bytes {
+        return Err(Rejection::new(
+            R::TooLarge,
+            format!(
+                "message is {} bytes, the limit is {} (limits.max_message_bytes)",
+                bytes.len(),
+                opts.max_bytes
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Rejection::new(
+            R::InvalidUtf8,
+            format!("not UTF-8: invalid byte at {}", e.valid_up_to()),
+        )
+    })?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        // Tell "valid JSON of another type" apart from "not JSON at all".
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Rejection::new(R::NotAnObject, "the message is JSON but not an object"),
+            Err(e) => Rejection::new(R::InvalidJson, json_detail(&e)),
+        });
+    }
+    let wire: Wire<'_> =
+        serde_json::from_str(text).map_err(|e| Rejection::new(R::InvalidJson, json_detail(&e)))?;
+
+    let review_id = required_id(
+        wire.review_id,
+        "review_id",
+        R::MissingReviewId,
+        R::InvalidReviewId,
+    )?;
+    let business_id = required_id(
+        wire.business_id,
+        "business_id",
+        R::MissingBusinessId,
+        R::InvalidBusinessId,
+    )?;
+    let domain = match opt_string(wire.domain, "domain", R::InvalidDomain)? {
+        Some(d) => Domain::parse(&d).ok_or_else(|| {
+            Rejection::new(R::InvalidDomain, "domain must be \"food\" or \"tourism\"")
+        })?,
+        None => opts.default_domain.ok_or_else(|| {
+            Rejection::new(
+                R::MissingDomain,
+                "domain is required here (\"food\" or \"tourism\")",
+            )
+        })?,
+    };
+    let text = match wire.text {
+        None => {
+            return Err(Rejection::new(
+                R::MissingText,
+                "text is required (may be empty)",
+            ));
+        }
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map_err(|_| Rejection::new(R::InvalidText, "text must be a string"))?,
+    };
+    let created_at = match opt_string(wire.created_at, "created_at", R::InvalidCreatedAt)? {
+        None => {
+            return Err(Rejection::new(
+                R::MissingCreatedAt,
+                "created_at is required (RFC 3339 with offset)",
+            ));
+        }
+        Some(s) => s,
+    };
+    let event_time = parse_created_at(&created_at)?.timestamp();
+    let rating = match wire.rating {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => {
+            let r: f64 = serde_json::from_str(raw.get()).map_err(|_| {
+                Rejection::new(R::InvalidRating, "rating must be a number from 1 to 5")
+            })?;
+            if !(1.0..=5.0).contains(&r) {
+                return Err(Rejection::new(
+                    R::InvalidRating,
+                    "rating must be from 1 to 5",
+                ));
+            }
+            Some(r)
+        }
+    };
+    let photos =
+        match wire.photos {
+            None => None,
+            Some(raw) if raw.get() == "null" => None,
+            Some(raw) => Some(serde_json::from_str::<u32>(raw.get()).map_err(|_| {
+                Rejection::new(R::InvalidPhotos, "photos must be a whole number >= 0")
+            })?),
+        };
+    Ok(Review {
+        review_id,
+        business_id,
+        domain,
+        text,
+        created_at,
+        event_time,
+        rating,
+        business_name: opt_string(wire.business_name, "business_name", R::InvalidField)?,
+        region: opt_string(wire.region, "region", R::InvalidField)?,
+        platform: opt_string(wire.platform, "platform", R::InvalidField)?,
+        reviewer_id: opt_string(wire.reviewer_id, "reviewer_id", R::InvalidField)?,
+        photos,
+    })
+}
+
+/// Parse a contract timestamp: RFC 3339 with an explicit offset.
+pub fn parse_created_at(s: &str) -> Result<DateTime<FixedOffset>, Rejection> {
+    DateTime::parse_from_rfc3339(s).map_err(|_| {
+        Rejection::new(
+            RejectReason::InvalidCreatedAt,
+            "created_at must be RFC 3339 with an offset, e.g. 2026-11-27T12:30:00+08:00",
+        )
+    })
+}
+
+fn json_detail(e: &serde_json::Error) -> String {
+    // serde_json's messages name positions and types, never the payload.
+    format!("not valid JSON: {e}")
+}
+
+fn opt_string(
+    raw: Option<&serde_json::value::RawValue>,
+    field: &str,
+    reason: RejectReason,
+) -> Result<Option<String>, Rejection> {
+    match raw {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map(Some)
+            .map_err(|_| Rejection::new(reason, format!("{field} must be a string"))),
+    }
+}
+
+fn required_id(
+    raw: Option<&serde_json::value::RawValue>,
+    field: &str,
+    missing: RejectReason,
+    invalid: RejectReason,
+) -> Result<String, Rejection> {
+    let s = opt_string(raw, field, invalid)?
+        .ok_or_else(|| Rejection::new(missing, format!("{field} is required")))?;
+    let n = s.chars().count();
+    if n == 0 || n > MAX_ID_CHARS {
+        return Err(Rejection::new(
+            invalid,
+            format!("{field} must be {MAX_ID_LEN_HINT}, got {n}"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Rejection::new(
+            invalid,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> serde_json::Value {
+        serde_json::json!({
+            "review_id": "r1", "business_id": "shop-1", "domain": "food",
+            "text": "汤里有头发", "created_at": "2026-11-27T12:30:00+08:00",
+            "rating": 2, "photos": 1, "reviewer_id": "u1", "extra": {"ignored": true}
+        })
+    }
+
+    fn reason_of(v: serde_json::Value) -> RejectReason {
+        let bytes = serde_json::to_vec(&v).unwrap();
+        decode(&bytes, &DecodeOptions::default())
+            .unwrap_err()
+            .reason
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut v = ok();
+        v[field] = value;
+        v
+    }
+
+    fn without(field: &str) -> serde_json::Value {
+        let mut v = ok();
+        v.as_object_mut().unwrap().remove(field);
+        v
+    }
+
+    #[test]
+    fn accepts_a_valid_review_and_ignores_unknown_fields() {
+        let r = decode(
+            &serde_json::to_vec(&ok()).unwrap(),
+            &DecodeOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.review_id, "r1");
+        assert_eq!(r.domain, Domain::Food);
+        assert_eq!(r.event_time, 1_795_753_800);
+        assert_eq!(r.rating, Some(2.0));
+        assert_eq!(r.photos, Some(1));
+    }
+
+    #[test]
+    fn each_rule_has_its_own_reason() {
+        use RejectReason as R;
+        assert_eq!(reason_of(without("review_id")), R::MissingReviewId);
+        assert_eq!(reason_of(with("review_id", "".into())), R::InvalidReviewId);
+        assert_eq!(
+            reason_of(with("review_id", "x".repeat(129).into())),
+            R::InvalidReviewId
+        );
+        assert_eq!(reason_of(with("review_id", 7.into())), R::InvalidReviewId);
+        assert_eq!(reason_of(without("business_id")), R::MissingBusinessId);
+        assert_eq!(
+            reason_of(with("business_id", "a\u{0}b".into())),
+            R::InvalidBusinessId
+        );
+        assert_eq!(reason_of(without("text")), R::MissingText);
+        assert_eq!(reason_of(with("text", 1.into())), R::InvalidText);
+        assert_eq!(reason_of(without("created_at")), R::MissingCreatedAt);
+        assert_eq!(
+            reason_of(with("created_at", "2026-11-27 12:30:00".into())),
+            R::InvalidCreatedAt
+        );
+        assert_eq!(
+            reason_of(with("created_at", "2026-11-27T12:30:00".into())),
+            R::InvalidCreatedAt
+        );
+        assert_eq!(
+            reason_of(with("domain", "fashion".into())),
+            R::InvalidDomain
+        );
+        assert_eq!(reason_of(without("domain")), R::MissingDomain);
+        assert_eq!(reason_of(with("rating", 6.into())), R::InvalidRating);
+        assert_eq!(reason_of(with("rating", 0.5.into())), R::InvalidRating);
+        assert_eq!(reason_of(with("rating", "5".into())), R::InvalidRating);
+        assert_eq!(reason_of(with("photos", (-1).into())), R::InvalidPhotos);
+        assert_eq!(reason_of(with("photos", 1.5.into())), R::InvalidPhotos);
+        assert_eq!(reason_of(with("region", 310105.into())), R::InvalidField);
+        assert_eq!(reason_of(serde_json::json!([1, 2])), R::NotAnObject);
+    }
+
+    #[test]
+    fn byte_level_failures() {
+        let o = DecodeOptions::default();
+        assert_eq!(
+            decode(b"{\"a\":", &o).unwrap_err().reason,
+            RejectReason::InvalidJson
+        );
+        assert_eq!(
+            decode(b"", &o).unwrap_err().reason,
+            RejectReason::InvalidJson
+        );
+        assert_eq!(
+            decode(b"\xff\xfe", &o).unwrap_err().reason,
+            RejectReason::InvalidUtf8
+        );
+        let small = DecodeOptions { max_bytes: 10, ..o };
+        assert_eq!(
+            decode(&serde_json::to_vec(&ok()).unwrap(), &small)
+                .unwrap_err()
+                .reason,
+            RejectReason::TooLarge
+        );
+    }
+
+    #[test]
+    fn topic_domain_fills_in_a_missing_domain() {
+        let o = DecodeOptions {
+            default_domain: Some(Domain::Tourism),
+            ..Default::default()
+        };
+        let r = decode(&serde_json::to_vec(&without("domain")).unwrap(), &o).unwrap();
+        assert_eq!(r.domain, Domain::Tourism);
+    }
+
+    #[test]
+    fn reason_names_are_unique() {
+        let mut names: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), RejectReason::ALL.len());
+    }
+}

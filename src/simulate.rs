@@ -1,0 +1,761 @@
+//! A seeded synthetic world: businesses with a hidden hygiene state that
+//! changes over time, the reviews their customers write, and the outcomes of
+//! inspections. Deterministic for a seed.
+//!
+//! The generative story:
+//! - each business has a popularity (reviews per day, log-normal);
+//! - a few are chronic offenders, bad all the time at a lower intensity; the
+//!   others fall into bad episodes (7–30 days) at a small daily hazard;
+//! - while bad, a share of reviews report a risk of the domain (category mix
+//!   per domain), most with low ratings and some with photos; while good, a
+//!   small share still do (false alarms: misunderstandings, competitors),
+//!   and some reviews mention a risk only to deny it (没有拉肚子);
+//! - most other reviews praise or complain about taste, price or service,
+//!   which is sentiment, not risk;
+//! - inspections are partly random and partly complaint-driven (after a risk
+//!   report), and their outcome is noisy: a bad business passes sometimes,
+//!   a good one fails sometimes.
+
+use crate::category::Category;
+use crate::review::Domain;
+use chrono::{DateTime, FixedOffset, TimeZone};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub businesses: usize,
+    pub days: u32,
+    pub domains: Vec<Domain>,
+    /// Unix seconds of day 0, 00:00 China Standard Time.
+    pub start: i64,
+    /// Reviews per business per day, median.
+    pub median_rate: f64,
+    /// Share of businesses that are chronic offenders.
+    pub chronic_share: f64,
+    /// Daily chance that a good business starts a bad episode.
+    pub episode_hazard: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            businesses: 200,
+            days: 60,
+            domains: Domain::ALL.to_vec(),
+            start: 1_767_196_800, // 2026-01-01T00:00:00+08:00
+            median_rate: 1.0,
+            chronic_share: 0.04,
+            episode_hazard: 1.0 / 250.0,
+        }
+    }
+}
+
+/// The review as it goes on the wire (the review contract).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SimReview {
+    pub review_id: String,
+    pub business_id: String,
+    pub domain: Domain,
+    pub text: String,
+    pub created_at: String,
+    pub rating: u8,
+    pub business_name: String,
+    pub region: String,
+    pub platform: String,
+    pub reviewer_id: String,
+    pub photos: u32,
+    #[serde(skip)]
+    pub event_time: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Inspection {
+    pub business_id: String,
+    pub domain: Domain,
+    pub inspected_at: i64,
+    pub outcome: u8,
+}
+
+/// The hidden truth of one business.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Truth {
+    pub business_id: String,
+    pub domain: Domain,
+    pub chronic: bool,
+    /// Bad episodes as [start, end) Unix seconds.
+    pub episodes: Vec<(i64, i64)>,
+}
+
+impl Truth {
+    pub fn bad_at(&self, t: i64) -> bool {
+        self.chronic || self.episodes.iter().any(|(s, e)| *s <= t && t < *e)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub reviews: Vec<SimReview>,
+    pub inspections: Vec<Inspection>,
+    pub truth: Vec<Truth>,
+}
+
+const DAY: i64 = 86_400;
+
+struct Business {
+    truth: Truth,
+    name: String,
+    region: String,
+    rate: f64,
+    rng: ChaCha8Rng,
+}
+
+pub fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"))
+}
+
+pub fn rfc3339(t: i64) -> String {
+    let dt: DateTime<FixedOffset> = cst()
+        .timestamp_opt(t, 0)
+        .single()
+        .unwrap_or_else(|| cst().timestamp_opt(0, 0).single().unwrap_or_default());
+    dt.to_rfc3339()
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    // Box-Muller.
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.r#gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u32 {
+    let l = (-lambda).exp();
+    let mut k = 0;
+    let mut p = 1.0;
+    loop {
+        p *= rng.r#gen::<f64>();
+        if p <= l || k > 200 {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
+    items[rng.gen_range(0..items.len())]
+}
+
+/// Generate a whole world.
+pub fn generate(cfg: &SimConfig) -> World {
+    let mut businesses = Vec::new();
+    for &domain in &cfg.domains {
+        for i in 0..cfg.businesses {
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((domain as u64) << 40) ^ i as u64,
+            );
+            let chronic = rng.r#gen::<f64>() < cfg.chronic_share;
+            let mut episodes = Vec::new();
+            let mut day = 0i64;
+            while day < i64::from(cfg.days) {
+                if !chronic && rng.r#gen::<f64>() < cfg.episode_hazard {
+                    let len = rng.gen_range(7..=30);
+                    let s = cfg.start + day * DAY + rng.gen_range(0..DAY);
+                    episodes.push((s, s + len * DAY));
+                    day += len + 10;
+                } else {
+                    day += 1;
+                }
+            }
+            let rate = (cfg.median_rate * (0.8 * normal(&mut rng)).exp()).min(25.0);
+            let name = business_name(&mut rng, domain);
+            let region = pick(
+                &mut rng,
+                &[
+                    "310105", "310104", "110105", "440305", "330106", "510107", "530102", "460202",
+                ],
+            )
+            .to_owned();
+            let prefix = if domain == Domain::Food {
+                "shop"
+            } else {
+                "hotel"
+            };
+            businesses.push(Business {
+                truth: Truth {
+                    business_id: format!("{prefix}-{:05}", i),
+                    domain,
+                    chronic,
+                    episodes,
+                },
+                name,
+                region,
+                rate,
+                rng,
+            });
+        }
+    }
+    let mut world = World::default();
+    let mut review_seq = 0u64;
+    for day in 0..i64::from(cfg.days) {
+        let mut today = Vec::new();
+        for (idx, b) in businesses.iter_mut().enumerate() {
+            let n = poisson(&mut b.rng, b.rate);
+            for _ in 0..n {
+                let t = cfg.start + day * DAY + b.rng.gen_range(8 * 3600..23 * 3600);
+                let (r, risky) = review(b, t);
+                today.push((r, risky, idx));
+            }
+            // Inspections: random, about every 4 months ...
+            if b.rng.r#gen::<f64>() < 1.0 / 120.0 {
+                let t = cfg.start + day * DAY + b.rng.gen_range(9 * 3600..17 * 3600);
+                world.inspections.push(inspect(b, t));
+            }
+        }
+        today.sort_by_key(|(r, _, _)| r.event_time);
+        for (mut r, risky, idx) in today {
+            review_seq += 1;
+            r.review_id = format!("rv-{}-{review_seq:08}", cfg.seed);
+            // ... and complaint-driven: some risk reports lead to a visit.
+            let b = &mut businesses[idx];
+            if risky && b.rng.r#gen::<f64>() < 0.08 {
+                let t = r.event_time + b.rng.gen_range(2 * DAY..10 * DAY);
+                if t < cfg.start + i64::from(cfg.days) * DAY {
+                    world.inspections.push(inspect(b, t));
+                }
+            }
+            world.reviews.push(r);
+        }
+    }
+    world.inspections.sort_by(|a, b| {
+        (a.inspected_at, &a.business_id, a.domain).cmp(&(b.inspected_at, &b.business_id, b.domain))
+    });
+    world.truth = businesses.into_iter().map(|b| b.truth).collect();
+    world
+}
+
+fn inspect(b: &mut Business, t: i64) -> Inspection {
+    let bad = b.truth.bad_at(t);
+    let p_violation = if bad { 0.85 } else { 0.08 };
+    Inspection {
+        business_id: b.truth.business_id.clone(),
+        domain: b.truth.domain,
+        inspected_at: t,
+        outcome: u8::from(b.rng.r#gen::<f64>() < p_violation),
+    }
+}
+
+fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
+    let domain = b.truth.domain;
+    let bad = b.truth.bad_at(t);
+    let intensity = if b.truth.chronic { 0.6 } else { 1.0 };
+    let rng = &mut b.rng;
+    let p_risk = if bad { 0.22 * intensity } else { 0.012 };
+    let english = rng.r#gen::<f64>() < 0.1;
+    let roll: f64 = rng.r#gen();
+    let (text, rating, risky) = if roll < p_risk {
+        let cats = Category::of(domain);
+        let weights: &[f64] = match domain {
+            Domain::Food => &[0.3, 0.3, 0.15, 0.1, 0.15],
+            Domain::Tourism => &[0.4, 0.1, 0.2, 0.1, 0.1, 0.1],
+        };
+        let mut x: f64 = rng.r#gen::<f64>() * weights.iter().sum::<f64>();
+        let mut cat = cats[0];
+        for (c, w) in cats.iter().zip(weights) {
+            if x < *w {
+                cat = *c;
+                break;
+            }
+            x -= w;
+        }
+        (risk_text(rng, cat, english), rng.gen_range(1..=3), true)
+    } else if roll < p_risk + 0.03 {
+        (
+            denial_text(rng, domain, english),
+            rng.gen_range(4..=5),
+            false,
+        )
+    } else if roll < p_risk + 0.25 + if bad { 0.1 } else { 0.0 } {
+        (
+            complaint_text(rng, domain, english),
+            rng.gen_range(1..=3),
+            false,
+        )
+    } else {
+        (
+            praise_text(rng, domain, english),
+            rng.gen_range(4..=5),
+            false,
+        )
+    };
+    let photos = if rng.r#gen::<f64>() < if risky { 0.4 } else { 0.1 } {
+        rng.gen_range(1..=3)
+    } else {
+        0
+    };
+    let platform = match domain {
+        Domain::Food => pick(rng, &["meituan", "eleme", "dianping"]),
+        Domain::Tourism => pick(rng, &["ctrip", "qunar", "fliggy"]),
+    };
+    let r = SimReview {
+        review_id: String::new(),
+        business_id: b.truth.business_id.clone(),
+        domain,
+        text,
+        created_at: rfc3339(t),
+        rating,
+        business_name: b.name.clone(),
+        region: b.region.clone(),
+        platform: platform.to_owned(),
+        reviewer_id: format!("u{}", rng.gen_range(0..200_000)),
+        photos,
+        event_time: t,
+    };
+    (r, risky)
+}
+
+fn business_name(rng: &mut ChaCha8Rng, d: Domain) -> String {
+    let a = pick(
+        rng,
+        &[
+            "老王", "川味", "金牌", "小城", "阿婆", "湘里", "东北", "江南", "福满", "好运",
+        ],
+    );
+    let b = match d {
+        Domain::Food => pick(
+            rng,
+            &[
+                "面馆",
+                "烧烤",
+                "快餐",
+                "火锅",
+                "饺子馆",
+                "麻辣烫",
+                "小炒",
+                "粥铺",
+            ],
+        ),
+        Domain::Tourism => pick(
+            rng,
+            &[
+                "大酒店",
+                "宾馆",
+                "民宿",
+                "快捷酒店",
+                "客栈",
+                "旅行社",
+                "度假村",
+            ],
+        ),
+    };
+    format!("{a}{b}")
+}
+
+fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
+    let core = if en {
+        match c {
+            Category::Illness => pick(
+                rng,
+                &[
+                    "I got food poisoning after eating here",
+                    "threw up all night after the meal",
+                    "we all had diarrhea the next day",
+                ],
+            ),
+            Category::ForeignObject => pick(
+                rng,
+                &[
+                    "found a hair in my noodles",
+                    "there was a cockroach in the soup",
+                    "a dead fly in the rice",
+                ],
+            ),
+            Category::Spoilage => pick(
+                rng,
+                &[
+                    "the meat was spoiled",
+                    "the milk had expired",
+                    "the vegetables were rotten",
+                ],
+            ),
+            Category::Undercooked => pick(
+                rng,
+                &["the chicken was raw inside", "the pork was undercooked"],
+            ),
+            Category::Hygiene => match rng.gen_range(0..3) {
+                0 => "the kitchen was filthy",
+                1 => "sheets were dirty and stained",
+                _ => "saw a rat near the tables",
+            },
+            Category::Safety => pick(
+                rng,
+                &[
+                    "the balcony railing was loose and my kid got injured",
+                    "got an electric shock from the shower",
+                ],
+            ),
+            Category::PriceFraud => pick(
+                rng,
+                &[
+                    "we were overcharged at checkout",
+                    "they charged twice and there were hidden charges",
+                ],
+            ),
+            Category::FalseAdvertising => pick(
+                rng,
+                &[
+                    "the room looks nothing like the pictures",
+                    "the pool was not as advertised",
+                ],
+            ),
+            Category::ForcedConsumption => pick(
+                rng,
+                &[
+                    "the guide forced us to buy jade",
+                    "it was forced shopping all day",
+                ],
+            ),
+            Category::ConsumerRights => pick(
+                rng,
+                &[
+                    "they refused to refund the cancelled booking",
+                    "no refund even though we cancelled early",
+                ],
+            ),
+        }
+    } else {
+        match c {
+            Category::Illness => pick(
+                rng,
+                &[
+                    "吃完回家就拉肚子了",
+                    "晚上上吐下泻，怀疑食物中毒",
+                    "全家吃完肚子疼，去医院挂了急诊",
+                    "吃了以后一直呕吐",
+                ],
+            ),
+            Category::ForeignObject => pick(
+                rng,
+                &[
+                    "汤里有一根头发",
+                    "饭里吃出一只苍蝇",
+                    "菜里居然有蟑螂",
+                    "面里吃出钢丝球的钢丝",
+                ],
+            ),
+            Category::Spoilage => pick(
+                rng,
+                &[
+                    "肉有股馊味，明显变质了",
+                    "饮料过期了",
+                    "米饭都馊了",
+                    "菜已经发霉",
+                ],
+            ),
+            Category::Undercooked => pick(rng, &["鸡肉没熟，里面还带血", "牛排夹生", "饺子没煮熟"]),
+            Category::Hygiene => pick(
+                rng,
+                &[
+                    "后厨很脏，餐具也不干净",
+                    "桌上有老鼠跑过",
+                    "床单有污渍，卫生很差",
+                    "房间有霉味，马桶脏",
+                ],
+            ),
+            Category::Safety => pick(
+                rng,
+                &[
+                    "浴室漏电，差点触电",
+                    "阳台栏杆松动，孩子摔伤了",
+                    "门锁坏了锁不上，很不安全",
+                ],
+            ),
+            Category::PriceFraud => pick(
+                rng,
+                &[
+                    "退房时乱收费，多收了两百",
+                    "结账被宰，价格欺诈",
+                    "押金不退，还额外收费",
+                ],
+            ),
+            Category::FalseAdvertising => pick(
+                rng,
+                &[
+                    "房间与图片不符，虚假宣传",
+                    "说好的海景房根本没有",
+                    "实物和描述不符，照骗",
+                ],
+            ),
+            Category::ForcedConsumption => pick(
+                rng,
+                &[
+                    "导游强制购物，不买不让走",
+                    "一天跑了三个购物点，强迫消费",
+                    "被迫购物，强行推销玉器",
+                ],
+            ),
+            Category::ConsumerRights => pick(
+                rng,
+                &[
+                    "取消订单拒绝退款",
+                    "到店没房，还拒绝赔偿",
+                    "投诉无门，不给退款",
+                ],
+            ),
+        }
+    };
+    let opener = if en {
+        pick(
+            rng,
+            &[
+                "",
+                "Ordered here last week. ",
+                "Taste was ok but ",
+                "Second visit: ",
+            ],
+        )
+    } else {
+        pick(
+            rng,
+            &[
+                "",
+                "味道还行，就是",
+                "第二次来了，",
+                "本来挺期待的，结果",
+                "点了外卖，",
+            ],
+        )
+    };
+    let closer = if en {
+        pick(rng, &["", " Never again.", " Reported to the platform."])
+    } else {
+        pick(
+            rng,
+            &["", "，再也不来了", "，已经投诉", "！！", "，大家注意"],
+        )
+    };
+    format!("{opener}{core}{closer}")
+}
+
+fn denial_text(rng: &mut ChaCha8Rng, d: Domain, en: bool) -> String {
+    match (d, en) {
+        (Domain::Food, false) => pick(
+            rng,
+            &[
+                "吃了好几次都没有拉肚子，放心",
+                "很干净，没有头发之类的",
+                "担心会拉肚子，结果一点事没有",
+                "食材新鲜，不会有变质的问题",
+            ],
+        ),
+        (Domain::Food, true) => pick(
+            rng,
+            &[
+                "Clean place, we did not get sick at all",
+                "no hair, no bugs, very clean",
+            ],
+        ),
+        (Domain::Tourism, false) => pick(
+            rng,
+            &[
+                "房间很干净，不脏",
+                "没有乱收费，价格透明",
+                "导游不强制购物，很好",
+                "怕有虫子，结果很干净",
+            ],
+        ),
+        (Domain::Tourism, true) => pick(
+            rng,
+            &[
+                "The room was not dirty at all",
+                "no hidden fees, honest staff",
+            ],
+        ),
+    }
+    .to_owned()
+}
+
+fn complaint_text(rng: &mut ChaCha8Rng, d: Domain, en: bool) -> String {
+    match (d, en) {
+        (Domain::Food, false) => pick(
+            rng,
+            &[
+                "太难吃了",
+                "送餐太慢了，等了一个多小时",
+                "分量太少，价格偏贵",
+                "味道一般，太咸了",
+                "难吃得快吐了",
+                "包装洒了一半",
+            ],
+        ),
+        (Domain::Food, true) => pick(
+            rng,
+            &[
+                "Too salty and overpriced",
+                "Delivery took forever",
+                "Bland food",
+            ],
+        ),
+        (Domain::Tourism, false) => pick(
+            rng,
+            &[
+                "隔音太差了",
+                "前台态度一般",
+                "位置有点偏，打车不方便",
+                "早餐品种太少",
+                "价格有点贵，性价比不高",
+                "隔壁那家酒店床单很脏，还好这家还行",
+            ],
+        ),
+        (Domain::Tourism, true) => pick(
+            rng,
+            &[
+                "Noisy room and slow wifi",
+                "Breakfast was boring",
+                "A bit pricey for what you get",
+            ],
+        ),
+    }
+    .to_owned()
+}
+
+fn praise_text(rng: &mut ChaCha8Rng, d: Domain, en: bool) -> String {
+    match (d, en) {
+        (Domain::Food, false) => pick(
+            rng,
+            &[
+                "很好吃，会再来",
+                "送餐很快，味道不错",
+                "性价比高，推荐",
+                "老味道，一直支持",
+                "分量足，好吃",
+            ],
+        ),
+        (Domain::Food, true) => pick(
+            rng,
+            &["Delicious, will order again", "Fast delivery and tasty"],
+        ),
+        (Domain::Tourism, false) => pick(
+            rng,
+            &[
+                "房间宽敞明亮，服务热情",
+                "位置很好，交通方便",
+                "早餐丰富，推荐入住",
+                "性价比很高，下次还来",
+            ],
+        ),
+        (Domain::Tourism, true) => pick(
+            rng,
+            &[
+                "Great location and friendly staff",
+                "Comfortable bed, will stay again",
+            ],
+        ),
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_world() {
+        let cfg = SimConfig {
+            businesses: 20,
+            days: 20,
+            ..Default::default()
+        };
+        let a = generate(&cfg);
+        let b = generate(&cfg);
+        assert_eq!(a.reviews, b.reviews);
+        assert_eq!(a.inspections, b.inspections);
+        let c = generate(&SimConfig { seed: 43, ..cfg });
+        assert_ne!(a.reviews, c.reviews);
+    }
+
+    #[test]
+    fn reviews_are_in_time_order_and_valid() {
+        let w = generate(&SimConfig {
+            businesses: 30,
+            days: 10,
+            ..Default::default()
+        });
+        assert!(!w.reviews.is_empty());
+        assert!(
+            w.reviews
+                .windows(2)
+                .all(|p| p[0].event_time <= p[1].event_time)
+        );
+        for r in &w.reviews {
+            let bytes = serde_json::to_vec(r).unwrap();
+            crate::review::decode(&bytes, &Default::default()).unwrap();
+        }
+    }
+}
+
+/// How flags compare with the hidden truth: a flag is right when its business
+/// was bad at the flag's event time; a bad business is found when it got at
+/// least one right flag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlagQuality {
+    pub flags: usize,
+    pub correct: usize,
+    pub bad_businesses: usize,
+    pub found: usize,
+}
+
+impl FlagQuality {
+    pub fn precision(&self) -> f64 {
+        if self.flags == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.flags as f64
+        }
+    }
+    pub fn recall(&self) -> f64 {
+        if self.bad_businesses == 0 {
+            0.0
+        } else {
+            self.found as f64 / self.bad_businesses as f64
+        }
+    }
+}
+
+/// Score `(domain, business_id, event_time)` flags against the truth. Bad
+/// businesses counted are those with a bad spell that had reviews in it.
+pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuality {
+    use std::collections::{HashMap, HashSet};
+    let truth: HashMap<(Domain, &str), &Truth> = world
+        .truth
+        .iter()
+        .map(|t| ((t.domain, t.business_id.as_str()), t))
+        .collect();
+    let mut bad_reviewed: HashSet<(Domain, &str)> = HashSet::new();
+    for r in &world.reviews {
+        if let Some(t) = truth.get(&(r.domain, r.business_id.as_str())) {
+            if t.bad_at(r.event_time) {
+                bad_reviewed.insert((r.domain, r.business_id.as_str()));
+            }
+        }
+    }
+    let mut correct = 0;
+    let mut found: HashSet<(Domain, &str)> = HashSet::new();
+    for (d, b, t) in flags {
+        if let Some(tr) = truth.get(&(*d, b.as_str())) {
+            if tr.bad_at(*t) {
+                correct += 1;
+                found.insert((*d, tr.business_id.as_str()));
+            }
+        }
+    }
+    FlagQuality {
+        flags: flags.len(),
+        correct,
+        bad_businesses: bad_reviewed.len(),
+        found: found.intersection(&bad_reviewed).count(),
+    }
+}

@@ -1,0 +1,547 @@
+//! Training and evaluation from a regulator's history: reviews plus the
+//! outcomes of past inspections.
+//!
+//! Features are point-in-time: an inspection sees only the reviews created
+//! before `inspected_at`, folded in by the same core code the stream uses
+//! ([`crate::pipeline::observe`]).
+
+use crate::extract::Extractor;
+use crate::features::{self, BusinessState};
+use crate::model::{self, Model, ModelFile, Provenance, Thresholds};
+use crate::pipeline::{self, States};
+use crate::privacy::Pseudonymiser;
+use crate::review::{self, DecodeOptions, Domain, Review};
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{NaiveDate, TimeZone};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+
+/// One past inspection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionRow {
+    pub business_id: String,
+    pub domain: Domain,
+    pub inspected_at: i64,
+    pub outcome: bool,
+}
+
+/// Read reviews JSONL. A bad line is an error naming the file, line and reason.
+pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open reviews file {}", path.display()))?;
+    let opts = DecodeOptions::default();
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r = review::decode(line.as_bytes(), &opts)
+            .map_err(|e| anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Read the inspections CSV (header `business_id,domain,inspected_at,outcome`,
+/// extra columns allowed). `inspected_at` is RFC 3339 or `YYYY-MM-DD`
+/// (taken as 00:00 China Standard Time).
+pub fn read_inspections(path: &Path) -> Result<Vec<InspectionRow>> {
+    let mut rdr = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot open inspections file {}", path.display()))?;
+    let headers = rdr
+        .headers()
+        .with_context(|| format!("{}: cannot read the header line", path.display()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| anyhow!("{}:1: the header has no column {name:?} (need business_id,domain,inspected_at,outcome)", path.display()))
+    };
+    let (cb, cd, ct, co) = (
+        col("business_id")?,
+        col("domain")?,
+        col("inspected_at")?,
+        col("outcome")?,
+    );
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.with_context(|| format!("{}: malformed CSV", path.display()))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let field = |i: usize, name: &str| {
+            rec.get(i)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| anyhow!("{}:{line}: field {name} is empty", path.display()))
+        };
+        let business_id = field(cb, "business_id")?.to_owned();
+        let d = field(cd, "domain")?;
+        let domain = Domain::parse(d).ok_or_else(|| {
+            anyhow!(
+                "{}:{line}: field domain is {d:?}, expected food or tourism",
+                path.display()
+            )
+        })?;
+        let t = field(ct, "inspected_at")?;
+        let inspected_at = parse_time(t).ok_or_else(|| {
+            anyhow!(
+                "{}:{line}: field inspected_at is {t:?}, expected RFC 3339 or YYYY-MM-DD",
+                path.display()
+            )
+        })?;
+        let outcome = match field(co, "outcome")? {
+            "1" => true,
+            "0" => false,
+            o => bail!(
+                "{}:{line}: field outcome is {o:?}, expected 1 (violations) or 0 (none)",
+                path.display()
+            ),
+        };
+        out.push(InspectionRow {
+            business_id,
+            domain,
+            inspected_at,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp());
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    crate::simulate::cst()
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|t| t.timestamp())
+}
+
+/// Feature rows, one per inspection of `domain`, in time order, each built from
+/// the reviews created strictly before its inspection.
+pub fn point_in_time_features(
+    reviews: &[Review],
+    inspections: &[InspectionRow],
+    domain: Domain,
+    extractor: &Extractor,
+) -> (Vec<Vec<f64>>, Vec<bool>, Vec<i64>) {
+    let pseudonyms = Pseudonymiser::new(b"training: only equality of reviewers matters");
+    let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
+    revs.sort_by_key(|r| r.event_time);
+    let mut insp: Vec<&InspectionRow> = inspections.iter().filter(|i| i.domain == domain).collect();
+    insp.sort_by_key(|i| i.inspected_at);
+    let mut states = States::default();
+    let (mut x, mut y, mut t) = (Vec::new(), Vec::new(), Vec::new());
+    let mut next = 0;
+    for i in insp {
+        while next < revs.len() && revs[next].event_time < i.inspected_at {
+            pipeline::observe(extractor, &pseudonyms, &mut states, revs[next]);
+            next += 1;
+        }
+        let row = match states.get(domain, &i.business_id) {
+            Some(s) => s.features_at(i.inspected_at),
+            None => BusinessState::new(domain, i.inspected_at).features_at(i.inspected_at),
+        };
+        x.push(row);
+        y.push(i.outcome);
+        t.push(i.inspected_at);
+    }
+    (x, y, t)
+}
+
+/// Metrics of scores against outcomes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    pub n: usize,
+    pub positives: usize,
+    pub roc_auc: f64,
+    pub pr_auc: f64,
+    pub precision_at_5pct: f64,
+    pub precision_at_10pct: f64,
+    pub precision_at_20pct: f64,
+    pub lift_at_5pct: f64,
+    pub lift_at_10pct: f64,
+    pub lift_at_20pct: f64,
+    pub base_rate: f64,
+    pub brier: f64,
+}
+
+pub fn metrics(scores: &[f64], y: &[bool]) -> Metrics {
+    let n = scores.len();
+    let positives = y.iter().filter(|v| **v).count();
+    let base_rate = if n == 0 {
+        0.0
+    } else {
+        positives as f64 / n as f64
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let precision_at = |share: f64| {
+        let k = ((n as f64 * share).ceil() as usize).clamp(1.min(n), n);
+        if k == 0 {
+            return 0.0;
+        }
+        order[..k].iter().filter(|&&i| y[i]).count() as f64 / k as f64
+    };
+    let lift = |p: f64| if base_rate > 0.0 { p / base_rate } else { 0.0 };
+    let (p5, p10, p20) = (precision_at(0.05), precision_at(0.10), precision_at(0.20));
+    Metrics {
+        n,
+        positives,
+        roc_auc: roc_auc(scores, y),
+        pr_auc: average_precision(&order, y, positives),
+        precision_at_5pct: p5,
+        precision_at_10pct: p10,
+        precision_at_20pct: p20,
+        lift_at_5pct: lift(p5),
+        lift_at_10pct: lift(p10),
+        lift_at_20pct: lift(p20),
+        base_rate,
+        brier: if n == 0 {
+            0.0
+        } else {
+            scores
+                .iter()
+                .zip(y)
+                .map(|(s, y)| (s - f64::from(u8::from(*y))).powi(2))
+                .sum::<f64>()
+                / n as f64
+        },
+    }
+}
+
+/// ROC-AUC by ranks (Mann-Whitney), ties counted half.
+pub fn roc_auc(scores: &[f64], y: &[bool]) -> f64 {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut ranks = vec![0.0; scores.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let r = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[idx[k]] = r;
+        }
+        i = j + 1;
+    }
+    let pos = y.iter().filter(|v| **v).count() as f64;
+    let neg = y.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return 0.5;
+    }
+    let sum: f64 = ranks
+        .iter()
+        .zip(y)
+        .filter(|(_, y)| **y)
+        .map(|(r, _)| r)
+        .sum();
+    (sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+fn average_precision(order: &[usize], y: &[bool], positives: usize) -> f64 {
+    if positives == 0 {
+        return 0.0;
+    }
+    let mut hits = 0;
+    let mut sum = 0.0;
+    for (k, &i) in order.iter().enumerate() {
+        if y[i] {
+            hits += 1;
+            sum += hits as f64 / (k + 1) as f64;
+        }
+    }
+    sum / positives as f64
+}
+
+/// Options of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub domain: Domain,
+    pub name: String,
+    pub version: String,
+    pub data: String,
+    pub seed: Option<u64>,
+    pub command: String,
+    /// Share of inspections, earliest first, used for fitting; the rest validate.
+    pub fit_share: f64,
+}
+
+/// The outcome of training: the model file and what it was judged on.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub file: ModelFile,
+    pub validation: Metrics,
+    pub alpha: f64,
+    pub alphas: Vec<(f64, f64)>,
+    pub validation_scores: Vec<f64>,
+    pub validation_outcomes: Vec<bool>,
+}
+
+fn standardisation(x: &[Vec<f64>], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let rows = x.len().max(1) as f64;
+    let mut mean = vec![0.0; n];
+    for r in x {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += v / rows;
+        }
+    }
+    let mut std = vec![0.0; n];
+    for r in x {
+        for ((s, v), m) in std.iter_mut().zip(r).zip(&mean) {
+            *s += (v - m).powi(2) / rows;
+        }
+    }
+    (mean, std.into_iter().map(|s| s.sqrt().max(1e-6)).collect())
+}
+
+fn matrix(x: &[Vec<f64>], mean: &[f64], std: &[f64]) -> Array2<f64> {
+    let n = mean.len();
+    let mut m = Array2::zeros((x.len(), n));
+    for (i, r) in x.iter().enumerate() {
+        for j in 0..n {
+            m[[i, j]] = (r[j] - mean[j]) / std[j];
+        }
+    }
+    m
+}
+
+/// Fit a logistic regression on the earlier inspections, choose the
+/// regularisation on the later ones.
+pub fn train(
+    reviews: &[Review],
+    inspections: &[InspectionRow],
+    extractor: &Extractor,
+    opts: &TrainOptions,
+) -> Result<Trained> {
+    let (x, y, t) = point_in_time_features(reviews, inspections, opts.domain, extractor);
+    let n_feat = features::feature_count(opts.domain);
+    if x.len() < 20 {
+        bail!(
+            "only {} {} inspections: at least 20 are needed to fit and validate a model",
+            x.len(),
+            opts.domain
+        );
+    }
+    let split = ((x.len() as f64) * opts.fit_share).round() as usize;
+    let split = split.clamp(10, x.len() - 10);
+    let (xf, yf) = (&x[..split], &y[..split]);
+    let (xv, yv) = (&x[split..], &y[split..]);
+    let pos = yf.iter().filter(|v| **v).count();
+    if pos == 0 || pos == yf.len() {
+        bail!(
+            "the fitting part ({} inspections before {}) has only one outcome; need both 0 and 1",
+            yf.len(),
+            crate::simulate::rfc3339(t[split])
+        );
+    }
+    let (mean, std) = standardisation(xf, n_feat);
+    // Class imbalance: positives repeated so both classes weigh alike.
+    let weight = ((yf.len() - pos) as f64 / pos as f64).round().max(1.0) as usize;
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (r, &label) in xf.iter().zip(yf) {
+        for _ in 0..if label { weight } else { 1 } {
+            rows.push(r.clone());
+            targets.push(label);
+        }
+    }
+    let xm = matrix(&rows, &mean, &std);
+    let dataset = Dataset::new(xm, Array1::from(targets));
+    let xvm = matrix(xv, &mean, &std);
+    let mut best: Option<(
+        f64,
+        f64,
+        linfa_logistic::FittedLogisticRegression<f64, bool>,
+    )> = None;
+    let mut alphas = Vec::new();
+    for alpha in [0.001, 0.01, 0.1, 1.0, 10.0, 100.0] {
+        let fitted = LogisticRegression::default()
+            .alpha(alpha)
+            .max_iterations(300)
+            .fit(&dataset)
+            .map_err(|e| anyhow!("fitting with alpha {alpha} failed: {e}"))?;
+        let scores = fitted.predict_probabilities(&xvm).to_vec();
+        let auc = roc_auc(&scores, yv);
+        alphas.push((alpha, auc));
+        if best.as_ref().is_none_or(|(_, a, _)| auc > *a + 1e-9) {
+            best = Some((alpha, auc, fitted));
+        }
+    }
+    let (alpha, _, fitted) =
+        best.ok_or_else(|| anyhow!("no regularisation strength could be fitted"))?;
+    let scores = fitted.predict_probabilities(&xvm).to_vec();
+    let validation = metrics(&scores, yv);
+    let thresholds = choose_thresholds(&scores, yv);
+    let mut m = BTreeMap::new();
+    for (k, v) in [
+        ("roc_auc", validation.roc_auc),
+        ("pr_auc", validation.pr_auc),
+        ("precision_at_10pct", validation.precision_at_10pct),
+        ("lift_at_10pct", validation.lift_at_10pct),
+        ("brier", validation.brier),
+        ("alpha", alpha),
+    ] {
+        m.insert(k.to_owned(), (v * 10_000.0).round() / 10_000.0);
+    }
+    let file = ModelFile {
+        format_version: model::FORMAT_VERSION,
+        name: opts.name.clone(),
+        version: opts.version.clone(),
+        domain: opts.domain,
+        feature_names: features::feature_names(opts.domain),
+        mean,
+        std,
+        logistic: fitted,
+        thresholds,
+        provenance: Provenance {
+            data: opts.data.clone(),
+            seed: opts.seed,
+            rows: x.len(),
+            positives: y.iter().filter(|v| **v).count(),
+            data_until: t
+                .last()
+                .map(|t| crate::simulate::rfc3339(*t))
+                .unwrap_or_default(),
+            command: opts.command.clone(),
+            metrics: m,
+        },
+    };
+    Ok(Trained {
+        file,
+        validation,
+        alpha,
+        alphas,
+        validation_scores: scores,
+        validation_outcomes: yv.to_vec(),
+    })
+}
+
+/// Severity cut-offs from validation: the lowest score at which the flagged
+/// share holds at least 50% / 70% / 85% violations.
+fn choose_thresholds(scores: &[f64], y: &[bool]) -> Thresholds {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let cut = |target: f64, fallback: f64| {
+        let mut hits = 0;
+        let mut best = None;
+        for (k, &i) in order.iter().enumerate() {
+            if y[i] {
+                hits += 1;
+            }
+            if k >= 4 && hits as f64 / (k + 1) as f64 >= target {
+                best = Some(scores[i]);
+            }
+        }
+        best.unwrap_or(fallback).clamp(0.05, 0.99)
+    };
+    let low = cut(0.5, 0.5);
+    let medium = cut(0.7, 0.7).max(low);
+    let high = cut(0.85, 0.9).max(medium);
+    Thresholds { low, medium, high }
+}
+
+/// Score past inspections with a model.
+pub fn evaluate(
+    reviews: &[Review],
+    inspections: &[InspectionRow],
+    model: &Model,
+    extractor: &Extractor,
+) -> Metrics {
+    let (x, y, _) = point_in_time_features(reviews, inspections, model.file.domain, extractor);
+    let scores: Vec<f64> = x.iter().map(|r| model.score(r).probability).collect();
+    metrics(&scores, &y)
+}
+
+/// Markdown table of metrics, with the published anchors beside the lift.
+pub fn metrics_markdown(m: &Metrics) -> String {
+    format!(
+        "| metric | value |\n|---|---|\n\
+| inspections | {} ({} with violations, base rate {:.1}%) |\n\
+| ROC-AUC | {:.3} |\n| PR-AUC | {:.3} |\n\
+| precision@5% | {:.3} (lift {:.2}x) |\n| precision@10% | {:.3} (lift {:.2}x) |\n| precision@20% | {:.3} (lift {:.2}x) |\n\
+| Brier score | {:.4} |\n\n\
+Published anchors for lift over random inspection: Las Vegas nEmesis (2016) 1.63x; Google FINDER (2018) 3.1x; \
+Chicago food-inspection forecasting (2014) 69% vs 55% of critical violations found early (1.25x).\n",
+        m.n,
+        m.positives,
+        m.base_rate * 100.0,
+        m.roc_auc,
+        m.pr_auc,
+        m.precision_at_5pct,
+        m.lift_at_5pct,
+        m.precision_at_10pct,
+        m.lift_at_10pct,
+        m.precision_at_20pct,
+        m.lift_at_20pct,
+        m.brier
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_and_lift_on_known_cases() {
+        let y = [true, true, false, false];
+        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &y), 1.0);
+        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &y), 0.0);
+        assert_eq!(roc_auc(&[0.5; 4], &y), 0.5);
+        let scores: Vec<f64> = (0..100).map(|i| f64::from(100 - i)).collect();
+        let y: Vec<bool> = (0..100).map(|i| i < 10 || i % 10 == 5).collect();
+        let m = metrics(&scores, &y);
+        assert_eq!(m.precision_at_10pct, 1.0);
+        assert!((m.lift_at_10pct - 1.0 / m.base_rate).abs() < 1e-9);
+    }
+
+    #[test]
+    fn inspections_csv_errors_name_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("i.csv");
+        std::fs::write(&p, "business_id,domain,inspected_at,outcome,inspector\nb1,food,2026-03-01,1,x\nb2,food,yesterday,0,y\n").unwrap();
+        let e = read_inspections(&p).unwrap_err().to_string();
+        assert!(e.contains(":3:") && e.contains("inspected_at"), "{e}");
+        std::fs::write(&p, "business_id,domain,inspected_at,outcome\nb1,food,2026-03-01,1\nb2,tourism,2026-03-02T10:00:00+08:00,0\n").unwrap();
+        let rows = read_inspections(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].outcome && !rows[1].outcome);
+    }
+
+    #[test]
+    fn features_never_see_the_future() {
+        let ex = Extractor::builtin().unwrap();
+        let mk = |id: &str, t: &str, text: &str| {
+            review::decode(
+                serde_json::json!({"review_id": id, "business_id": "b", "domain": "food", "text": text, "created_at": t})
+                    .to_string()
+                    .as_bytes(),
+                &DecodeOptions::default(),
+            )
+            .unwrap()
+        };
+        let reviews = vec![
+            mk("1", "2026-03-01T10:00:00+08:00", "拉肚子"),
+            mk("2", "2026-03-03T10:00:00+08:00", "拉肚子"),
+        ];
+        let insp = vec![InspectionRow {
+            business_id: "b".into(),
+            domain: Domain::Food,
+            inspected_at: parse_time("2026-03-02").unwrap(),
+            outcome: true,
+        }];
+        let (x, _, _) = point_in_time_features(&reviews, &insp, Domain::Food, &ex);
+        let names = features::feature_names(Domain::Food);
+        let ill = names.iter().position(|n| n == "illness_30d").unwrap();
+        assert!(x[0][ill] > 0.9 && x[0][ill] < 1.0, "{}", x[0][ill]);
+    }
+}
