@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub const ENV_PREFIX: &str = "REVIEWGUARD_";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub kafka: KafkaConfig,
@@ -54,7 +54,7 @@ pub struct MetricsConfig {
     pub addr: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrivacyConfig {
     /// Secret for reviewer pseudonyms (HMAC-SHA256). Prefer the environment
@@ -63,7 +63,7 @@ pub struct PrivacyConfig {
     pub pseudonym_key_file: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
     /// Model files; empty means the defaults compiled into the binary.
@@ -71,7 +71,7 @@ pub struct ModelsConfig {
     pub tourism: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LexiconsConfig {
     /// Folder with common.toml, food.toml, tourism.toml; empty means built in.
@@ -86,21 +86,6 @@ pub struct LimitsConfig {
     pub batch_size: usize,
     /// Longest wait for a batch to fill, in milliseconds.
     pub batch_wait_ms: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            kafka: KafkaConfig::default(),
-            topics: TopicsConfig::default(),
-            metrics: MetricsConfig::default(),
-            privacy: PrivacyConfig::default(),
-            models: ModelsConfig::default(),
-            lexicons: LexiconsConfig::default(),
-            limits: LimitsConfig::default(),
-            decide: DecideConfig::default(),
-        }
-    }
 }
 
 impl Default for KafkaConfig {
@@ -133,30 +118,6 @@ impl Default for MetricsConfig {
         MetricsConfig {
             addr: "127.0.0.1:9898".into(),
         }
-    }
-}
-
-impl Default for PrivacyConfig {
-    fn default() -> Self {
-        PrivacyConfig {
-            pseudonym_key: String::new(),
-            pseudonym_key_file: String::new(),
-        }
-    }
-}
-
-impl Default for ModelsConfig {
-    fn default() -> Self {
-        ModelsConfig {
-            food: String::new(),
-            tourism: String::new(),
-        }
-    }
-}
-
-impl Default for LexiconsConfig {
-    fn default() -> Self {
-        LexiconsConfig { dir: String::new() }
     }
 }
 

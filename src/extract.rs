@@ -64,7 +64,7 @@ enum Cue {
     Negator,
     Hypothetical,
     OtherPlace,
-    NotCue,
+    Ignored,
     Breaker,
 }
 
@@ -179,7 +179,7 @@ impl Extractor {
         let mut cue_patterns = Vec::new();
         let mut cue_kinds = Vec::new();
         for (list, kind) in [
-            (&c.not_cues, Cue::NotCue),
+            (&c.not_cues, Cue::Ignored),
             (&c.negators, Cue::Negator),
             (&c.hypothetical, Cue::Hypothetical),
             (&c.other_place, Cue::OtherPlace),

@@ -463,7 +463,7 @@ impl Shell<'_> {
                         Domain::Tourism => &self.cfg.topics.inspection_tourism,
                     };
                     let body = serde_json::to_vec(&flag)?;
-                    tracing::info!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
+                    tracing::debug!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
                     deliveries.push((
                         self.send(out, &flag.business_id, &body)?,
                         Some((flag.domain, flag.severity)),

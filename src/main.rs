@@ -506,7 +506,13 @@ fn train_cmd(
     let revs = train::read_reviews(reviews)?;
     let insp = train::read_inspections(inspections)?;
     let ex = Extractor::builtin()?;
-    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    // File names only: the same data in another folder gives the same model file.
+    let command = format!(
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}",
+        file_name(reviews),
+        file_name(inspections),
+        seed.map_or(String::new(), |s| format!(" --seed {s}"))
+    );
     let t = train::train(
         &revs,
         &insp,
@@ -552,7 +558,7 @@ fn file_name(p: &Path) -> String {
 fn model_card(model: &Model, t: &train::Trained) -> String {
     let f = &model.file;
     let names = &f.feature_names;
-    let mut coefs: Vec<(usize, f64)> = f.logistic.params().iter().copied().enumerate().collect();
+    let mut coefs: Vec<(usize, f64)> = model.weights().into_iter().enumerate().collect();
     coefs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let mut s = format!(
         "# Model card: {} {} ({})\n\n\
@@ -567,7 +573,7 @@ regularisation strength (alpha) was chosen on the later {} by ROC-AUC: {}.\n\n\
 ## Validation (later inspections, not used to fit)\n{}\n\
 Severity thresholds (from validation: the lowest score at which at least 50% / 70% / 85% of flagged inspections found violations): \
 low {:.3}, medium {:.3}, high {:.3}.\n\n\
-## Coefficients (standardised features, largest first)\n| feature | weight |\n|---|---|\n",
+## Coefficients (standardised features, towards violations, largest first)\n| feature | weight |\n|---|---|\n",
         f.name,
         f.version,
         f.domain,

@@ -183,18 +183,50 @@ impl Model {
 
     pub fn score(&self, raw: &[f64]) -> Score {
         let z = self.standardise(raw);
+        let sign = violation_sign(&self.file.logistic);
         let contributions: Vec<f64> = z
             .iter()
             .zip(self.file.logistic.params())
-            .map(|(z, w)| z * w)
+            .map(|(z, w)| sign * z * w)
             .collect();
         let x = Array2::from_shape_vec((1, z.len()), z)
             .unwrap_or_else(|_| unreachable!("one row of n values is a 1×n matrix"));
-        let probability = self.file.logistic.predict_probabilities(&x)[0];
+        let probability = violation_probabilities(&self.file.logistic, &x)[0];
         Score {
             probability,
             contributions,
         }
+    }
+
+    /// Weights in the direction of "violations found" (see [`violation_sign`]).
+    pub fn weights(&self) -> Vec<f64> {
+        let sign = violation_sign(&self.file.logistic);
+        self.file
+            .logistic
+            .params()
+            .iter()
+            .map(|w| sign * w)
+            .collect()
+    }
+}
+
+/// linfa-logistic models the probability of the class that was more numerous
+/// in the training targets, which may be `false`; +1 when that class is
+/// `true` (violations found), -1 otherwise.
+pub fn violation_sign(m: &FittedLogisticRegression<f64, bool>) -> f64 {
+    if m.labels().pos.class { 1.0 } else { -1.0 }
+}
+
+/// Probability of "violations found" for each row of standardised features.
+pub fn violation_probabilities(
+    m: &FittedLogisticRegression<f64, bool>,
+    x: &Array2<f64>,
+) -> Vec<f64> {
+    let p = m.predict_probabilities(x);
+    if m.labels().pos.class {
+        p.to_vec()
+    } else {
+        p.iter().map(|p| 1.0 - p).collect()
     }
 }
 

@@ -271,7 +271,11 @@ fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
             }
             x -= w;
         }
-        (risk_text(rng, cat, english), rng.gen_range(1..=3), true)
+        (
+            risk_text(rng, domain, cat, english),
+            rng.gen_range(1..=3),
+            true,
+        )
     } else if roll < p_risk + 0.03 {
         (
             denial_text(rng, domain, english),
@@ -354,7 +358,8 @@ fn business_name(rng: &mut ChaCha8Rng, d: Domain) -> String {
     format!("{a}{b}")
 }
 
-fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
+fn risk_text(rng: &mut ChaCha8Rng, domain: Domain, c: Category, en: bool) -> String {
+    let food = domain == Domain::Food;
     let core = if en {
         match c {
             Category::Illness => pick(
@@ -385,11 +390,14 @@ fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
                 rng,
                 &["the chicken was raw inside", "the pork was undercooked"],
             ),
-            Category::Hygiene => match rng.gen_range(0..3) {
-                0 => "the kitchen was filthy",
-                1 => "sheets were dirty and stained",
-                _ => "saw a rat near the tables",
-            },
+            Category::Hygiene if food => pick(
+                rng,
+                &["the kitchen was filthy", "saw a rat near the tables"],
+            ),
+            Category::Hygiene => pick(
+                rng,
+                &["sheets were dirty and stained", "the bathroom was filthy"],
+            ),
             Category::Safety => pick(
                 rng,
                 &[
@@ -456,13 +464,20 @@ fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
                 ],
             ),
             Category::Undercooked => pick(rng, &["鸡肉没熟，里面还带血", "牛排夹生", "饺子没煮熟"]),
-            Category::Hygiene => pick(
+            Category::Hygiene if food => pick(
                 rng,
                 &[
                     "后厨很脏，餐具也不干净",
                     "桌上有老鼠跑过",
+                    "碗没洗干净，卫生太差",
+                ],
+            ),
+            Category::Hygiene => pick(
+                rng,
+                &[
                     "床单有污渍，卫生很差",
                     "房间有霉味，马桶脏",
+                    "浴室有蟑螂，毛巾脏",
                 ],
             ),
             Category::Safety => pick(
@@ -507,8 +522,8 @@ fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
             ),
         }
     };
-    let opener = if en {
-        pick(
+    let opener = match (food, en) {
+        (true, true) => pick(
             rng,
             &[
                 "",
@@ -516,9 +531,8 @@ fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
                 "Taste was ok but ",
                 "Second visit: ",
             ],
-        )
-    } else {
-        pick(
+        ),
+        (true, false) => pick(
             rng,
             &[
                 "",
@@ -527,7 +541,26 @@ fn risk_text(rng: &mut ChaCha8Rng, c: Category, en: bool) -> String {
                 "本来挺期待的，结果",
                 "点了外卖，",
             ],
-        )
+        ),
+        (false, true) => pick(
+            rng,
+            &[
+                "",
+                "Stayed two nights. ",
+                "Location is fine but ",
+                "Booked for the family: ",
+            ],
+        ),
+        (false, false) => pick(
+            rng,
+            &[
+                "",
+                "位置还行，就是",
+                "第二次入住了，",
+                "本来挺期待的，结果",
+                "带家人来玩，",
+            ],
+        ),
     };
     let closer = if en {
         pick(rng, &["", " Never again.", " Reported to the platform."])

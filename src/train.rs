@@ -370,7 +370,7 @@ pub fn train(
             .max_iterations(300)
             .fit(&dataset)
             .map_err(|e| anyhow!("fitting with alpha {alpha} failed: {e}"))?;
-        let scores = fitted.predict_probabilities(&xvm).to_vec();
+        let scores = model::violation_probabilities(&fitted, &xvm);
         let auc = roc_auc(&scores, yv);
         alphas.push((alpha, auc));
         if best.as_ref().is_none_or(|(_, a, _)| auc > *a + 1e-9) {
@@ -379,7 +379,7 @@ pub fn train(
     }
     let (alpha, _, fitted) =
         best.ok_or_else(|| anyhow!("no regularisation strength could be fitted"))?;
-    let scores = fitted.predict_probabilities(&xvm).to_vec();
+    let scores = model::violation_probabilities(&fitted, &xvm);
     let validation = metrics(&scores, yv);
     let thresholds = choose_thresholds(&scores, yv);
     let mut m = BTreeMap::new();

@@ -1,0 +1,292 @@
+//! The offline commands as a user runs them: `extract`, `replay`, `simulate`,
+//! `train`, `evaluate`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reviewguard"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn extract_keeps_order_and_reports_bad_lines_in_place() {
+    let input = [
+        r#"{"review_id":"a","domain":"food","text":"好吃，就是汤里有根头发，吃完还拉肚子"}"#,
+        "not json",
+        r#"{"review_id":"b","domain":"food","text":"太难吃了"}"#,
+        r#"{"review_id":"c","domain":"tourism","text":"房间很干净，没有乱收费"}"#,
+        r#"{"review_id":"d","text":"no domain"}"#,
+        r#"{"review_id":"e","domain":"tourism","text":"导游强制购物，床单有污渍"}"#,
+    ]
+    .join("\n");
+    let (ok, out, _) = run_with_stdin(&["extract"], &input);
+    assert!(ok);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["review_id"], "a");
+    assert_eq!(
+        lines[0]["signals"],
+        serde_json::json!(["foreign_object", "illness"])
+    );
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("JSON"));
+    assert_eq!(lines[2]["signals"], serde_json::json!([]));
+    assert_eq!(lines[3]["signals"], serde_json::json!([]));
+    assert_eq!(lines[4]["line"], 5);
+    assert_eq!(
+        lines[5]["signals"],
+        serde_json::json!(["forced_consumption", "hygiene"])
+    );
+}
+
+fn without_emitted_at(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("emitted_at");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let st = bin()
+        .args([
+            "simulate",
+            "--seed",
+            "5",
+            "--businesses",
+            "120",
+            "--days",
+            "60",
+        ])
+        .args([
+            "--reviews",
+            &p("r.jsonl"),
+            "--inspections",
+            &p("i.csv"),
+            "--truth",
+            &p("t.jsonl"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut outs = Vec::new();
+    for name in ["f1.jsonl", "f2.jsonl"] {
+        let out = bin()
+            .args(["replay", "--input", &p("r.jsonl"), "--out", &p(name)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outs.push(std::fs::read_to_string(p(name)).unwrap());
+    }
+    let (a, b) = (without_emitted_at(&outs[0]), without_emitted_at(&outs[1]));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "the same input gives the same flags");
+
+    // Against the hidden truth.
+    let world = reviewguard::simulate::generate(&reviewguard::simulate::SimConfig {
+        seed: 5,
+        businesses: 120,
+        days: 60,
+        ..Default::default()
+    });
+    let keyed: Vec<_> = a
+        .iter()
+        .map(|f| {
+            (
+                reviewguard::review::Domain::parse(f["domain"].as_str().unwrap()).unwrap(),
+                f["business_id"].as_str().unwrap().to_owned(),
+                chrono::DateTime::parse_from_rfc3339(f["event_time"].as_str().unwrap())
+                    .unwrap()
+                    .timestamp(),
+            )
+        })
+        .collect();
+    let q = reviewguard::simulate::flag_quality(&world, &keyed);
+    eprintln!(
+        "replay flags: {} precision {:.3} recall {:.3} ({} of {} bad businesses found)",
+        q.flags,
+        q.precision(),
+        q.recall(),
+        q.found,
+        q.bad_businesses
+    );
+    assert!(q.precision() >= 0.7, "precision {:.3}", q.precision());
+    assert!(q.recall() >= 0.7, "recall {:.3}", q.recall());
+}
+
+#[test]
+fn train_then_evaluate_reports_the_contract_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    assert!(
+        bin()
+            .args([
+                "simulate",
+                "--seed",
+                "9",
+                "--businesses",
+                "300",
+                "--days",
+                "120",
+                "--domain",
+                "food"
+            ])
+            .args(["--reviews", &p("r.jsonl"), "--inspections", &p("i.csv")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = bin()
+        .args([
+            "train",
+            "--reviews",
+            &p("r.jsonl"),
+            "--inspections",
+            &p("i.csv"),
+            "--domain",
+            "food",
+        ])
+        .args(["--out", &p("food.json"), "--report", &p("report")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(p("food.md"))
+            .unwrap()
+            .contains("ROC-AUC")
+    );
+    let out = bin()
+        .args([
+            "evaluate",
+            "--reviews",
+            &p("r.jsonl"),
+            "--inspections",
+            &p("i.csv"),
+            "--model",
+            &p("food.json"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "roc_auc",
+        "pr_auc",
+        "precision_at_10pct",
+        "lift_at_10pct",
+        "brier",
+    ] {
+        assert!(m[k].is_number(), "{k} missing in {m}");
+    }
+    assert!(m["roc_auc"].as_f64().unwrap() > 0.65, "{m}");
+    assert!(m["lift_at_10pct"].as_f64().unwrap() > 1.5, "{m}");
+
+    // A model file with the wrong features is refused by name.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("food.json")).unwrap()).unwrap();
+    v["feature_names"][3] = "shoe_size".into();
+    std::fs::write(p("bad.json"), v.to_string()).unwrap();
+    let out = bin()
+        .args([
+            "evaluate",
+            "--reviews",
+            &p("r.jsonl"),
+            "--inspections",
+            &p("i.csv"),
+            "--model",
+            &p("bad.json"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shoe_size"));
+}
+
+#[test]
+fn run_refuses_to_start_without_a_pseudonym_key_or_with_a_bad_config() {
+    let out = bin()
+        .args(["run", "--config", "config/reviewguard.toml"])
+        .env_remove("REVIEWGUARD_PRIVACY_PSEUDONYM_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REVIEWGUARD_PRIVACY_PSEUDONYM_KEY"));
+    let out = bin()
+        .args(["run", "--config", "config/reviewguard.toml"])
+        .env("REVIEWGUARD_KAFKA_AUTO_OFFSET_RESET", "whenever")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kafka.auto_offset_reset"));
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_and_exits_0() {
+    let out = bin()
+        .args(["demo", "--businesses", "40", "--days", "40", "--seed", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("metrics: http://127.0.0.1:"));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("[HIGH") || l.starts_with("[MEDIUM") || l.starts_with("[LOW")),
+        "{stdout}"
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .expect("a summary line");
+    assert!(summary.contains("3 to the DLQ"), "{summary}");
+}

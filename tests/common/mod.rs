@@ -1,0 +1,339 @@
+//! Test harness: a real Tansu broker process, the real `reviewguard` binary,
+//! and helpers that wait on conditions with deadlines (never fixed sleeps).
+#![allow(dead_code)]
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOPICS: [&str; 6] = [
+    "reviews.food",
+    "reviews.tourism",
+    "inspection.food",
+    "inspection.tourism",
+    "reviewguard.dlq",
+    "reviewguard.changelog",
+];
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `f` until it returns `Some`, or panic with `what` at the deadline.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn tansu_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("TANSU_BIN") {
+        return PathBuf::from(p);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join("tansu");
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = PathBuf::from(home).join(".cargo/bin/tansu");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "the integration tests need the Tansu broker: run scripts/test.sh (it installs tansu), or set TANSU_BIN"
+    );
+}
+
+/// A Tansu broker on a free loopback port, in-memory storage; killed on drop.
+pub struct Broker {
+    child: Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &format!("tcp://{addr}"),
+                "--advertised-listener-url",
+                &format!("tcp://{addr}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start tansu");
+        let b = Broker { child, addr, dir };
+        wait_for(
+            "tansu to accept connections",
+            Duration::from_secs(30),
+            || TcpStream::connect(&b.addr).ok(),
+        );
+        b
+    }
+
+    pub fn create_topics(&self, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .create()
+            .unwrap();
+        let topics: Vec<NewTopic<'_>> = TOPICS
+            .iter()
+            .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let res = rt
+            .block_on(admin.create_topics(
+                topics.iter(),
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            ))
+            .unwrap();
+        for r in res {
+            r.unwrap();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produce `(key, value)` pairs to `topic` and wait for every acknowledgement.
+pub fn produce(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut futures = Vec::new();
+        for (k, v) in records {
+            let rec = FutureRecord::to(topic).key(k).payload(v);
+            futures.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
+        }
+        for f in futures {
+            f.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    });
+}
+
+/// Read every message of `topics` until `done(messages)` holds, or panic.
+pub fn consume_until(
+    brokers: &str,
+    topics: &[&str],
+    timeout: Duration,
+    done: impl Fn(&[OwnedMessage]) -> bool,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("test-reader-{}", free_port()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(topics).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while !done(&out) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out reading {topics:?}: {} messages so far",
+            out.len()
+        );
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.detach());
+        }
+    }
+    out
+}
+
+/// One plain HTTP GET on loopback: (status, body).
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Sum of a metric's samples whose labels contain every `label="value"` given.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The `reviewguard run` process, configured through the environment.
+pub struct Service {
+    pub child: Child,
+    pub metrics_addr: String,
+    pub stderr_path: PathBuf,
+}
+
+impl Service {
+    pub fn start(
+        brokers: &str,
+        group: &str,
+        dir: &std::path::Path,
+        extra_env: &[(&str, &str)],
+    ) -> Service {
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let stderr_path = dir.join(format!("service-{}.log", free_port()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reviewguard"));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "--config", "config/reviewguard.toml"])
+            .env("REVIEWGUARD_KAFKA_BROKERS", brokers)
+            .env("REVIEWGUARD_KAFKA_GROUP_ID", group)
+            .env("REVIEWGUARD_METRICS_ADDR", &metrics_addr)
+            .env(
+                "REVIEWGUARD_PRIVACY_PSEUDONYM_KEY",
+                "test-key-test-key-test-key",
+            )
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("cannot start reviewguard");
+        Service {
+            child,
+            metrics_addr,
+            stderr_path,
+        }
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        match http_get(&self.metrics_addr, "/metrics") {
+            Some((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let addr = self.metrics_addr.clone();
+        wait_for("the service to report ready on /readyz", timeout, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("reviewguard exited early ({status}): {}", self.log());
+            }
+            matches!(http_get(&addr, "/readyz"), Some((200, _))).then_some(())
+        });
+    }
+
+    /// Wait until `reviews_consumed_total` reaches `n`.
+    pub fn wait_consumed(&mut self, n: u64, timeout: Duration) -> String {
+        wait_for(&format!("{n} reviews consumed"), timeout, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("reviewguard exited early ({status}): {}", self.log());
+            }
+            let m = self.metrics()?;
+            (metric(&m, "reviewguard_reviews_consumed_total", &[]) as u64 >= n).then_some(m)
+        })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let child = &mut self.child;
+        wait_for(
+            "reviewguard to exit after SIGTERM",
+            Duration::from_secs(30),
+            || child.try_wait().unwrap(),
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sum over `topic`'s partitions of the offsets `group` has committed.
+pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+        Ok(c) => c
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum(),
+        Err(_) => -1,
+    }
+}
