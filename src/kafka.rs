@@ -502,7 +502,6 @@ impl Shell<'_> {
     async fn flush(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         let mut highest: HashMap<Tp, i64> = HashMap::new();
-        let now_ms = chrono::Utc::now().timestamp_millis();
         for p in pending {
             for (f, flag) in p.deliveries {
                 match f.await {
@@ -533,6 +532,7 @@ impl Shell<'_> {
                 }
             }
             if let Some(ts) = p.timestamp_ms {
+                let now_ms = chrono::Utc::now().timestamp_millis();
                 self.metrics
                     .pipeline_latency
                     .observe(((now_ms - ts).max(0) as f64) / 1000.0);
@@ -600,4 +600,82 @@ pub async fn ensure_topics(cfg: &Config, partitions: i32) -> Result<()> {
 /// The flag a consumer of an inspection topic reads back.
 pub fn parse_flag(bytes: &[u8]) -> Result<Flag> {
     serde_json::from_slice(bytes).context("not a flag message")
+}
+
+/// Produce a simulated world's reviews to the review topics (key =
+/// business_id), at `rate` reviews per second (0: as fast as acknowledged).
+/// With `forever`, the next world (next seed, later dates) follows.
+pub async fn produce_simulation(
+    brokers: &str,
+    topics: &crate::config::TopicsConfig,
+    mut sim: crate::simulate::SimConfig,
+    rate: f64,
+    forever: bool,
+) -> Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .create()
+        .context("cannot create the Kafka producer (check --brokers)")?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        let world = crate::simulate::generate(&sim);
+        let mut inflight = std::collections::VecDeque::new();
+        for r in &world.reviews {
+            let topic = match r.domain {
+                Domain::Food => &topics.reviews_food,
+                Domain::Tourism => &topics.reviews_tourism,
+            };
+            let body = serde_json::to_vec(r)?;
+            let mut rec = FutureRecord::to(topic).key(&r.business_id).payload(&body);
+            loop {
+                match producer.send_result(rec) {
+                    Ok(f) => {
+                        inflight.push_back(f);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        rec = back;
+                        if let Some(f) = inflight.pop_front() {
+                            wait_delivered(f).await?;
+                        }
+                    }
+                    Err((e, _)) => return Err(anyhow!("cannot produce to {topic}: {e}")),
+                }
+            }
+            while inflight.len() > 10_000 {
+                if let Some(f) = inflight.pop_front() {
+                    wait_delivered(f).await?;
+                }
+            }
+            sent += 1;
+            if rate > 0.0 {
+                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        for f in inflight {
+            wait_delivered(f).await?;
+        }
+        tracing::info!(
+            seed = sim.seed,
+            reviews = world.reviews.len(),
+            total = sent,
+            "simulated world produced"
+        );
+        if !forever {
+            return Ok(());
+        }
+        sim.seed += 1;
+        sim.start += i64::from(sim.days) * crate::features::DAY;
+    }
+}
+
+async fn wait_delivered(f: DeliveryFuture) -> Result<()> {
+    f.await
+        .map_err(|_| anyhow!("the producer was dropped before a delivery report"))?
+        .map_err(|(e, _)| anyhow!("delivery failed: {e}"))?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod category;
 pub mod config;
 pub mod decide;
 pub mod demo;
+pub mod devset;
 pub mod extract;
 pub mod features;
 pub mod flag;

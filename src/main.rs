@@ -69,28 +69,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// A seeded synthetic world: reviews JSONL, inspections CSV, hidden truth JSONL.
-    Simulate {
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Businesses per domain.
-        #[arg(long, default_value_t = 500)]
-        businesses: usize,
-        #[arg(long, default_value_t = 180)]
-        days: u32,
-        /// food, tourism or both.
-        #[arg(long, default_value = "both")]
-        domain: String,
-        /// Reviews JSONL ("-" for stdout).
-        #[arg(long)]
-        reviews: PathBuf,
-        /// Inspections CSV.
-        #[arg(long)]
-        inspections: Option<PathBuf>,
-        /// Hidden truth per business, JSONL.
-        #[arg(long)]
-        truth: Option<PathBuf>,
-    },
+    /// A seeded synthetic world: reviews (JSONL or to Kafka), inspections CSV, hidden truth JSONL.
+    Simulate(SimulateArgs),
     /// Fit a model from reviews and past inspection outcomes.
     Train {
         #[arg(long)]
@@ -113,6 +93,23 @@ enum Command {
         #[arg(long, default_value_t = 0.7)]
         fit_share: f64,
     },
+    /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
+    EvalSignals {
+        /// Corpus CSV with a `review` column, e.g. ../shared/data/waimai_10k.csv.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Labels CSV (index,sha256,signals), e.g. dev/labels/waimai_10k.csv.
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        domain: String,
+        /// Lexicon folder; default: built in.
+        #[arg(long)]
+        lexicons: Option<PathBuf>,
+        /// Print this many wrong records (index, expected, got) to stderr.
+        #[arg(long, default_value_t = 0)]
+        errors: usize,
+    },
     /// Score past inspections with a model.
     Evaluate {
         #[arg(long)]
@@ -127,6 +124,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Businesses per domain.
+    #[arg(long, default_value_t = 500)]
+    businesses: usize,
+    #[arg(long, default_value_t = 180)]
+    days: u32,
+    /// food, tourism or both.
+    #[arg(long, default_value = "both")]
+    domain: String,
+    /// Reviews JSONL ("-" for stdout).
+    #[arg(long)]
+    reviews: Option<PathBuf>,
+    /// Inspections CSV.
+    #[arg(long)]
+    inspections: Option<PathBuf>,
+    /// Hidden truth per business, JSONL.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// Produce the reviews to Kafka (reviews.food / reviews.tourism, key = business_id).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// With --brokers: reviews per second (0: as fast as the broker takes them).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// With --brokers: start over with the next seed when the world is used up, forever.
+    #[arg(long)]
+    forever: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -180,23 +209,7 @@ fn real_main() -> Result<()> {
         } => run(&config, create_topics),
         Command::Extract { lexicons } => extract(lexicons.as_deref()),
         Command::Replay { input, out, config } => replay_cmd(&input, &out, config.as_deref()),
-        Command::Simulate {
-            seed,
-            businesses,
-            days,
-            domain,
-            reviews,
-            inspections,
-            truth,
-        } => simulate_cmd(
-            seed,
-            businesses,
-            days,
-            &domain,
-            &reviews,
-            inspections.as_deref(),
-            truth.as_deref(),
-        ),
+        Command::Simulate(args) => simulate_cmd(&args),
         Command::Train {
             reviews,
             inspections,
@@ -216,6 +229,13 @@ fn real_main() -> Result<()> {
             seed,
             fit_share,
         ),
+        Command::EvalSignals {
+            corpus,
+            labels,
+            domain,
+            lexicons,
+            errors,
+        } => eval_signals(&corpus, &labels, &domain, lexicons.as_deref(), errors),
         Command::Evaluate {
             reviews,
             inspections,
@@ -421,39 +441,29 @@ fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn simulate_cmd(
-    seed: u64,
-    businesses: usize,
-    days: u32,
-    domain: &str,
-    reviews: &Path,
-    inspections: Option<&Path>,
-    truth: Option<&Path>,
-) -> Result<()> {
-    let domains = match domain {
+fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
+    if a.reviews.is_none() && a.brokers.is_none() {
+        bail!(
+            "say where the reviews go: --reviews FILE (or - for stdout) and/or --brokers HOST:PORT"
+        );
+    }
+    let domains = match a.domain.as_str() {
         "both" => Domain::ALL.to_vec(),
         d => vec![parse_domain(d)?],
     };
-    let world = simulate::generate(&simulate::SimConfig {
-        seed,
-        businesses,
-        days,
+    let sim = simulate::SimConfig {
+        seed: a.seed,
+        businesses: a.businesses,
+        days: a.days,
         domains,
         ..Default::default()
-    });
-    let mut out: Box<dyn Write> = if reviews == Path::new("-") {
-        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(reviews)
-                .with_context(|| format!("cannot create {}", reviews.display()))?,
-        ))
     };
-    for r in &world.reviews {
-        serde_json::to_writer(&mut out, r)?;
-        out.write_all(b"\n")?;
+    let world = simulate::generate(&sim);
+    if let Some(reviews) = &a.reviews {
+        write_reviews(&world, reviews)?;
     }
-    out.flush()?;
+    let (inspections, truth) = (a.inspections.as_deref(), a.truth.as_deref());
+    let seed = a.seed;
     if let Some(p) = inspections {
         let mut w =
             csv::Writer::from_path(p).with_context(|| format!("cannot create {}", p.display()))?;
@@ -485,6 +495,35 @@ fn simulate_cmd(
         world.inspections.len(),
         world.inspections.iter().filter(|i| i.outcome == 1).count()
     );
+    if let Some(brokers) = &a.brokers {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(kafka::produce_simulation(
+            brokers,
+            &Config::default().topics,
+            sim,
+            a.rate,
+            a.forever,
+        ))?;
+    }
+    Ok(())
+}
+
+fn write_reviews(world: &simulate::World, reviews: &Path) -> Result<()> {
+    let mut out: Box<dyn Write> = if reviews == Path::new("-") {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(reviews)
+                .with_context(|| format!("cannot create {}", reviews.display()))?,
+        ))
+    };
+    for r in &world.reviews {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -571,8 +610,9 @@ same core code the stream uses. The earliest {} inspections were used to fit a l
 (linfa-logistic) on standardised features, positives repeated to balance the classes; the \
 regularisation strength (alpha) was chosen on the later {} by ROC-AUC: {}.\n\n\
 ## Validation (later inspections, not used to fit)\n{}\n\
-Severity thresholds (from validation: the lowest score at which at least 50% / 70% / 85% of flagged inspections found violations): \
-low {:.3}, medium {:.3}, high {:.3}.\n\n\
+Scores are calibrated (Platt scaling on the fitting rows as they are, slope {:.3}, intercept {:.3}) into the \
+probability that an inspection finds violations. Severity thresholds on that probability: \
+low {:.2}, medium {:.2}, high {:.2}.\n\n\
 ## Coefficients (standardised features, towards violations, largest first)\n| feature | weight |\n|---|---|\n",
         f.name,
         f.version,
@@ -592,6 +632,8 @@ low {:.3}, medium {:.3}, high {:.3}.\n\n\
             .collect::<Vec<_>>()
             .join(", "),
         train::metrics_markdown(&t.validation),
+        f.calibration.slope,
+        f.calibration.intercept,
         f.thresholds.low,
         f.thresholds.medium,
         f.thresholds.high,
@@ -649,6 +691,32 @@ fn evaluate_cmd(
         println!("{}", serde_json::to_string(&m)?);
     } else {
         print!("{}", train::metrics_markdown(&m));
+    }
+    Ok(())
+}
+
+fn eval_signals(
+    corpus: &Path,
+    labels: &Path,
+    domain: &str,
+    lexicons: Option<&Path>,
+    errors: usize,
+) -> Result<()> {
+    let domain = parse_domain(domain)?;
+    let ex = match lexicons {
+        Some(d) => Extractor::from_dir(d)?,
+        None => Extractor::builtin()?,
+    };
+    let set = reviewguard::devset::load(corpus, labels, domain)?;
+    let r = reviewguard::devset::evaluate(&ex, domain, &set);
+    println!("{} labelled reviews of {}", set.len(), corpus.display());
+    print!("{}", r.table());
+    for (index, want, got) in r.errors.iter().take(errors) {
+        eprintln!(
+            "{index}: expected {:?} got {:?}",
+            want.sorted_names(),
+            got.sorted_names()
+        );
     }
     Ok(())
 }

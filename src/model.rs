@@ -67,8 +67,33 @@ pub struct ModelFile {
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
     pub logistic: FittedLogisticRegression<f64, bool>,
+    /// Maps the fitted model's log-odds to calibrated ones.
+    pub calibration: Calibration,
     pub thresholds: Thresholds,
     pub provenance: Provenance,
+}
+
+/// Platt scaling: calibrated log-odds = `slope` × log-odds + `intercept`.
+/// The model is fitted on class-balanced rows, which inflates its
+/// probabilities; the calibration, fitted on the original (unbalanced) rows,
+/// turns them back into "probability that an inspection finds violations".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub slope: f64,
+    pub intercept: f64,
+}
+
+impl Calibration {
+    pub const IDENTITY: Calibration = Calibration {
+        slope: 1.0,
+        intercept: 0.0,
+    };
+
+    pub fn apply(&self, p: f64) -> f64 {
+        let p = p.clamp(1e-12, 1.0 - 1e-12);
+        let logit = (p / (1.0 - p)).ln();
+        1.0 / (1.0 + (-(self.slope * logit + self.intercept)).exp())
+    }
 }
 
 /// A loaded, checked model.
@@ -191,10 +216,11 @@ impl Model {
             .collect();
         let x = Array2::from_shape_vec((1, z.len()), z)
             .unwrap_or_else(|_| unreachable!("one row of n values is a 1×n matrix"));
-        let probability = violation_probabilities(&self.file.logistic, &x)[0];
+        let raw = violation_probabilities(&self.file.logistic, &x)[0];
+        let cal = self.file.calibration;
         Score {
-            probability,
-            contributions,
+            probability: cal.apply(raw),
+            contributions: contributions.into_iter().map(|c| c * cal.slope).collect(),
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::extract::Extractor;
 use crate::features::{self, BusinessState};
-use crate::model::{self, Model, ModelFile, Provenance, Thresholds};
+use crate::model::{self, Calibration, Model, ModelFile, Provenance, Thresholds};
 use crate::pipeline::{self, States};
 use crate::privacy::Pseudonymiser;
 use crate::review::{self, DecodeOptions, Domain, Review};
@@ -379,9 +379,17 @@ pub fn train(
     }
     let (alpha, _, fitted) =
         best.ok_or_else(|| anyhow!("no regularisation strength could be fitted"))?;
-    let scores = model::violation_probabilities(&fitted, &xvm);
+    // Calibrate on the fitting rows as they are (not balanced), then judge on validation.
+    let calibration = calibrate(
+        &model::violation_probabilities(&fitted, &matrix(xf, &mean, &std)),
+        yf,
+    )?;
+    let scores: Vec<f64> = model::violation_probabilities(&fitted, &xvm)
+        .into_iter()
+        .map(|p| calibration.apply(p))
+        .collect();
     let validation = metrics(&scores, yv);
-    let thresholds = choose_thresholds(&scores, yv);
+    let thresholds = DEFAULT_THRESHOLDS;
     let mut m = BTreeMap::new();
     for (k, v) in [
         ("roc_auc", validation.roc_auc),
@@ -402,6 +410,7 @@ pub fn train(
         mean,
         std,
         logistic: fitted,
+        calibration,
         thresholds,
         provenance: Provenance {
             data: opts.data.clone(),
@@ -426,28 +435,35 @@ pub fn train(
     })
 }
 
-/// Severity cut-offs from validation: the lowest score at which the flagged
-/// share holds at least 50% / 70% / 85% violations.
-fn choose_thresholds(scores: &[f64], y: &[bool]) -> Thresholds {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let cut = |target: f64, fallback: f64| {
-        let mut hits = 0;
-        let mut best = None;
-        for (k, &i) in order.iter().enumerate() {
-            if y[i] {
-                hits += 1;
-            }
-            if k >= 4 && hits as f64 / (k + 1) as f64 >= target {
-                best = Some(scores[i]);
-            }
-        }
-        best.unwrap_or(fallback).clamp(0.05, 0.99)
-    };
-    let low = cut(0.5, 0.5);
-    let medium = cut(0.7, 0.7).max(low);
-    let high = cut(0.85, 0.9).max(medium);
-    Thresholds { low, medium, high }
+/// Severity cut-offs on the calibrated probability that an inspection finds
+/// violations: low from 50%, medium from 70%, high from 85%.
+pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
+    low: 0.5,
+    medium: 0.7,
+    high: 0.85,
+};
+
+/// Platt scaling of probabilities against outcomes, fitted with linfa.
+fn calibrate(p: &[f64], y: &[bool]) -> Result<Calibration> {
+    let logits: Vec<f64> = p
+        .iter()
+        .map(|p| {
+            let p = p.clamp(1e-12, 1.0 - 1e-12);
+            (p / (1.0 - p)).ln()
+        })
+        .collect();
+    let x = Array2::from_shape_vec((logits.len(), 1), logits)
+        .map_err(|e| anyhow!("calibration data: {e}"))?;
+    let fitted = LogisticRegression::default()
+        .alpha(1e-6)
+        .max_iterations(200)
+        .fit(&Dataset::new(x, Array1::from(y.to_vec())))
+        .map_err(|e| anyhow!("calibration failed: {e}"))?;
+    let sign = model::violation_sign(&fitted);
+    Ok(Calibration {
+        slope: sign * fitted.params()[0],
+        intercept: sign * fitted.intercept(),
+    })
 }
 
 /// Score past inspections with a model.

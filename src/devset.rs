@@ -1,0 +1,191 @@
+//! Measuring the extractor on hand-labelled real reviews.
+//!
+//! Labels live in `dev/labels/<corpus>.csv` (`index,sha256,signals`): the
+//! record index in the corpus file, the first 16 hex digits of the sha256 of
+//! the review text (so a label can be checked against its text without the
+//! text being in the repository) and the categories, `;`-separated. The
+//! corpora themselves stay outside the repository (`../shared/data`).
+
+use crate::category::{Category, CategorySet};
+use crate::extract::Extractor;
+use crate::review::Domain;
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One labelled review, with its text from the corpus.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub index: usize,
+    pub text: String,
+    pub labels: CategorySet,
+}
+
+pub fn text_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// Read a corpus (`label,review` CSV) and the labels for it, checking hashes.
+pub fn load(corpus: &Path, labels: &Path, domain: Domain) -> Result<Vec<Labelled>> {
+    let mut texts = Vec::new();
+    let mut rdr = csv::Reader::from_path(corpus)
+        .with_context(|| format!("cannot open corpus {}", corpus.display()))?;
+    let col = rdr
+        .headers()?
+        .iter()
+        .position(|h| h == "review")
+        .ok_or_else(|| anyhow!("{}: no column `review`", corpus.display()))?;
+    for rec in rdr.records() {
+        let rec = rec.with_context(|| format!("{}: malformed CSV", corpus.display()))?;
+        texts.push(rec.get(col).unwrap_or_default().to_owned());
+    }
+    let mut out = Vec::new();
+    let mut rdr = csv::Reader::from_path(labels)
+        .with_context(|| format!("cannot open labels {}", labels.display()))?;
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}:{line}: malformed CSV", labels.display()))?;
+        let index: usize = rec
+            .get(0)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("{}:{line}: index is not a number", labels.display()))?;
+        let text = texts.get(index).ok_or_else(|| {
+            anyhow!(
+                "{}:{line}: index {index} is past the corpus's {} records",
+                labels.display(),
+                texts.len()
+            )
+        })?;
+        let hash = rec.get(1).unwrap_or_default();
+        if hash != text_hash(text) {
+            bail!(
+                "{}:{line}: the hash of record {index} does not match {}: labels and corpus are out of step",
+                labels.display(),
+                corpus.display()
+            );
+        }
+        let mut set = CategorySet::default();
+        for name in rec
+            .get(2)
+            .unwrap_or_default()
+            .split(';')
+            .filter(|s| !s.is_empty())
+        {
+            let c = Category::parse(name)
+                .filter(|c| Category::of(domain).contains(c))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}:{line}: {name:?} is not a {domain} category",
+                        labels.display()
+                    )
+                })?;
+            set.insert(c);
+        }
+        out.push(Labelled {
+            index,
+            text: text.clone(),
+            labels: set,
+        });
+    }
+    Ok(out)
+}
+
+/// Counts for one category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Counts {
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+}
+
+impl Counts {
+    pub fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+    pub fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+    pub fn support(&self) -> usize {
+        self.tp + self.fn_
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+/// Per-category and micro-averaged counts, and the records that were wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub per_category: BTreeMap<&'static str, Counts>,
+    pub micro: Counts,
+    pub errors: Vec<(usize, CategorySet, CategorySet)>,
+}
+
+pub fn evaluate(ex: &Extractor, domain: Domain, set: &[Labelled]) -> Report {
+    let mut r = Report::default();
+    for c in Category::of(domain) {
+        r.per_category.insert(c.as_str(), Counts::default());
+    }
+    for l in set {
+        let got = ex.extract(domain, &l.text).categories;
+        for c in Category::of(domain) {
+            let (want, have) = (l.labels.contains(*c), got.contains(*c));
+            let counts = r.per_category.entry(c.as_str()).or_default();
+            match (want, have) {
+                (true, true) => {
+                    counts.tp += 1;
+                    r.micro.tp += 1;
+                }
+                (false, true) => {
+                    counts.fp += 1;
+                    r.micro.fp += 1;
+                }
+                (true, false) => {
+                    counts.fn_ += 1;
+                    r.micro.fn_ += 1;
+                }
+                (false, false) => {}
+            }
+        }
+        if got != l.labels {
+            r.errors.push((l.index, l.labels, got));
+        }
+    }
+    r
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let mut s = String::from(
+            "| category | support | precision | recall | F1 |\n|---|---:|---:|---:|---:|\n",
+        );
+        for (name, c) in &self.per_category {
+            s.push_str(&format!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} |\n",
+                c.support(),
+                c.precision(),
+                c.recall(),
+                c.f1()
+            ));
+        }
+        let m = &self.micro;
+        s.push_str(&format!(
+            "| **micro** | {} | {:.3} | {:.3} | {:.3} |\n",
+            m.support(),
+            m.precision(),
+            m.recall(),
+            m.f1()
+        ));
+        s
+    }
+}
