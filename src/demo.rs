@@ -196,7 +196,7 @@ async fn async_demo(
     let quality = simulate::flag_quality(&world, &keyed);
     let elapsed = started.elapsed();
     print(&format!(
-        "summary: {} reviews + {} malformed consumed ({} to the DLQ), {} flags; precision {:.2} and recall {:.2} against the simulator's hidden truth ({} of {} bad businesses found); {:.1}s",
+        "summary: {} reviews + {} malformed consumed ({} to the DLQ), {} flags; precision {:.2} and recall {:.2} against the simulator's hidden truth ({} of {} businesses with reported problems during a bad spell found); {:.1}s",
         world.reviews.len(),
         malformed.len(),
         run.rejected,

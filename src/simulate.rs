@@ -70,6 +70,9 @@ pub struct SimReview {
     pub photos: u32,
     #[serde(skip)]
     pub event_time: i64,
+    /// Whether the simulator wrote this review as a risk report (hidden truth).
+    #[serde(skip)]
+    pub reports_risk: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -317,6 +320,7 @@ fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
         reviewer_id: format!("u{}", rng.gen_range(0..200_000)),
         photos,
         event_time: t,
+        reports_risk: risky,
     };
     (r, risky)
 }
@@ -758,8 +762,10 @@ impl FlagQuality {
     }
 }
 
-/// Score `(domain, business_id, event_time)` flags against the truth. Bad
-/// businesses counted are those with a bad spell that had reviews in it.
+/// Score `(domain, business_id, event_time)` flags against the truth. The bad
+/// businesses counted for recall are the detectable ones: those with at least
+/// one review reporting a risk during a bad spell (a business whose customers
+/// never mention a problem cannot be found from reviews).
 pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuality {
     use std::collections::{HashMap, HashSet};
     let truth: HashMap<(Domain, &str), &Truth> = world
@@ -770,7 +776,7 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
     let mut bad_reviewed: HashSet<(Domain, &str)> = HashSet::new();
     for r in &world.reviews {
         if let Some(t) = truth.get(&(r.domain, r.business_id.as_str())) {
-            if t.bad_at(r.event_time) {
+            if r.reports_risk && t.bad_at(r.event_time) {
                 bad_reviewed.insert((r.domain, r.business_id.as_str()));
             }
         }

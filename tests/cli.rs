@@ -139,15 +139,15 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
         .collect();
     let q = reviewguard::simulate::flag_quality(&world, &keyed);
     eprintln!(
-        "replay flags: {} precision {:.3} recall {:.3} ({} of {} bad businesses found)",
+        "replay flags: {} precision {:.3} recall {:.3} ({} of {} detectable bad businesses found)",
         q.flags,
         q.precision(),
         q.recall(),
         q.found,
         q.bad_businesses
     );
-    assert!(q.precision() >= 0.7, "precision {:.3}", q.precision());
-    assert!(q.recall() >= 0.7, "recall {:.3}", q.recall());
+    assert!(q.precision() >= 0.8, "precision {:.3}", q.precision());
+    assert!(q.recall() >= 0.6, "recall {:.3}", q.recall());
 }
 
 #[test]
