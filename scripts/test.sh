@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of reviewguard. Installs what the tests need when
 # it is missing: the Tansu broker (a Kafka-protocol broker the integration
-# tests start on loopback). Usage: scripts/test.sh
+# tests start on loopback), and Debian's prometheus and docker-compose for the
+# operations tests. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,19 @@ if ! command -v tansu >/dev/null 2>&1; then
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
 fi
 echo "== tansu: $(command -v tansu)"
+
+# promtool, a Prometheus server and docker-compose for the operations tests.
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian packages)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --check

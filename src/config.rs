@@ -63,12 +63,14 @@ pub struct PrivacyConfig {
     pub pseudonym_key_file: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
     /// Model files; empty means the defaults compiled into the binary.
     pub food: String,
     pub tourism: String,
+    /// How often `run` looks for changed model and lexicon files (0: never).
+    pub reload_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -117,6 +119,16 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             addr: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            food: String::new(),
+            tourism: String::new(),
+            reload_seconds: 5,
         }
     }
 }
@@ -317,6 +329,16 @@ impl Config {
             ));
         }
         Ok(Some(trimmed.to_vec()))
+    }
+
+    /// Model and lexicon files `run` watches for changes.
+    pub fn watched(&self) -> crate::reload::Watched {
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        crate::reload::Watched {
+            food_model: path(&self.models.food),
+            tourism_model: path(&self.models.tourism),
+            lexicons: self.lexicon_dir(),
+        }
     }
 
     pub fn lexicon_dir(&self) -> Option<PathBuf> {

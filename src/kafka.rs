@@ -270,6 +270,11 @@ pub async fn run(
         pending: Vec::new(),
         summary: RunSummary::default(),
     };
+    let mut reloader = crate::reload::Reloader::new(cfg.watched());
+    let mut reload_tick =
+        tokio::time::interval(Duration::from_secs(cfg.models.reload_seconds.max(1)));
+    reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let reload = cfg.models.reload_seconds > 0;
     let batch_wait = Duration::from_millis(cfg.limits.batch_wait_ms.max(1));
     let mut batch_started: Option<Instant> = None;
     loop {
@@ -289,6 +294,9 @@ pub async fn run(
             } => {
                 shell.flush(&consumer).await?;
                 batch_started = None;
+            }
+            _ = reload_tick.tick(), if reload => {
+                reloader.check(&mut shell.scorer, &shell.metrics);
             }
             msg = consumer.recv() => {
                 shell.apply_rebalances(&consumer.context().take());

@@ -21,6 +21,7 @@ pub mod model;
 pub mod pipeline;
 pub mod privacy;
 pub mod redact;
+pub mod reload;
 pub mod replay;
 pub mod review;
 pub mod simulate;

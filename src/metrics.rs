@@ -23,6 +23,8 @@ pub struct Metrics {
     pub risk_score: HistogramVec,
     pub signals: IntCounterVec,
     pub produce_errors: IntCounterVec,
+    pub model_reload_failures: IntCounterVec,
+    pub lexicon_reload_failures: prometheus::IntCounter,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -131,12 +133,26 @@ impl Metrics {
                 "Failed deliveries to the broker, by output.",
                 &["output"],
             ),
+            model_reload_failures: counter(
+                "model_reload_failures_total",
+                "Changed model files refused (the previous model keeps serving).",
+                &["domain"],
+            ),
+            lexicon_reload_failures: {
+                let c = must(prometheus::IntCounter::new(
+                    "lexicon_reload_failures_total",
+                    "Changed lexicon files refused (the previous lexicons stay in use).",
+                ));
+                must(registry.register(Box::new(c.clone())));
+                c
+            },
             registry,
         };
         // Series that exist from the start, so dashboards and alerts see zeros.
         for d in crate::review::Domain::ALL {
             m.reviews_consumed.with_label_values(&[d.as_str()]);
             m.businesses_tracked.with_label_values(&[d.as_str()]).set(0);
+            m.model_reload_failures.with_label_values(&[d.as_str()]);
             for s in crate::decide::Severity::ALL {
                 m.flags_emitted.with_label_values(&[d.as_str(), s.as_str()]);
             }

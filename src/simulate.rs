@@ -504,7 +504,7 @@ fn risk_text(rng: &mut ChaCha8Rng, domain: Domain, c: Category, en: bool) -> Str
                 rng,
                 &[
                     "房间与图片不符，虚假宣传",
-                    "说好的海景房根本没有",
+                    "宣传的海景房根本看不到海，与宣传不符",
                     "实物和描述不符，照骗",
                 ],
             ),
@@ -796,5 +796,33 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
         correct,
         bad_businesses: bad_reviewed.len(),
         found: found.intersection(&bad_reviewed).count(),
+    }
+}
+
+#[cfg(test)]
+mod extraction_tests {
+    use super::*;
+    use crate::extract::Extractor;
+
+    /// The simulator's texts say what it meant: risk reports are found,
+    /// denials, complaints and praise are not.
+    #[test]
+    fn the_extractor_reads_simulated_reviews_as_written() {
+        let ex = Extractor::builtin().unwrap();
+        let w = generate(&SimConfig {
+            businesses: 150,
+            days: 60,
+            ..Default::default()
+        });
+        let mut wrong = Vec::new();
+        for r in &w.reviews {
+            let found = !ex.extract(r.domain, &r.text).categories.is_empty();
+            if found != r.reports_risk {
+                wrong.push(format!("{} {:?} risk={}", r.domain, r.text, r.reports_risk));
+            }
+        }
+        wrong.sort();
+        wrong.dedup();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

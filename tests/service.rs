@@ -247,3 +247,67 @@ fn sigterm_drains_commits_and_a_restart_resumes() {
     );
     assert!(again.terminate().success());
 }
+
+#[test]
+fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
+    let broker = Broker::start();
+    broker.create_topics(1);
+    let dir = tempfile::tempdir().unwrap();
+    let food = dir.path().join("food.json");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/food.json"),
+        &food,
+    )
+    .unwrap();
+    let food_path = food.display().to_string();
+    let mut svc = Service::start(
+        &broker.addr,
+        "rg-reload",
+        dir.path(),
+        &[
+            ("REVIEWGUARD_MODELS_FOOD", &food_path),
+            ("REVIEWGUARD_MODELS_RELOAD_SECONDS", "1"),
+        ],
+    );
+    svc.wait_ready(Duration::from_secs(60));
+    let version = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("reviewguard_model_info{") && l.contains("domain=\"food\""))
+            .and_then(|l| l.split("version=\"").nth(1))
+            .and_then(|v| v.split('"').next())
+            .map(str::to_owned)
+    };
+    let original = version(&svc.metrics().unwrap()).unwrap();
+
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&food).unwrap()).unwrap();
+    v["version"] = "2099.12.1".into();
+    std::fs::write(&food, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    wait_for(
+        "the new model version on /metrics",
+        Duration::from_secs(30),
+        || (version(&svc.metrics()?)? == "2099.12.1").then_some(()),
+    );
+
+    std::fs::write(&food, "{\"format_version\": 1, \"truncated").unwrap();
+    let m = wait_for(
+        "the refused reload to be counted",
+        Duration::from_secs(30),
+        || {
+            let m = svc.metrics()?;
+            (metric(
+                &m,
+                "reviewguard_model_reload_failures_total",
+                &["domain=\"food\""],
+            ) == 1.0)
+                .then_some(m)
+        },
+    );
+    assert_eq!(
+        version(&m).unwrap(),
+        "2099.12.1",
+        "the previous model keeps serving (was {original})"
+    );
+    assert!(svc.log().contains("changed model file refused"));
+    assert!(svc.terminate().success());
+}

@@ -1,0 +1,178 @@
+//! Hot reload of model files and lexicons while `run` serves: a changed file
+//! is loaded and checked off the hot path; a good one replaces the old
+//! atomically (the next review is scored by the new one), a bad one is
+//! refused, counted and logged, and the old one keeps serving.
+
+use crate::extract::Extractor;
+use crate::metrics::Metrics;
+use crate::model::Model;
+use crate::pipeline::Scorer;
+use crate::review::Domain;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What to watch. `None` entries are the compiled-in defaults, never reloaded.
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    pub food_model: Option<PathBuf>,
+    pub tourism_model: Option<PathBuf>,
+    pub lexicons: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Reloader {
+    watched: Watched,
+    /// Content hash last acted on, per watched item (loaded or refused).
+    seen: [Option<String>; 3],
+}
+
+const LEXICON_FILES: [&str; 3] = ["common.toml", "food.toml", "tourism.toml"];
+
+impl Reloader {
+    /// Start watching; the current contents count as seen.
+    pub fn new(watched: Watched) -> Reloader {
+        let mut r = Reloader {
+            watched,
+            seen: [None, None, None],
+        };
+        r.seen = [r.digest(0), r.digest(1), r.digest(2)];
+        r
+    }
+
+    fn digest(&self, i: usize) -> Option<String> {
+        let mut h = Sha256::new();
+        match i {
+            0 | 1 => {
+                let p = if i == 0 {
+                    &self.watched.food_model
+                } else {
+                    &self.watched.tourism_model
+                };
+                h.update(std::fs::read(p.as_ref()?).ok()?);
+            }
+            _ => {
+                let dir = self.watched.lexicons.as_ref()?;
+                for f in LEXICON_FILES {
+                    h.update(std::fs::read(dir.join(f)).ok()?);
+                }
+            }
+        }
+        Some(hex::encode(h.finalize()))
+    }
+
+    /// Look for changes and apply them to `scorer`. Returns whether anything changed.
+    pub fn check(&mut self, scorer: &mut Scorer, metrics: &Metrics) -> bool {
+        let mut changed = false;
+        for (i, domain) in [(0, Domain::Food), (1, Domain::Tourism)] {
+            let path = if i == 0 {
+                &self.watched.food_model
+            } else {
+                &self.watched.tourism_model
+            };
+            let Some(path) = path.clone() else { continue };
+            let digest = self.digest(i);
+            if digest.is_none() || digest == self.seen[i] {
+                continue;
+            }
+            self.seen[i] = digest;
+            match Model::load(&path, domain) {
+                Ok(m) => {
+                    tracing::info!(%domain, path = %path.display(), version = %m.file.version, sha256 = %m.sha256, "model reloaded");
+                    let m = Arc::new(m);
+                    match domain {
+                        Domain::Food => scorer.models.food = m,
+                        Domain::Tourism => scorer.models.tourism = m,
+                    }
+                    metrics.set_models(&scorer.models);
+                    changed = true;
+                }
+                Err(e) => {
+                    metrics
+                        .model_reload_failures
+                        .with_label_values(&[domain.as_str()])
+                        .inc();
+                    tracing::warn!(%domain, error = %e, "changed model file refused; the previous model keeps serving");
+                }
+            }
+        }
+        if let Some(dir) = self.watched.lexicons.clone() {
+            let digest = self.digest(2);
+            if digest.is_some() && digest != self.seen[2] {
+                self.seen[2] = digest;
+                match Extractor::from_dir(&dir) {
+                    Ok(ex) => {
+                        tracing::info!(dir = %dir.display(), "lexicons reloaded");
+                        scorer.extractor = Arc::new(ex);
+                        changed = true;
+                    }
+                    Err(e) => {
+                        metrics.lexicon_reload_failures.inc();
+                        tracing::warn!(error = %e, "changed lexicons refused; the previous ones stay in use");
+                    }
+                }
+            }
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Models;
+    use crate::privacy::Pseudonymiser;
+
+    #[test]
+    fn good_files_replace_bad_files_are_refused_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let food = dir.path().join("food.json");
+        std::fs::write(&food, crate::model::BUILTIN_FOOD).unwrap();
+        let mut scorer = Scorer {
+            extractor: Arc::new(Extractor::builtin().unwrap()),
+            models: Models::builtin().unwrap(),
+            pseudonyms: Pseudonymiser::new(b"k"),
+            decide: Default::default(),
+        };
+        let metrics = Metrics::new();
+        let mut r = Reloader::new(Watched {
+            food_model: Some(food.clone()),
+            ..Default::default()
+        });
+        assert!(
+            !r.check(&mut scorer, &metrics),
+            "unchanged file: nothing to do"
+        );
+
+        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        v["version"] = "2099.1".into();
+        std::fs::write(&food, v.to_string()).unwrap();
+        assert!(r.check(&mut scorer, &metrics));
+        assert_eq!(scorer.models.food.file.version, "2099.1");
+
+        std::fs::write(&food, "{ truncated").unwrap();
+        assert!(!r.check(&mut scorer, &metrics));
+        assert_eq!(
+            scorer.models.food.file.version, "2099.1",
+            "the old model keeps serving"
+        );
+        assert_eq!(
+            metrics
+                .model_reload_failures
+                .with_label_values(&["food"])
+                .get(),
+            1
+        );
+        assert!(
+            !r.check(&mut scorer, &metrics),
+            "the same bad file is refused once"
+        );
+        assert_eq!(
+            metrics
+                .model_reload_failures
+                .with_label_values(&["food"])
+                .get(),
+            1
+        );
+    }
+}
