@@ -88,6 +88,15 @@ pub struct BusinessState {
     pub business_name: Option<String>,
     pub region: Option<String>,
     pub last_flag: Option<LastFlag>,
+    /// Position of the last review folded in, in its source (the Kafka offset
+    /// in its partition; -1 when unknown). Lets the shell apply a review
+    /// delivered twice only once.
+    #[serde(default = "no_position")]
+    pub source_offset: i64,
+}
+
+fn no_position() -> i64 {
+    -1
 }
 
 /// What one review contributes to its business's state.
@@ -118,6 +127,7 @@ impl BusinessState {
             business_name: None,
             region: None,
             last_flag: None,
+            source_offset: -1,
         }
     }
 

@@ -122,6 +122,8 @@ impl ConsumerContext for Ctx {
             Rebalance::Assign(tpl) => {
                 let parts = tps(tpl);
                 tracing::info!(partitions = ?parts, "partitions assigned");
+                // Not ready until the loop has restored these partitions' state.
+                self.health.restoring.store(true, Ordering::Relaxed);
                 self.health
                     .assigned
                     .store(!parts.is_empty(), Ordering::Relaxed);
@@ -176,7 +178,8 @@ impl DeadLetter {
 
 struct PartitionState {
     states: States,
-    /// One past the last offset folded into `states`.
+    /// One past the last offset handled here (0 after a restore: the
+    /// per-business `source_offset` then tells what was already applied).
     next_offset: i64,
 }
 
@@ -260,14 +263,19 @@ pub async fn run(
     metrics.set_models(&scorer.models);
     tracing::info!(brokers = %cfg.kafka.brokers, group = %cfg.kafka.group_id, "consuming");
 
+    check_changelog_partitions(&consumer, cfg)?;
+    let restorer =
+        crate::changelog::Restorer::new(&cfg.kafka.brokers, &topics.changelog, producer.clone())?;
     let mut shell = Shell {
         cfg,
         scorer,
         metrics,
         producer,
+        restorer,
         partitions: HashMap::new(),
         suspended: HashMap::new(),
         pending: Vec::new(),
+        touched: HashSet::new(),
         summary: RunSummary::default(),
     };
     let mut reloader = crate::reload::Reloader::new(cfg.watched());
@@ -275,6 +283,8 @@ pub async fn run(
         tokio::time::interval(Duration::from_secs(cfg.models.reload_seconds.max(1)));
     reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reload = cfg.models.reload_seconds > 0;
+    let mut rebalance_tick = tokio::time::interval(Duration::from_millis(100));
+    rebalance_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let batch_wait = Duration::from_millis(cfg.limits.batch_wait_ms.max(1));
     let mut batch_started: Option<Instant> = None;
     loop {
@@ -295,11 +305,15 @@ pub async fn run(
                 shell.flush(&consumer).await?;
                 batch_started = None;
             }
+            // Rebalances are noticed inside recv(); restore without waiting for a message.
+            _ = rebalance_tick.tick() => {
+                shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
+            }
             _ = reload_tick.tick(), if reload => {
                 reloader.check(&mut shell.scorer, &shell.metrics);
             }
             msg = consumer.recv() => {
-                shell.apply_rebalances(&consumer.context().take());
+                shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
                 match msg {
                     Ok(m) => {
                         health.broker_up.store(true, Ordering::Relaxed);
@@ -347,17 +361,31 @@ struct Shell<'a> {
     scorer: Scorer,
     metrics: Metrics,
     producer: FutureProducer,
+    restorer: crate::changelog::Restorer,
     partitions: HashMap<Tp, PartitionState>,
     suspended: HashMap<Tp, PartitionState>,
     pending: Vec<Pending>,
+    /// Businesses whose state changed in the pending batch (for the changelog).
+    touched: HashSet<(Tp, Domain, String)>,
     summary: RunSummary,
 }
 
 impl Shell<'_> {
-    fn apply_rebalances(&mut self, events: &[RebalanceEvent]) {
+    async fn apply_rebalances(
+        &mut self,
+        consumer: &StreamConsumer<Ctx>,
+        events: &[RebalanceEvent],
+        health: &Health,
+    ) -> Result<()> {
         for e in events {
             match e {
                 RebalanceEvent::Revoke(parts) => {
+                    // Finish the batch while the revoked partitions' state is still
+                    // here, so its changes reach the changelog before anyone else
+                    // restores from it. (Their offsets can no longer be stored: the
+                    // new owner re-reads those messages and skips what the changelog
+                    // already holds.)
+                    self.flush(consumer).await?;
                     for tp in parts {
                         if let Some(s) = self.partitions.remove(tp) {
                             self.suspended.insert(tp.clone(), s);
@@ -365,18 +393,60 @@ impl Shell<'_> {
                     }
                 }
                 RebalanceEvent::Assign(parts) => {
-                    let keep: HashSet<&Tp> = parts.iter().collect();
-                    self.suspended.retain(|tp, _| keep.contains(tp));
+                    let mut restore = Vec::new();
                     for tp in parts {
-                        if let Some(s) = self.suspended.remove(tp) {
-                            self.partitions.insert(tp.clone(), s);
+                        match self.suspended.remove(tp) {
+                            // Given straight back (eager rebalancing): nobody else had it.
+                            Some(s) => {
+                                self.partitions.insert(tp.clone(), s);
+                            }
+                            None if !self.partitions.contains_key(tp) => restore.push(tp.clone()),
+                            None => {}
                         }
                     }
+                    // Whatever was not given back may have moved on: its state is stale.
                     self.suspended.clear();
+                    if !restore.is_empty() {
+                        tokio::task::block_in_place(|| self.restore(&restore))?;
+                    }
+                    health.restoring.store(false, Ordering::Relaxed);
                 }
             }
         }
         self.update_tracked();
+        Ok(())
+    }
+
+    /// Read newly assigned partitions' state back from the changelog.
+    fn restore(&mut self, parts: &[Tp]) -> Result<()> {
+        for tp in parts {
+            let (states, done) = self
+                .restorer
+                .restore(&tp.0, tp.1, Duration::from_secs(120))
+                .with_context(|| format!("cannot restore the state of {}[{}]", tp.0, tp.1))?;
+            self.metrics
+                .restore_seconds
+                .observe(done.elapsed.as_secs_f64());
+            self.metrics
+                .businesses_restored
+                .inc_by(done.businesses as u64);
+            tracing::info!(
+                topic = %tp.0,
+                partition = tp.1,
+                businesses = done.businesses,
+                records = done.records,
+                seconds = done.elapsed.as_secs_f64(),
+                "state restored from the changelog"
+            );
+            self.partitions.insert(
+                tp.clone(),
+                PartitionState {
+                    states,
+                    next_offset: 0,
+                },
+            );
+        }
+        Ok(())
     }
 
     fn update_tracked(&self) {
@@ -412,7 +482,7 @@ impl Shell<'_> {
                 next_offset: 0,
             });
         if offset < part.next_offset {
-            // Fetched again after a rebalance: already folded in.
+            // Fetched again after a rebalance: already handled here.
             return Ok(());
         }
         part.next_offset = offset + 1;
@@ -447,35 +517,53 @@ impl Shell<'_> {
                 );
                 let body = serde_json::to_vec(&dl)?;
                 let key = format!("{}-{}-{}", tp.0, tp.1, offset);
-                deliveries.push((self.send(&self.cfg.topics.dlq, &key, &body)?, None));
+                deliveries.push((
+                    send(&self.producer, &self.cfg.topics.dlq, &key, &body, None)?,
+                    None,
+                ));
             }
             Ok(review) => {
-                let outcome = self.scorer.process(&mut part.states, &review);
-                for c in outcome.signals.iter() {
-                    self.metrics
-                        .signals
-                        .with_label_values(&[review.domain.as_str(), c.as_str()])
-                        .inc();
-                }
-                if let Some(p) = outcome.risk_score {
-                    self.metrics
-                        .risk_score
-                        .with_label_values(&[review.domain.as_str()])
-                        .observe(p);
-                }
-                if let Some(mut flag) = outcome.flag {
-                    flag.emitted_at =
-                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                    let out = match flag.domain {
-                        Domain::Food => &self.cfg.topics.inspection_food,
-                        Domain::Tourism => &self.cfg.topics.inspection_tourism,
-                    };
-                    let body = serde_json::to_vec(&flag)?;
-                    tracing::debug!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
-                    deliveries.push((
-                        self.send(out, &flag.business_id, &body)?,
-                        Some((flag.domain, flag.severity)),
-                    ));
+                let applied = part
+                    .states
+                    .get(review.domain, &review.business_id)
+                    .is_some_and(|s| s.source_offset >= offset);
+                if applied {
+                    // Restored state already holds this review, and its batch's
+                    // outputs were acknowledged before the changelog was written.
+                    self.metrics.duplicates_skipped.inc();
+                } else {
+                    let outcome = self.scorer.process(&mut part.states, &review);
+                    if let Some(s) = part.states.get_mut(review.domain, &review.business_id) {
+                        s.source_offset = offset;
+                    }
+                    self.touched
+                        .insert((tp.clone(), review.domain, review.business_id.clone()));
+                    for c in outcome.signals.iter() {
+                        self.metrics
+                            .signals
+                            .with_label_values(&[review.domain.as_str(), c.as_str()])
+                            .inc();
+                    }
+                    if let Some(p) = outcome.risk_score {
+                        self.metrics
+                            .risk_score
+                            .with_label_values(&[review.domain.as_str()])
+                            .observe(p);
+                    }
+                    if let Some(mut flag) = outcome.flag {
+                        flag.emitted_at =
+                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                        let out = match flag.domain {
+                            Domain::Food => &self.cfg.topics.inspection_food,
+                            Domain::Tourism => &self.cfg.topics.inspection_tourism,
+                        };
+                        let body = serde_json::to_vec(&flag)?;
+                        tracing::debug!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
+                        deliveries.push((
+                            send(&self.producer, out, &flag.business_id, &body, None)?,
+                            Some((flag.domain, flag.severity)),
+                        ));
+                    }
                 }
             }
         }
@@ -491,22 +579,8 @@ impl Shell<'_> {
         Ok(())
     }
 
-    fn send(&self, topic: &str, key: &str, body: &[u8]) -> Result<DeliveryFuture> {
-        let mut record = FutureRecord::to(topic).key(key).payload(body);
-        loop {
-            match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    // Backpressure: let librdkafka deliver before enqueuing more.
-                    self.producer.poll(Duration::from_millis(50));
-                    record = r;
-                }
-                Err((e, _)) => return Err(anyhow!("cannot enqueue to {topic}: {e}")),
-            }
-        }
-    }
-
-    /// Await every output of the batch, then store offsets in order.
+    /// Await every output of the batch, write the changed states to the
+    /// changelog and await those, then store the input offsets.
     async fn flush(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         let mut highest: HashMap<Tp, i64> = HashMap::new();
@@ -547,6 +621,7 @@ impl Shell<'_> {
             }
             highest.insert(p.tp, p.offset);
         }
+        self.write_changelog().await?;
         for ((topic, partition), offset) in highest {
             if let Err(e) = consumer.store_offset(&topic, partition, offset) {
                 // The partition was revoked meanwhile: its new owner starts from the last commit.
@@ -555,6 +630,108 @@ impl Shell<'_> {
         }
         self.update_tracked();
         Ok(())
+    }
+
+    async fn write_changelog(&mut self) -> Result<()> {
+        let touched = std::mem::take(&mut self.touched);
+        let mut futures = Vec::with_capacity(touched.len());
+        for (tp, domain, business_id) in touched {
+            // A partition revoked meanwhile is someone else's now.
+            let Some(state) = self
+                .partitions
+                .get(&tp)
+                .and_then(|p| p.states.get(domain, &business_id))
+            else {
+                continue;
+            };
+            let record = crate::changelog::Record {
+                format_version: crate::changelog::FORMAT_VERSION,
+                source_topic: tp.0.clone(),
+                source_partition: tp.1,
+                source_offset: state.source_offset,
+                domain,
+                business_id,
+                state: state.clone(),
+            };
+            let body = serde_json::to_vec(&record)?;
+            futures.push(send(
+                &self.producer,
+                &self.cfg.topics.changelog,
+                &record.business_id,
+                &body,
+                Some(tp.1),
+            )?);
+        }
+        for f in futures {
+            match f.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    self.metrics
+                        .produce_errors
+                        .with_label_values(&["changelog"])
+                        .inc();
+                    return Err(anyhow!(
+                        "changelog delivery failed: {e}; input offsets are not committed"
+                    ));
+                }
+                Err(_) => return Err(anyhow!("the producer was dropped before a delivery report")),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    body: &[u8],
+    partition: Option<i32>,
+) -> Result<DeliveryFuture> {
+    let mut record = FutureRecord::to(topic).key(key).payload(body);
+    if let Some(p) = partition {
+        record = record.partition(p);
+    }
+    loop {
+        match producer.send_result(record) {
+            Ok(f) => return Ok(f),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                // Backpressure: let librdkafka deliver before enqueuing more.
+                producer.poll(Duration::from_millis(50));
+                record = r;
+            }
+            Err((e, _)) => return Err(anyhow!("cannot enqueue to {topic}: {e}")),
+        }
+    }
+}
+
+/// The changelog needs a partition for every input partition.
+fn check_changelog_partitions(consumer: &StreamConsumer<Ctx>, cfg: &Config) -> Result<()> {
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(30))
+        .context("cannot read the cluster's metadata (check kafka.brokers)")?;
+    let count = |name: &str| {
+        md.topics()
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.partitions().len())
+    };
+    let t = &cfg.topics;
+    let need = [&t.reviews_food, &t.reviews_tourism]
+        .iter()
+        .filter_map(|n| count(n))
+        .max()
+        .unwrap_or(0);
+    match count(&t.changelog) {
+        Some(have) if have >= need => Ok(()),
+        Some(have) => Err(anyhow!(
+            "topic {} has {have} partitions but the review topics have up to {need}: the changelog needs at least as many (topics.changelog)",
+            t.changelog
+        )),
+        None => Err(anyhow!(
+            "the changelog topic {} does not exist: create it (compacted, as many partitions as the review topics) or run with --create-topics N",
+            t.changelog
+        )),
     }
 }
 

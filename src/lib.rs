@@ -8,6 +8,7 @@
 //! [`replay`], [`simulate`] and [`train`].
 
 pub mod category;
+pub mod changelog;
 pub mod config;
 pub mod decide;
 pub mod demo;

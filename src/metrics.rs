@@ -25,6 +25,9 @@ pub struct Metrics {
     pub produce_errors: IntCounterVec,
     pub model_reload_failures: IntCounterVec,
     pub lexicon_reload_failures: prometheus::IntCounter,
+    pub restore_seconds: Histogram,
+    pub businesses_restored: prometheus::IntCounter,
+    pub duplicates_skipped: prometheus::IntCounter,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -146,6 +149,27 @@ impl Metrics {
                 must(registry.register(Box::new(c.clone())));
                 c
             },
+            restore_seconds: plain(
+                "restore_seconds",
+                "Time to restore one partition's state from the changelog.",
+                vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+            ),
+            businesses_restored: {
+                let c = must(prometheus::IntCounter::new(
+                    "businesses_restored_total",
+                    "Business states restored from the changelog.",
+                ));
+                must(registry.register(Box::new(c.clone())));
+                c
+            },
+            duplicates_skipped: {
+                let c = must(prometheus::IntCounter::new(
+                    "duplicates_skipped_total",
+                    "Reviews delivered again whose effect the restored state already held.",
+                ));
+                must(registry.register(Box::new(c.clone())));
+                c
+            },
             registry,
         };
         // Series that exist from the start, so dashboards and alerts see zeros.
@@ -194,11 +218,15 @@ impl Default for Metrics {
 pub struct Health {
     pub assigned: AtomicBool,
     pub broker_up: AtomicBool,
+    /// State is being restored from the changelog.
+    pub restoring: AtomicBool,
 }
 
 impl Health {
     pub fn ready(&self) -> bool {
-        self.assigned.load(Ordering::Relaxed) && self.broker_up.load(Ordering::Relaxed)
+        self.assigned.load(Ordering::Relaxed)
+            && self.broker_up.load(Ordering::Relaxed)
+            && !self.restoring.load(Ordering::Relaxed)
     }
 }
 
@@ -234,6 +262,11 @@ pub async fn serve(
                 async move {
                     if h.ready() {
                         (StatusCode::OK, "ready\n")
+                    } else if h.restoring.load(Ordering::Relaxed) {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: restoring state from the changelog\n",
+                        )
                     } else if !h.assigned.load(Ordering::Relaxed) {
                         (
                             StatusCode::SERVICE_UNAVAILABLE,

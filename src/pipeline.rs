@@ -75,6 +75,13 @@ impl States {
     pub fn iter(&self) -> impl Iterator<Item = (&(Domain, String), &BusinessState)> {
         self.map.iter()
     }
+    pub fn get_mut(&mut self, domain: Domain, business_id: &str) -> Option<&mut BusinessState> {
+        self.map.get_mut(&(domain, business_id.to_owned()))
+    }
+    /// Put a restored state in place (replacing what was there).
+    pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
+        self.map.insert((domain, business_id), state);
+    }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
         self.map
             .entry((domain, business_id.to_owned()))

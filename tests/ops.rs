@@ -194,7 +194,13 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
         &[("x".into(), b"not json".to_vec())],
     );
     let total = w.reviews.len() + 1;
-    let scrape = svc.wait_consumed(total as u64, Duration::from_secs(120));
+    svc.wait_consumed(total as u64, Duration::from_secs(120));
+    // Lag comes from librdkafka's statistics, every few seconds.
+    let scrape = wait_for("consumer lag on /metrics", Duration::from_secs(30), || {
+        let m = svc.metrics()?;
+        m.contains("reviewguard_consumer_lag_messages{")
+            .then_some(m)
+    });
 
     // promtool lints the live scrape.
     let mut child = tool("promtool")
@@ -259,7 +265,7 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
                         .and_then(|v| v.parse::<f64>().ok())
                         .is_some_and(f64::is_finite)
                 });
-                has_number.then(|| rows.len())
+                has_number.then_some(rows.len())
             },
         );
         assert!(result > 0);

@@ -245,6 +245,30 @@ fn sigterm_drains_commits_and_a_restart_resumes() {
         metric(&m, "reviewguard_reviews_consumed_total", &[]) as usize,
         second.len()
     );
+    // The state came back from the changelog: the two runs together flag
+    // exactly what one uninterrupted pass over all reviews flags.
+    assert!(metric(&m, "reviewguard_businesses_restored_total", &[]) > 0.0);
+    let food_reviews: Vec<_> = w
+        .reviews
+        .iter()
+        .filter(|r| r.domain == Domain::Food)
+        .cloned()
+        .collect();
+    let (expected, _) = reference(&food_reviews);
+    let id = |m: &rdkafka::message::OwnedMessage| {
+        without_emitted_at(m.payload().unwrap())["flag_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let expected: BTreeSet<String> = expected
+        .iter()
+        .map(|f| f["flag_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!expected.is_empty());
+    // Everything is committed, so every flag was acknowledged before.
+    let got = read_all(&broker.addr, "inspection.food", 3);
+    assert_eq!(got.iter().map(id).collect::<BTreeSet<_>>(), expected);
     assert!(again.terminate().success());
 }
 

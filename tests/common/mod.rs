@@ -337,3 +337,94 @@ pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32)
         Err(_) => -1,
     }
 }
+
+/// Every message of `topic` from the beginning to its current end. The end
+/// is found with a barrier record this writes to each partition (Tansu's
+/// high watermarks can fall short of the last record); barriers are left out.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage> {
+    const BARRIER: &[u8] = b"\0test-barrier";
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "test-read-all")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut out = Vec::new();
+    for p in 0..partitions {
+        let rec = FutureRecord::to(topic)
+            .key(BARRIER)
+            .payload(&[] as &[u8])
+            .partition(p);
+        let end = rt
+            .block_on(producer.send_result(rec).map_err(|(e, _)| e).unwrap())
+            .unwrap()
+            .map_err(|(e, _)| e)
+            .unwrap()
+            .offset;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut next = 0;
+        while next < end {
+            assert!(
+                Instant::now() < deadline,
+                "timed out reading {topic}[{p}] at {next} of {end}"
+            );
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m.unwrap();
+                if rdkafka::Message::partition(&m) != p {
+                    continue;
+                }
+                next = rdkafka::Message::offset(&m) + 1;
+                if rdkafka::Message::key(&m) != Some(BARRIER) && next <= end {
+                    out.push(m.detach());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A flag's JSON without the wall-clock field.
+pub fn without_emitted_at(bytes: &[u8]) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    v.as_object_mut().unwrap().remove("emitted_at");
+    v
+}
+
+/// Flags the library's replay gives for `reviews` in order (same core, same key).
+pub fn reference(
+    reviews: &[reviewguard::simulate::SimReview],
+) -> (Vec<serde_json::Value>, reviewguard::pipeline::States) {
+    let scorer = reviewguard::pipeline::Scorer {
+        extractor: std::sync::Arc::new(reviewguard::extract::Extractor::builtin().unwrap()),
+        models: reviewguard::pipeline::Models::builtin().unwrap(),
+        pseudonyms: reviewguard::privacy::Pseudonymiser::new(b"test-key-test-key-test-key"),
+        decide: Default::default(),
+    };
+    let mut input = Vec::new();
+    for r in reviews {
+        input.extend(serde_json::to_vec(r).unwrap());
+        input.push(b'\n');
+    }
+    let mut out = Vec::new();
+    let (_, states) =
+        reviewguard::replay::replay(&scorer, &input[..], &mut out, 1 << 20, String::new, |_| {})
+            .unwrap();
+    let flags = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(without_emitted_at)
+        .collect();
+    (flags, states)
+}

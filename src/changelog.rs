@@ -1,0 +1,174 @@
+//! The state changelog: every change of a business's state goes to the
+//! compacted changelog topic (key = business_id), so that a partition's state
+//! moves with it on restart and rebalance.
+//!
+//! A record carries a format version and the source topic, partition and
+//! offset it reflects. It is written to the changelog partition with the same
+//! number as its source partition, so restoring input partition `p` reads
+//! changelog partition `p` only. Records are written after the outputs of
+//! their batch were acknowledged and before the input offsets are stored: a
+//! restored state never runs ahead of the flags it caused.
+
+use crate::features::BusinessState;
+use crate::pipeline::States;
+use crate::review::Domain;
+use anyhow::{Context, Result, anyhow};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub format_version: u32,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub domain: Domain,
+    pub business_id: String,
+    pub state: BusinessState,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Restored {
+    pub records: u64,
+    pub businesses: usize,
+    pub skipped: u64,
+    pub elapsed: Duration,
+}
+
+/// Key of the barrier records a restore writes to find the partition's end.
+pub const BARRIER_KEY: &str = "\u{0}reviewguard-restore-barrier";
+
+/// Reads changelog partitions back into state.
+///
+/// The end of a partition is found with a barrier: a record the restorer
+/// writes itself, whose offset the broker acknowledges. Everything before it
+/// was written before the restore began. (High watermarks are not used:
+/// some Kafka-protocol brokers report them short of the last record.)
+pub struct Restorer {
+    consumer: BaseConsumer,
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl Restorer {
+    pub fn new(brokers: &str, topic: &str, producer: FutureProducer) -> Result<Restorer> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "reviewguard-restore")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .create()
+            .context("cannot create the changelog reader")?;
+        Ok(Restorer {
+            consumer,
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// The state of `source_topic`'s partition `partition`, from the changelog.
+    /// Blocks until the partition has been read to its end.
+    pub fn restore(
+        &self,
+        source_topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(States, Restored)> {
+        let started = Instant::now();
+        let end = self.barrier(partition, timeout)?;
+        let mut states = States::default();
+        let mut done = Restored::default();
+        let (low, high) = (0, end);
+        if high > low {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
+            self.consumer.assign(&tpl)?;
+            let deadline = Instant::now() + timeout;
+            let mut next = low;
+            while next < high {
+                if Instant::now() > deadline {
+                    return Err(anyhow!(
+                        "restoring {}[{partition}] timed out at offset {next} of {high}",
+                        self.topic
+                    ));
+                }
+                let Some(msg) = self.consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                let msg =
+                    msg.with_context(|| format!("reading changelog {}[{partition}]", self.topic))?;
+                if msg.partition() != partition || msg.topic() != self.topic {
+                    continue; // left over from the previous partition's assignment
+                }
+                next = msg.offset() + 1;
+                done.records += 1;
+                if msg.key() == Some(BARRIER_KEY.as_bytes()) {
+                    continue;
+                }
+                let Some(payload) = msg.payload() else {
+                    continue; // tombstone
+                };
+                match serde_json::from_slice::<Record>(payload) {
+                    Ok(r)
+                        if r.format_version == FORMAT_VERSION
+                            && r.source_topic == source_topic
+                            && r.source_partition == partition =>
+                    {
+                        let newer = states
+                            .get(r.domain, &r.business_id)
+                            .is_none_or(|s| s.source_offset <= r.source_offset);
+                        if newer {
+                            states.insert(r.domain, r.business_id, r.state);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        done.skipped += 1;
+                        tracing::warn!(topic = %self.topic, partition, offset = msg.offset(), error = %e, "unreadable changelog record skipped");
+                    }
+                }
+            }
+            self.consumer.unassign()?;
+        }
+        done.businesses = states.len();
+        done.elapsed = started.elapsed();
+        Ok((states, done))
+    }
+}
+
+impl Restorer {
+    /// Write a barrier to `partition` and return its offset: the partition's
+    /// end as of now.
+    fn barrier(&self, partition: i32, timeout: Duration) -> Result<i64> {
+        let record = FutureRecord::to(&self.topic)
+            .key(BARRIER_KEY)
+            .payload(&[] as &[u8])
+            .partition(partition);
+        let delivery = self.producer.send_result(record).map_err(|(e, _)| {
+            anyhow!("cannot write a barrier to {}[{partition}]: {e}", self.topic)
+        })?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| anyhow!("restore needs a Tokio runtime"))?;
+        let result = handle.block_on(async { tokio::time::timeout(timeout, delivery).await });
+        match result {
+            Ok(Ok(Ok(d))) => Ok(d.offset),
+            Ok(Ok(Err((e, _)))) => Err(anyhow!(
+                "barrier to {}[{partition}] not delivered: {e}",
+                self.topic
+            )),
+            Ok(Err(_)) => Err(anyhow!("the producer was dropped")),
+            Err(_) => Err(anyhow!(
+                "barrier to {}[{partition}] not acknowledged in {timeout:?}",
+                self.topic
+            )),
+        }
+    }
+}
