@@ -83,61 +83,59 @@ impl Restorer {
         timeout: Duration,
     ) -> Result<(States, Restored)> {
         let started = Instant::now();
-        let end = self.barrier(partition, timeout)?;
+        let token = self.barrier(partition, timeout)?;
         let mut states = States::default();
         let mut done = Restored::default();
-        let (low, high) = (0, end);
-        if high > low {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
-            self.consumer.assign(&tpl)?;
-            let deadline = Instant::now() + timeout;
-            let mut next = low;
-            while next < high {
-                if Instant::now() > deadline {
-                    return Err(anyhow!(
-                        "restoring {}[{partition}] timed out at offset {next} of {high}",
-                        self.topic
-                    ));
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
+        self.consumer.assign(&tpl)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if Instant::now() > deadline {
+                return Err(anyhow!(
+                    "restoring {}[{partition}] timed out before reaching its barrier",
+                    self.topic
+                ));
+            }
+            let Some(msg) = self.consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let msg =
+                msg.with_context(|| format!("reading changelog {}[{partition}]", self.topic))?;
+            if msg.partition() != partition || msg.topic() != self.topic {
+                continue; // left over from the previous partition's assignment
+            }
+            if msg.key() == Some(BARRIER_KEY.as_bytes()) {
+                if msg.payload() == Some(token.as_bytes()) {
+                    break; // everything written before the restore began has been read
                 }
-                let Some(msg) = self.consumer.poll(Duration::from_millis(200)) else {
-                    continue;
-                };
-                let msg =
-                    msg.with_context(|| format!("reading changelog {}[{partition}]", self.topic))?;
-                if msg.partition() != partition || msg.topic() != self.topic {
-                    continue; // left over from the previous partition's assignment
-                }
-                next = msg.offset() + 1;
-                done.records += 1;
-                if msg.key() == Some(BARRIER_KEY.as_bytes()) {
-                    continue;
-                }
-                let Some(payload) = msg.payload() else {
-                    continue; // tombstone
-                };
-                match serde_json::from_slice::<Record>(payload) {
-                    Ok(r)
-                        if r.format_version == FORMAT_VERSION
-                            && r.source_topic == source_topic
-                            && r.source_partition == partition =>
-                    {
-                        let newer = states
-                            .get(r.domain, &r.business_id)
-                            .is_none_or(|s| s.source_offset <= r.source_offset);
-                        if newer {
-                            states.insert(r.domain, r.business_id, r.state);
-                        }
+                continue;
+            }
+            done.records += 1;
+            let Some(payload) = msg.payload() else {
+                continue; // tombstone
+            };
+            match serde_json::from_slice::<Record>(payload) {
+                Ok(r)
+                    if r.format_version == FORMAT_VERSION
+                        && r.source_topic == source_topic
+                        && r.source_partition == partition =>
+                {
+                    let newer = states
+                        .get(r.domain, &r.business_id)
+                        .is_none_or(|s| s.source_offset <= r.source_offset);
+                    if newer {
+                        states.insert(r.domain, r.business_id, r.state);
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        done.skipped += 1;
-                        tracing::warn!(topic = %self.topic, partition, offset = msg.offset(), error = %e, "unreadable changelog record skipped");
-                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    done.skipped += 1;
+                    tracing::warn!(topic = %self.topic, partition, offset = msg.offset(), error = %e, "unreadable changelog record skipped");
                 }
             }
-            self.consumer.unassign()?;
         }
+        self.consumer.unassign()?;
         done.businesses = states.len();
         done.elapsed = started.elapsed();
         Ok((states, done))
@@ -145,12 +143,16 @@ impl Restorer {
 }
 
 impl Restorer {
-    /// Write a barrier to `partition` and return its offset: the partition's
-    /// end as of now.
-    fn barrier(&self, partition: i32, timeout: Duration) -> Result<i64> {
+    /// Write a barrier with a fresh token to `partition`; the restore has read
+    /// everything written before it when it reads that token back.
+    fn barrier(&self, partition: i32, timeout: Duration) -> Result<String> {
+        use rand::RngCore;
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
         let record = FutureRecord::to(&self.topic)
             .key(BARRIER_KEY)
-            .payload(&[] as &[u8])
+            .payload(token.as_bytes())
             .partition(partition);
         let delivery = self.producer.send_result(record).map_err(|(e, _)| {
             anyhow!("cannot write a barrier to {}[{partition}]: {e}", self.topic)
@@ -159,7 +161,7 @@ impl Restorer {
             .map_err(|_| anyhow!("restore needs a Tokio runtime"))?;
         let result = handle.block_on(async { tokio::time::timeout(timeout, delivery).await });
         match result {
-            Ok(Ok(Ok(d))) => Ok(d.offset),
+            Ok(Ok(Ok(_))) => Ok(token),
             Ok(Ok(Err((e, _)))) => Err(anyhow!(
                 "barrier to {}[{partition}] not delivered: {e}",
                 self.topic

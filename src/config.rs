@@ -33,6 +33,10 @@ pub struct KafkaConfig {
     /// How long a dead member holds its partitions. Kept short so a crashed
     /// instance's partitions move on within seconds.
     pub session_timeout_ms: u32,
+    /// Longest time between two polls before the member is considered stuck;
+    /// also how long a rebalance waits for members to rejoin, so a crashed
+    /// member's partitions move on within about this much time.
+    pub max_poll_interval_ms: u32,
     pub client_id: String,
 }
 
@@ -97,6 +101,7 @@ impl Default for KafkaConfig {
             group_id: "reviewguard".into(),
             auto_offset_reset: "earliest".into(),
             session_timeout_ms: 6000,
+            max_poll_interval_ms: 15000,
             client_id: "reviewguard".into(),
         }
     }

@@ -373,3 +373,22 @@ mod tests {
         assert!(describe("risk_share_30d", 0.25).starts_with("25%"));
     }
 }
+
+#[cfg(test)]
+mod roundtrip_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The changelog carries state as JSON: it must come back bit for bit,
+        /// or a restored business would score differently from one never moved.
+        #[test]
+        fn decayed_values_survive_json_exactly(a in any::<f32>(), b in any::<f32>()) {
+            prop_assume!(a.is_finite() && b.is_finite());
+            let d = Decayed([a, b]);
+            let back: Decayed = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            prop_assert_eq!(back.0[0].to_bits(), a.to_bits());
+            prop_assert_eq!(back.0[1].to_bits(), b.to_bits());
+        }
+    }
+}

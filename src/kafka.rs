@@ -215,6 +215,10 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
             "heartbeat.interval.ms",
             (cfg.kafka.session_timeout_ms / 3).max(500).to_string(),
         )
+        .set(
+            "max.poll.interval.ms",
+            cfg.kafka.max_poll_interval_ms.to_string(),
+        )
         .set("statistics.interval.ms", "5000")
         // Bound what librdkafka prefetches, so a slow pipeline cannot hoard memory.
         .set("queued.max.messages.kbytes", "16384")
@@ -474,13 +478,13 @@ impl Shell<'_> {
         let offset = m.offset();
         let topic_domain = self.domain_of(m.topic());
         let started = Instant::now();
-        let part = self
-            .partitions
-            .entry(tp.clone())
-            .or_insert_with(|| PartitionState {
-                states: States::default(),
-                next_offset: 0,
-            });
+        let Some(part) = self.partitions.get_mut(&tp) else {
+            // Fetched before a revocation we have applied, or before an
+            // assignment we have not: not ours to apply. Its offset is not
+            // stored, so whoever owns the partition reads it again.
+            tracing::debug!(topic = %tp.0, partition = tp.1, offset, "message of a partition not assigned here left alone");
+            return Ok(());
+        };
         if offset < part.next_offset {
             // Fetched again after a rebalance: already handled here.
             return Ok(());

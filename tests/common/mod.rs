@@ -154,10 +154,28 @@ pub fn produce(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut futures = Vec::new();
+        let mut futures = std::collections::VecDeque::new();
         for (k, v) in records {
-            let rec = FutureRecord::to(topic).key(k).payload(v);
-            futures.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
+            let mut rec = FutureRecord::to(topic).key(k).payload(v);
+            loop {
+                match producer.send_result(rec) {
+                    Ok(f) => {
+                        futures.push_back(f);
+                        break;
+                    }
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        r,
+                    )) => {
+                        rec = r;
+                        let f = futures.pop_front().expect("a full queue holds messages");
+                        f.await.unwrap().map_err(|(e, _)| e).unwrap();
+                    }
+                    Err((e, _)) => panic!("cannot produce: {e}"),
+                }
+            }
         }
         for f in futures {
             f.await.unwrap().map_err(|(e, _)| e).unwrap();
@@ -359,37 +377,39 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage
         .unwrap();
     let mut out = Vec::new();
     for p in 0..partitions {
+        let token = format!("{}-{p}-{}", topic, free_port());
         let rec = FutureRecord::to(topic)
             .key(BARRIER)
-            .payload(&[] as &[u8])
+            .payload(token.as_bytes())
             .partition(p);
-        let end = rt
-            .block_on(producer.send_result(rec).map_err(|(e, _)| e).unwrap())
+        rt.block_on(producer.send_result(rec).map_err(|(e, _)| e).unwrap())
             .unwrap()
             .map_err(|(e, _)| e)
-            .unwrap()
-            .offset;
+            .unwrap();
         let mut tpl = rdkafka::TopicPartitionList::new();
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
             .unwrap();
         consumer.assign(&tpl).unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
-        let mut next = 0;
-        while next < end {
+        loop {
             assert!(
                 Instant::now() < deadline,
-                "timed out reading {topic}[{p}] at {next} of {end}"
+                "timed out reading {topic}[{p}] before its barrier"
             );
-            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-                let m = m.unwrap();
-                if rdkafka::Message::partition(&m) != p {
-                    continue;
-                }
-                next = rdkafka::Message::offset(&m) + 1;
-                if rdkafka::Message::key(&m) != Some(BARRIER) && next <= end {
-                    out.push(m.detach());
-                }
+            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let m = m.unwrap();
+            if rdkafka::Message::partition(&m) != p {
+                continue;
             }
+            if rdkafka::Message::key(&m) == Some(BARRIER) {
+                if rdkafka::Message::payload(&m) == Some(token.as_bytes()) {
+                    break;
+                }
+                continue;
+            }
+            out.push(m.detach());
         }
     }
     out
@@ -427,4 +447,121 @@ pub fn reference(
         .map(without_emitted_at)
         .collect();
     (flags, states)
+}
+
+impl Service {
+    /// SIGKILL: no drain, no commit, no goodbye to the group.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// `reviews_consumed_total` of this process, if it answers.
+    pub fn consumed(&self) -> Option<u64> {
+        Some(metric(&self.metrics()?, "reviewguard_reviews_consumed_total", &[]) as u64)
+    }
+}
+
+/// Produce a simulated world's reviews to their domain topics, key = business_id.
+pub fn produce_reviews(brokers: &str, reviews: &[reviewguard::simulate::SimReview]) {
+    for d in reviewguard::review::Domain::ALL {
+        let recs: Vec<(String, Vec<u8>)> = reviews
+            .iter()
+            .filter(|r| r.domain == d)
+            .map(|r| (r.business_id.clone(), serde_json::to_vec(r).unwrap()))
+            .collect();
+        produce(brokers, &format!("reviews.{d}"), &recs);
+    }
+}
+
+/// Flags on both inspection topics, checked against the reference: the same
+/// distinct flag_ids, and every copy identical to the reference apart from
+/// `emitted_at`. Returns (messages read, distinct flags).
+pub fn assert_flags_match(
+    brokers: &str,
+    partitions: i32,
+    reference: &[serde_json::Value],
+) -> (usize, usize) {
+    use std::collections::BTreeMap;
+    let want: BTreeMap<String, &serde_json::Value> = reference
+        .iter()
+        .map(|f| (f["flag_id"].as_str().unwrap().to_owned(), f))
+        .collect();
+    let mut got: BTreeMap<String, usize> = BTreeMap::new();
+    let mut n = 0;
+    for topic in ["inspection.food", "inspection.tourism"] {
+        for m in read_all(brokers, topic, partitions) {
+            let f = without_emitted_at(rdkafka::Message::payload(&m).unwrap());
+            let id = f["flag_id"].as_str().unwrap().to_owned();
+            let expected = want.get(&id).unwrap_or_else(|| {
+                let same: Vec<String> = reference
+                    .iter()
+                    .filter(|r| r["business_id"] == f["business_id"] && r["domain"] == f["domain"])
+                    .map(|r| format!("{} {} {} {}", r["event_time"], r["severity"], r["trigger"], r["risk_score"]))
+                    .collect();
+                panic!(
+                    "a flag the reference does not have: {} {} {} {} {} (reviews_considered {})\nthe reference flags this business at: {same:#?}",
+                    f["business_id"], f["event_time"], f["severity"], f["trigger"], f["risk_score"], f["reviews_considered"]
+                )
+            });
+            if &&f != expected {
+                let diff: Vec<String> = f
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, v)| expected.get(k.as_str()) != Some(v))
+                    .map(|(k, v)| format!("{k}: got {v} want {}", expected[k.as_str()]))
+                    .collect();
+                panic!("flag {id} differs from the reference: {diff:#?}");
+            }
+            *got.entry(id).or_default() += 1;
+            n += 1;
+        }
+    }
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} flags lost: {missing:?}",
+        missing.len()
+    );
+    (n, got.len())
+}
+
+/// The newest changelog state of every business equals the reference's.
+pub fn assert_states_match(
+    brokers: &str,
+    partitions: i32,
+    reference: &reviewguard::pipeline::States,
+) {
+    use std::collections::BTreeMap;
+    let mut latest: BTreeMap<(String, String), (i64, serde_json::Value)> = BTreeMap::new();
+    for m in read_all(brokers, "reviewguard.changelog", partitions) {
+        let Some(p) = rdkafka::Message::payload(&m).filter(|p| p.starts_with(b"{")) else {
+            continue;
+        };
+        let r: serde_json::Value = serde_json::from_slice(p).unwrap();
+        let key = (
+            r["domain"].as_str().unwrap().to_owned(),
+            r["business_id"].as_str().unwrap().to_owned(),
+        );
+        let off = r["source_offset"].as_i64().unwrap();
+        if latest.get(&key).is_none_or(|(o, _)| *o <= off) {
+            latest.insert(key, (off, r["state"].clone()));
+        }
+    }
+    assert_eq!(
+        latest.len(),
+        reference.len(),
+        "businesses in the changelog vs the reference"
+    );
+    for ((domain, id), st) in reference.iter() {
+        let mut want = serde_json::to_value(st).unwrap();
+        want.as_object_mut().unwrap().remove("source_offset");
+        let (_, got) = latest
+            .get(&(domain.as_str().to_owned(), id.clone()))
+            .unwrap_or_else(|| panic!("no state for {id}"));
+        let mut got = got.clone();
+        got.as_object_mut().unwrap().remove("source_offset");
+        assert_eq!(got, want, "final state of {domain} {id}");
+    }
 }
