@@ -107,6 +107,20 @@ impl Default for KafkaConfig {
     }
 }
 
+impl TopicsConfig {
+    /// Every topic the service uses, inputs first.
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.reviews_food,
+            &self.reviews_tourism,
+            &self.inspection_food,
+            &self.inspection_tourism,
+            &self.dlq,
+            &self.changelog,
+        ]
+    }
+}
+
 impl Default for TopicsConfig {
     fn default() -> Self {
         TopicsConfig {

@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,14 +50,7 @@ pub fn run(opts: &DemoOptions, mut print: impl FnMut(&str)) -> Result<DemoSummar
     cfg.kafka.group_id = "reviewguard-demo".into();
     cfg.metrics.addr = opts.metrics_addr.to_string();
     let t = cfg.topics.clone();
-    for topic in [
-        &t.reviews_food,
-        &t.reviews_tourism,
-        &t.inspection_food,
-        &t.inspection_tourism,
-        &t.dlq,
-        &t.changelog,
-    ] {
+    for topic in t.all() {
         cluster
             .create_topic(topic, PARTITIONS, 1)
             .with_context(|| format!("cannot create topic {topic}"))?;
@@ -93,14 +86,11 @@ async fn async_demo(
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut http_stop = stop_rx.clone();
     let addr = crate::metrics::serve(
         cfg.metrics.addr.parse()?,
         metrics.clone(),
         health.clone(),
-        async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        },
+        stop_rx.clone(),
     )
     .await
     .with_context(|| format!("cannot serve metrics on {}", cfg.metrics.addr))?;
@@ -117,7 +107,7 @@ async fn async_demo(
             Domain::Tourism => &cfg.topics.reviews_tourism,
         };
         let body = serde_json::to_vec(r)?;
-        deliveries.push(send(&producer, topic, &r.business_id, &body).await?);
+        deliveries.push(kafka::send(&producer, topic, &r.business_id, &body, None)?);
     }
     let malformed: [&[u8]; 3] = [
         b"{not json",
@@ -125,7 +115,13 @@ async fn async_demo(
         b"\xff\xfe",
     ];
     for m in malformed {
-        deliveries.push(send(&producer, &cfg.topics.reviews_food, "shop-00001", m).await?);
+        deliveries.push(kafka::send(
+            &producer,
+            &cfg.topics.reviews_food,
+            "shop-00001",
+            m,
+            None,
+        )?);
     }
     for d in deliveries {
         d.await
@@ -215,30 +211,6 @@ async fn async_demo(
         quality,
         elapsed,
     })
-}
-
-async fn send(
-    p: &FutureProducer,
-    topic: &str,
-    key: &str,
-    body: &[u8],
-) -> Result<rdkafka::producer::DeliveryFuture> {
-    let mut rec = FutureRecord::to(topic).key(key).payload(body);
-    loop {
-        match p.send_result(rec) {
-            Ok(f) => return Ok(f),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) => {
-                rec = r;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => return Err(anyhow!("cannot produce: {e}")),
-        }
-    }
 }
 
 async fn read_flags(cfg: &Config, expected: usize) -> Result<Vec<Flag>> {

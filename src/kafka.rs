@@ -685,7 +685,8 @@ impl Shell<'_> {
     }
 }
 
-fn send(
+/// Enqueue one record; when librdkafka's queue is full, let it deliver first.
+pub fn send(
     producer: &FutureProducer,
     topic: &str,
     key: &str,
@@ -748,19 +749,12 @@ pub async fn ensure_topics(cfg: &Config, partitions: i32) -> Result<()> {
         .create()
         .context("cannot create the Kafka admin client")?;
     let t = &cfg.topics;
-    let names = [
-        &t.reviews_food,
-        &t.reviews_tourism,
-        &t.inspection_food,
-        &t.inspection_tourism,
-        &t.dlq,
-        &t.changelog,
-    ];
+    let names = t.all();
     let new: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| {
             let nt = NewTopic::new(n, partitions, TopicReplication::Fixed(1));
-            if *n == &t.changelog {
+            if *n == t.changelog {
                 nt.set("cleanup.policy", "compact")
             } else {
                 nt

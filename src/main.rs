@@ -290,14 +290,11 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut http_stop = stop_rx.clone();
         let addr = reviewguard::metrics::serve(
             cfg.metrics.addr.parse()?,
             metrics.clone(),
             health.clone(),
-            async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            },
+            stop_rx.clone(),
         )
         .await
         .with_context(|| format!("cannot listen on metrics.addr {}", cfg.metrics.addr))?;

@@ -230,13 +230,16 @@ impl Health {
     }
 }
 
-/// Serve the endpoints until `shutdown` resolves.
+/// Serve the endpoints until `stop` turns true; returns the bound address.
 pub async fn serve(
     addr: std::net::SocketAddr,
     metrics: Metrics,
     health: Arc<Health>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<std::net::SocketAddr> {
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     use axum::http::{StatusCode, header};
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr).await?;
