@@ -128,3 +128,48 @@ fn a_survivor_takes_over_a_killed_instances_partitions() {
     eprintln!("scale-out: {distinct} distinct flags, {copies} messages");
     assert_states_match(&broker.addr, 6, &states);
 }
+
+/// The same on librdkafka's mock cluster, whose group coordinator does
+/// evict a member whose session expired.
+#[test]
+fn a_survivor_takes_over_on_a_broker_that_evicts_dead_members() {
+    let broker = MockBroker::start(6);
+    let w = simulate::generate(&SimConfig {
+        seed: 32,
+        businesses: 300,
+        days: 60,
+        ..SimConfig::default()
+    });
+    let total = w.reviews.len() as i64;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
+    let mut b = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
+    a.wait_ready(Duration::from_secs(60));
+    b.wait_ready(Duration::from_secs(60));
+    // Both instances have partitions before the stream starts.
+    produce_reviews(&broker.addr, &w.reviews);
+    wait_for("both instances working", Duration::from_secs(120), || {
+        (a.consumed()? > 1_000 && b.consumed()? > 1_000).then_some(())
+    });
+    b.kill();
+    let restored_before = metric(
+        &a.metrics().unwrap(),
+        "reviewguard_businesses_restored_total",
+        &[],
+    );
+    wait_for(
+        "the survivor to finish the stream",
+        Duration::from_secs(120),
+        || (committed_all(&broker.addr, "rg-scale", 6) >= total).then_some(()),
+    );
+    let m = a.metrics().unwrap();
+    assert!(
+        metric(&m, "reviewguard_businesses_restored_total", &[]) > restored_before,
+        "the survivor restored the killed instance's businesses from the changelog"
+    );
+    assert!(a.terminate().success());
+    let (flags, states) = reference(&w.reviews);
+    let (copies, distinct) = assert_flags_match(&broker.addr, 6, &flags);
+    eprintln!("scale-out: {distinct} distinct flags, {copies} messages");
+    assert_states_match(&broker.addr, 6, &states);
+}

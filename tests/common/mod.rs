@@ -575,3 +575,24 @@ pub fn assert_states_match(
         assert_eq!(&got, want, "final state of {domain} {id}");
     }
 }
+
+/// librdkafka's in-process mock cluster, reachable over loopback by the
+/// service processes. Lives on the creating thread (it is not `Send`).
+pub struct MockBroker {
+    _cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    pub addr: String,
+}
+
+impl MockBroker {
+    pub fn start(partitions: i32) -> MockBroker {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        for t in TOPICS {
+            cluster.create_topic(t, partitions, 1).unwrap();
+        }
+        let addr = cluster.bootstrap_servers();
+        MockBroker {
+            _cluster: cluster,
+            addr,
+        }
+    }
+}
