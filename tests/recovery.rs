@@ -89,44 +89,7 @@ fn five_sigkills_lose_nothing_and_repeat_identically() {
 fn a_survivor_takes_over_a_killed_instances_partitions() {
     let broker = Broker::start();
     broker.create_topics(6);
-    let w = simulate::generate(&SimConfig {
-        seed: 32,
-        businesses: 300,
-        days: 60,
-        ..SimConfig::default()
-    });
-    let total = w.reviews.len() as i64;
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
-    let mut b = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
-    a.wait_ready(Duration::from_secs(60));
-    b.wait_ready(Duration::from_secs(60));
-    // Both instances have partitions before the stream starts.
-    produce_reviews(&broker.addr, &w.reviews);
-    wait_for("both instances working", Duration::from_secs(120), || {
-        (a.consumed()? > 1_000 && b.consumed()? > 1_000).then_some(())
-    });
-    b.kill();
-    let restored_before = metric(
-        &a.metrics().unwrap(),
-        "reviewguard_businesses_restored_total",
-        &[],
-    );
-    wait_for(
-        "the survivor to finish the stream",
-        Duration::from_secs(120),
-        || (committed_all(&broker.addr, "rg-scale", 6) >= total).then_some(()),
-    );
-    let m = a.metrics().unwrap();
-    assert!(
-        metric(&m, "reviewguard_businesses_restored_total", &[]) > restored_before,
-        "the survivor restored the killed instance's businesses from the changelog"
-    );
-    assert!(a.terminate().success());
-    let (flags, states) = reference(&w.reviews);
-    let (copies, distinct) = assert_flags_match(&broker.addr, 6, &flags);
-    eprintln!("scale-out: {distinct} distinct flags, {copies} messages");
-    assert_states_match(&broker.addr, 6, &states);
+    survivor_takes_over(&broker.addr);
 }
 
 /// The same on librdkafka's mock cluster, whose group coordinator does
@@ -134,6 +97,13 @@ fn a_survivor_takes_over_a_killed_instances_partitions() {
 #[test]
 fn a_survivor_takes_over_on_a_broker_that_evicts_dead_members() {
     let broker = MockBroker::start(6);
+    survivor_takes_over(&broker.addr);
+}
+
+/// Two instances over 6 partitions; one is SIGKILLed mid-stream; the survivor
+/// restores its businesses from the changelog and finishes the stream with
+/// the reference's flags and states.
+fn survivor_takes_over(brokers: &str) {
     let w = simulate::generate(&SimConfig {
         seed: 32,
         businesses: 300,
@@ -142,12 +112,12 @@ fn a_survivor_takes_over_on_a_broker_that_evicts_dead_members() {
     });
     let total = w.reviews.len() as i64;
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
-    let mut b = Service::start(&broker.addr, "rg-scale", dir.path(), &[]);
+    let mut a = Service::start(brokers, "rg-scale", dir.path(), &[]);
+    let mut b = Service::start(brokers, "rg-scale", dir.path(), &[]);
     a.wait_ready(Duration::from_secs(60));
     b.wait_ready(Duration::from_secs(60));
     // Both instances have partitions before the stream starts.
-    produce_reviews(&broker.addr, &w.reviews);
+    produce_reviews(brokers, &w.reviews);
     wait_for("both instances working", Duration::from_secs(120), || {
         (a.consumed()? > 1_000 && b.consumed()? > 1_000).then_some(())
     });
@@ -160,7 +130,7 @@ fn a_survivor_takes_over_on_a_broker_that_evicts_dead_members() {
     wait_for(
         "the survivor to finish the stream",
         Duration::from_secs(120),
-        || (committed_all(&broker.addr, "rg-scale", 6) >= total).then_some(()),
+        || (committed_all(brokers, "rg-scale", 6) >= total).then_some(()),
     );
     let m = a.metrics().unwrap();
     assert!(
@@ -169,7 +139,7 @@ fn a_survivor_takes_over_on_a_broker_that_evicts_dead_members() {
     );
     assert!(a.terminate().success());
     let (flags, states) = reference(&w.reviews);
-    let (copies, distinct) = assert_flags_match(&broker.addr, 6, &flags);
+    let (copies, distinct) = assert_flags_match(brokers, 6, &flags);
     eprintln!("scale-out: {distinct} distinct flags, {copies} messages");
-    assert_states_match(&broker.addr, 6, &states);
+    assert_states_match(brokers, 6, &states);
 }
