@@ -259,10 +259,7 @@ fn scorer_from(cfg: &Config, pseudonyms: Pseudonymiser) -> Result<Scorer> {
             Model::load(Path::new(path), d)?
         }))
     };
-    let extractor = match cfg.lexicon_dir() {
-        Some(dir) => Extractor::from_dir(&dir)?,
-        None => Extractor::builtin()?,
-    };
+    let extractor = extractor_from(cfg.lexicon_dir().as_deref())?;
     Ok(Scorer {
         extractor: Arc::new(extractor),
         models: Models {
@@ -331,10 +328,7 @@ async fn wait_for_signal() {
 }
 
 fn extract(lexicons: Option<&Path>) -> Result<()> {
-    let ex = match lexicons {
-        Some(d) => Extractor::from_dir(d)?,
-        None => Extractor::builtin()?,
-    };
+    let ex = extractor_from(lexicons)?;
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let opts = review::DecodeOptions::default();
@@ -700,10 +694,7 @@ fn eval_signals(
     errors: usize,
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
-    let ex = match lexicons {
-        Some(d) => Extractor::from_dir(d)?,
-        None => Extractor::builtin()?,
-    };
+    let ex = extractor_from(lexicons)?;
     let set = reviewguard::devset::load(corpus, labels, domain)?;
     let r = reviewguard::devset::evaluate(&ex, domain, &set);
     println!("{} labelled reviews of {}", set.len(), corpus.display());
@@ -716,4 +707,12 @@ fn eval_signals(
         );
     }
     Ok(())
+}
+
+/// The lexicons in `dir`, or the ones compiled in.
+fn extractor_from(dir: Option<&Path>) -> Result<Extractor> {
+    Ok(match dir {
+        Some(d) => Extractor::from_dir(d)?,
+        None => Extractor::builtin()?,
+    })
 }
