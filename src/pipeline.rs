@@ -136,7 +136,7 @@ impl Scorer {
             review.event_time,
         );
         let flag = decision.map(|d| {
-            state.last_flag = Some(LastFlag {
+            state.set_last_flag(LastFlag {
                 event_time: review.event_time,
                 severity: d.severity,
             });
@@ -167,12 +167,7 @@ pub fn observe(
         None => pseudonyms.short(&format!("review:{}", review.review_id)),
     };
     let state = states.entry(review.domain, &review.business_id, review.event_time);
-    if review.business_name.is_some() {
-        state.business_name.clone_from(&review.business_name);
-    }
-    if review.region.is_some() {
-        state.region.clone_from(&review.region);
-    }
+    state.set_labels(review.business_name.as_deref(), review.region.as_deref());
     state.observe(&Observation {
         event_time: review.event_time,
         rating: review.rating,
