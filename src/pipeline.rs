@@ -114,7 +114,22 @@ impl Scorer {
 
     /// The whole core for one review.
     pub fn process(&self, states: &mut States, review: &Review) -> Outcome {
-        let signals = self.observe(states, review);
+        let signals = self
+            .extractor
+            .extract(review.domain, &review.text)
+            .categories;
+        self.process_extracted(states, review, signals)
+    }
+
+    /// [`Scorer::process`] for a review whose signals were extracted already
+    /// (extraction is pure, so callers may run it ahead, in parallel).
+    pub fn process_extracted(
+        &self,
+        states: &mut States,
+        review: &Review,
+        signals: CategorySet,
+    ) -> Outcome {
+        fold(&self.pseudonyms, states, review, signals);
         if signals.is_empty() {
             // Only a review that reports a risk can trigger a flag.
             return Outcome {
@@ -159,6 +174,12 @@ pub fn observe(
     review: &Review,
 ) -> CategorySet {
     let signals = extractor.extract(review.domain, &review.text).categories;
+    fold(pseudonyms, states, review, signals);
+    signals
+}
+
+/// The state update for a review whose signals are known.
+fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signals: CategorySet) {
     // The pseudonym only matters for risk reports (distinct reporters).
     let reviewer = match &review.reviewer_id {
         _ if signals.is_empty() => 0,
@@ -178,5 +199,4 @@ pub fn observe(
         reviewer,
         text: &review.text,
     });
-    signals
 }
