@@ -12,7 +12,7 @@
 //!   businesses and reviews.
 //!
 //! `cargo bench --bench figures` (release profile). `FIGURES_QUICK=1` runs a
-//! tenth of the sizes (a smoke test of the bench itself).
+//! tenth of the sizes; `cargo test` runs a thousandth (a smoke test).
 
 use reviewguard::decide::DecideConfig;
 use reviewguard::extract::Extractor;
@@ -62,8 +62,12 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// Divides every size: 1 under `cargo bench`, 10 with `FIGURES_QUICK`, and
+/// 1,000 when `cargo test --all-targets` runs this binary as a smoke test.
 fn scale() -> usize {
-    if std::env::var_os("FIGURES_QUICK").is_some() {
+    if !std::env::args().any(|a| a == "--bench") {
+        1_000
+    } else if std::env::var_os("FIGURES_QUICK").is_some() {
         10
     } else {
         1
@@ -246,15 +250,15 @@ fn replay_beside_bare_parse(scorer: &Scorer) {
     let target = 1_000_000 / scale();
     // ~2.7 reviews per business-day with the simulator's defaults: grow the
     // world until it holds the target.
-    let mut days = 120;
-    let mut jsonl = simulated(2_000 / scale().min(2), days, 8);
+    let mut days = 30;
+    let mut jsonl = simulated((2_000 / scale()).max(20), days, 8);
     loop {
         let n = jsonl.iter().filter(|b| **b == b'\n').count();
         if n >= target {
             break;
         }
         days = (f64::from(days) * target as f64 / n as f64 * 1.02).ceil() as u32;
-        jsonl = simulated(2_000 / scale().min(2), days, 8);
+        jsonl = simulated((2_000 / scale()).max(20), days, 8);
     }
     // Cut to exactly the target number of lines.
     let cut = jsonl
@@ -356,7 +360,7 @@ fn scaling_and_memory(scorer: &Scorer) {
     let base = 1_000;
     let reviews_per = 3;
     for factor in [1usize, 10, 100, 1000] {
-        let businesses = base * factor / scale();
+        let businesses = (base * factor / scale()).max(10);
         let jsonl = synthetic(businesses, reviews_per);
         let before = live();
         let t = Instant::now();
