@@ -537,6 +537,10 @@ impl Shell<'_> {
                     self.metrics.duplicates_skipped.inc();
                 } else {
                     let outcome = self.scorer.process(&mut part.states, &review);
+                    self.metrics
+                        .reviews_scored
+                        .with_label_values(&[review.domain.as_str()])
+                        .inc();
                     if let Some(s) = part.states.get_mut(review.domain, &review.business_id) {
                         s.source_offset = offset;
                     }

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub reviews_consumed: IntCounterVec,
     pub reviews_rejected: IntCounterVec,
+    pub reviews_scored: IntCounterVec,
     pub flags_emitted: IntCounterVec,
     pub review_processing: Histogram,
     pub pipeline_latency: Histogram,
@@ -71,6 +72,11 @@ impl Metrics {
                 "reviews_rejected_total",
                 "Messages refused and sent to the dead-letter topic, by reason.",
                 &["reason"],
+            ),
+            reviews_scored: counter(
+                "reviews_scored_total",
+                "Valid reviews run through the core (consumed = scored + rejected + duplicates skipped).",
+                &["domain"],
             ),
             flags_emitted: counter(
                 "flags_emitted_total",
@@ -175,6 +181,7 @@ impl Metrics {
         // Series that exist from the start, so dashboards and alerts see zeros.
         for d in crate::review::Domain::ALL {
             m.reviews_consumed.with_label_values(&[d.as_str()]);
+            m.reviews_scored.with_label_values(&[d.as_str()]);
             m.businesses_tracked.with_label_values(&[d.as_str()]).set(0);
             m.model_reload_failures.with_label_values(&[d.as_str()]);
             for s in crate::decide::Severity::ALL {
