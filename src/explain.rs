@@ -17,8 +17,8 @@ use crate::redact;
 use crate::review::{self, DecodeOptions, Domain};
 use std::io::{BufRead, Write};
 
-/// Longest snippet shown for a review.
-const SNIPPET_CHARS: usize = 60;
+/// Longest snippet shown for a review: as long as the evidence snippets.
+const SNIPPET_CHARS: usize = features::SNIPPET_CHARS;
 
 #[derive(Debug, Default)]
 pub struct Explained {

@@ -199,10 +199,8 @@ pub struct RunSummary {
 }
 
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("group.id", &cfg.kafka.group_id)
-        .set("client.id", &cfg.kafka.client_id)
+    let mut c = cfg.kafka_client();
+    c.set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.commit.interval.ms", "1000")
@@ -228,10 +226,8 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
 }
 
 pub fn producer_config(cfg: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("client.id", &cfg.kafka.client_id)
-        .set("enable.idempotence", "true")
+    let mut c = cfg.kafka_client();
+    c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
@@ -269,7 +265,7 @@ pub async fn run(
 
     check_changelog_partitions(&consumer, cfg)?;
     let restorer =
-        crate::changelog::Restorer::new(&cfg.kafka.brokers, &topics.changelog, producer.clone())?;
+        crate::changelog::Restorer::new(cfg.kafka_client(), &topics.changelog, producer.clone())?;
     let mut shell = Shell {
         cfg,
         scorer,
@@ -287,6 +283,8 @@ pub async fn run(
         tokio::time::interval(Duration::from_secs(cfg.models.reload_seconds.max(1)));
     reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reload = cfg.models.reload_seconds > 0;
+    // `POST /reload` (metrics server): check the files now and answer.
+    let mut reload_requests = health.reload.take_receiver();
     let mut rebalance_tick = tokio::time::interval(Duration::from_millis(100));
     rebalance_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let batch_wait = Duration::from_millis(cfg.limits.batch_wait_ms.max(1));
@@ -315,6 +313,14 @@ pub async fn run(
             }
             _ = reload_tick.tick(), if reload => {
                 reloader.check(&mut shell.scorer, &shell.metrics);
+            }
+            Some(reply) = async {
+                match reload_requests.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let _ = reply.send(reloader.check_now(&mut shell.scorer, &shell.metrics));
             }
             msg = consumer.recv() => {
                 shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
@@ -748,8 +754,8 @@ fn check_changelog_partitions(consumer: &StreamConsumer<Ctx>, cfg: &Config) -> R
 /// a cluster that forbids it is told about in the log).
 pub async fn ensure_topics(cfg: &Config, partitions: i32) -> Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = cfg
+        .kafka_client()
         .create()
         .context("cannot create the Kafka admin client")?;
     let t = &cfg.topics;

@@ -318,15 +318,16 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let addr = reviewguard::metrics::serve(
+        let addr = reviewguard::metrics::serve_with_admin(
             cfg.metrics.addr.parse()?,
             metrics.clone(),
             health.clone(),
+            cfg.admin_token().cloned(),
             stop_rx.clone(),
         )
         .await
         .with_context(|| format!("cannot listen on metrics.addr {}", cfg.metrics.addr))?;
-        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+        tracing::info!(%addr, reload_endpoint = cfg.admin_token().is_some(), "serving /metrics, /healthz, /readyz");
         if let Some(p) = create_topics {
             kafka::ensure_topics(&cfg, p).await?;
         }

@@ -139,7 +139,10 @@ fn check_redact(text: &str) {
     assert_eq!(redact::redact(&r), r, "redaction is not stable on {text:?}");
     let s = redact::snippet(text, 40);
     assert!(s.chars().count() <= 41, "snippet too long");
-    assert!(!s.chars().any(char::is_control), "control char in a snippet");
+    assert!(
+        !s.chars().any(char::is_control),
+        "control char in a snippet"
+    );
 }
 
 // ---------------------------------------------------------------- strategies
@@ -207,14 +210,13 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(V::Null),
         any::<bool>().prop_map(V::Bool),
-        any::<i64>().prop_map(|n| V::from(n)),
+        any::<i64>().prop_map(V::from),
         any::<f64>().prop_map(|x| serde_json::Number::from_f64(x).map_or(V::Null, V::Number)),
-        (0u8..=7).prop_map(|n| V::from(n)),
+        (0u8..=7).prop_map(V::from),
         hostile_text(6).prop_map(V::String),
         "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?"
             .prop_map(V::String),
-        prop::sample::select(&["food", "tourism", "FOOD", "", "fashion"][..])
-            .prop_map(|s| V::from(s)),
+        prop::sample::select(&["food", "tourism", "FOOD", "", "fashion"][..]).prop_map(V::from),
     ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
@@ -540,5 +542,8 @@ fn regression_corpus_replays() {
             n += 1;
         }
     }
-    assert!(n >= 10, "the corpus holds {n} files; it was not found whole");
+    assert!(
+        n >= 10,
+        "the corpus holds {n} files; it was not found whole"
+    );
 }

@@ -81,12 +81,8 @@ fn barrage(r: usize) -> Vec<Msg> {
     let depth = MAX_BYTES / 2 - 200;
     let nest = |inner: &str| format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth));
     let deep_whole = nest(&format!("\"{DLQ_MARKER}\""));
-    let deep_text = set(&id("deeptext"), "text", serde_json::Value::Null)
-        .iter()
-        .copied()
-        .collect::<Vec<u8>>();
-    // Replace the null text by a deeply nested array.
-    let deep_text = String::from_utf8(deep_text)
+    // A review whose text is a deeply nested array.
+    let deep_text = String::from_utf8(set(&id("deeptext"), "text", serde_json::Value::Null))
         .unwrap()
         .replace("\"text\":null", &format!("\"text\":{}", nest("1")))
         .into_bytes();
