@@ -141,3 +141,43 @@ fn reload_needs_the_bearer_token_and_is_absent_without_one() {
     assert!(log.contains("POST /reload refused"), "{log}");
     assert!(!log.contains(TOKEN), "the token was logged");
 }
+
+/// SASL settings reach librdkafka (it attempts the SCRAM handshake, which
+/// Tansu refuses), and the password shows nowhere in the debug log.
+#[test]
+fn sasl_settings_are_used_and_the_password_is_never_logged() {
+    const PASSWORD: &str = "sasl-pw-Tv93-never-logged";
+    let broker = Broker::start();
+    broker.create_topics(1);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("kafka-password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let mut svc = Service::start(
+        &broker.addr,
+        "rg-access-sasl",
+        dir.path(),
+        &[
+            ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+            ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("REVIEWGUARD_KAFKA_SASL_USERNAME", "reviewguard"),
+            ("REVIEWGUARD_KAFKA_SASL_PASSWORD_FILE", pw.to_str().unwrap()),
+            ("REVIEWGUARD_LOG", "debug"),
+        ],
+    );
+    let log = wait_for(
+        "librdkafka to attempt the SASL handshake",
+        Duration::from_secs(30),
+        || {
+            let log = svc.log();
+            log.contains("SASL SCRAM-SHA-256").then_some(log)
+        },
+    );
+    // Not ready: the broker did not authenticate it.
+    assert!(!matches!(
+        http_get(&svc.metrics_addr, "/readyz"),
+        Some((200, _))
+    ));
+    svc.kill();
+    let log = log + &svc.log();
+    assert!(!log.contains(PASSWORD), "the SASL password was logged");
+}
