@@ -547,3 +547,35 @@ fn regression_corpus_replays() {
         "the corpus holds {n} files; it was not found whole"
     );
 }
+
+/// Disguised identifiers in a review are still masked in the snippet that
+/// leaves the process as evidence.
+#[test]
+fn disguised_identifiers_are_masked_in_snippets() {
+    for (text, leaked) in [
+        ("电话１３８１２３４５６７８找我", "5678"),
+        ("电话138\u{200B}1234\u{200B}5678找我", "5678"),
+        ("电话1\u{2060}3\u{2060}8\u{2060}1234 5678找我", "5678"),
+        ("电话\u{202E}13812345678\u{202C}找我", "5678"),
+        ("身份证１１０１０５１９９００３０７１２３４", "0307"),
+        ("邮箱ａ.ｂ＠ｅｘａｍｐｌｅ.ｃｏｍ", "example"),
+        ("加微信：ａｂｃ_12345", "12345"),
+    ] {
+        let s = redact::snippet(text, 80);
+        let wide: String = leaked
+            .chars()
+            .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+            .collect();
+        assert!(
+            !s.contains(leaked) && !s.contains(&wide),
+            "{text:?} -> {s:?}"
+        );
+    }
+    // What people write stays as written.
+    assert_eq!(
+        redact::snippet("好吃，就是汤里有头发！ＯＫ", 80),
+        "好吃，就是汤里有头发！OK"
+    );
+    let s = redact::snippet("电话\u{3000}13812345678", 80);
+    assert!(!s.contains("5678"), "{s}");
+}
