@@ -146,10 +146,20 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Kafka timestamp of the original message, milliseconds.
     pub timestamp_ms: Option<i64>,
-    /// Original key and value, base64.
+    /// Original key and value, base64 (at most [`MAX_DEAD_LETTER_PAYLOAD`]
+    /// bytes of each).
     pub key_base64: Option<String>,
     pub payload_base64: String,
+    /// Size of the original value, and whether `payload_base64` holds only
+    /// its first bytes.
+    pub payload_bytes: usize,
+    pub payload_truncated: bool,
 }
+
+/// Most bytes of an original message a dead letter carries: its base64 stays
+/// well under Kafka's default 1 MB message limit, so a huge message cannot
+/// make its own dead letter undeliverable (and stop the service).
+pub const MAX_DEAD_LETTER_PAYLOAD: usize = 256 * 1024;
 
 impl DeadLetter {
     pub fn new(
@@ -170,8 +180,10 @@ impl DeadLetter {
             partition,
             offset,
             timestamp_ms: ts,
-            key_base64: key.map(|k| b64.encode(k)),
-            payload_base64: b64.encode(payload),
+            key_base64: key.map(|k| b64.encode(&k[..k.len().min(MAX_DEAD_LETTER_PAYLOAD)])),
+            payload_base64: b64.encode(&payload[..payload.len().min(MAX_DEAD_LETTER_PAYLOAD)]),
+            payload_bytes: payload.len(),
+            payload_truncated: payload.len() > MAX_DEAD_LETTER_PAYLOAD,
         }
     }
 }
