@@ -179,3 +179,104 @@ fn disguises_do_not_undo_negation() {
         );
     }
 }
+
+/// KNOWN FAILURES, left to the extractor's owner (src/extract.rs and the
+/// lexicons): disguises that still hide a risk today. Ignored so CI stays
+/// green; run with `cargo test --test evasion -- --ignored` to see which are
+/// fixed. When one passes, move it to the tests above.
+#[test]
+#[ignore = "known evasions the extractor does not catch yet; see the issue-7 report"]
+fn known_evasions_not_yet_caught() {
+    check(&[
+        (
+            "dots between characters",
+            Domain::Food,
+            "吃完就拉.肚.子了",
+            "illness",
+        ),
+        (
+            "dashes between characters",
+            Domain::Food,
+            "吃完就拉-肚-子了",
+            "illness",
+        ),
+        (
+            "stars between characters",
+            Domain::Food,
+            "吃完就拉*肚*子了",
+            "illness",
+        ),
+        (
+            "underscores between characters",
+            Domain::Food,
+            "吃完就拉_肚_子了",
+            "illness",
+        ),
+        (
+            "pinyin for one character",
+            Domain::Food,
+            "吃完就la肚子了",
+            "illness",
+        ),
+        (
+            "pinyin in the middle",
+            Domain::Food,
+            "吃完就拉du子了",
+            "illness",
+        ),
+        (
+            "pinyin in 头发",
+            Domain::Food,
+            "汤里有tou发",
+            "foreign_object",
+        ),
+        (
+            "look-alike 垃 for 拉",
+            Domain::Food,
+            "吃完就垃肚子了",
+            "illness",
+        ),
+        (
+            "common misspelling 腹泄",
+            Domain::Food,
+            "吃完腹泄了",
+            "illness",
+        ),
+        (
+            "Japanese form 髪",
+            Domain::Food,
+            "汤里有头髪",
+            "foreign_object",
+        ),
+        (
+            "mixed traditional 頭发",
+            Domain::Food,
+            "汤里有頭发",
+            "foreign_object",
+        ),
+        (
+            "traditional 強制購物",
+            Domain::Tourism,
+            "導遊強制購物",
+            "forced_consumption",
+        ),
+        (
+            "Mongolian vowel separator U+180E",
+            Domain::Food,
+            "吃完就拉\u{180E}肚子了",
+            "illness",
+        ),
+        (
+            "combining grapheme joiner U+034F",
+            Domain::Food,
+            "吃完就拉\u{034F}肚子了",
+            "illness",
+        ),
+        (
+            "Hangul filler U+3164",
+            Domain::Food,
+            "吃完就拉\u{3164}肚子了",
+            "illness",
+        ),
+    ]);
+}
