@@ -66,7 +66,7 @@ pub fn explain(
         x.reviews += 1;
         let last_flag = states
             .get(r.domain, &r.business_id)
-            .and_then(|s| s.last_flag);
+            .and_then(|s| s.last_flag());
         let outcome = scorer.process(&mut states, &r);
         let signals = outcome.signals.sorted_names();
         writeln!(

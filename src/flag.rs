@@ -114,7 +114,7 @@ pub fn build(
         })
         .collect();
     let evidence = state
-        .recent_risk
+        .recent_risk()
         .iter()
         .take(MAX_EVIDENCE)
         .map(|e| Evidence {
@@ -141,8 +141,8 @@ pub fn build(
         ),
         domain: review.domain,
         business_id: review.business_id.clone(),
-        business_name: state.business_name.clone(),
-        region: state.region.clone(),
+        business_name: state.business_name().map(str::to_owned),
+        region: state.region().map(str::to_owned),
         risk_score: round(score.probability, 4),
         severity: decision.severity,
         trigger: decision.trigger.as_str().to_owned(),

@@ -566,9 +566,9 @@ pub fn assert_states_match(
         reference.len(),
         "businesses in the changelog vs the reference"
     );
-    for ((domain, id), want) in reference.iter() {
+    for (domain, id, want) in reference.iter() {
         let mut got = latest
-            .get(&(domain.as_str().to_owned(), id.clone()))
+            .get(&(domain.as_str().to_owned(), id.to_owned()))
             .unwrap_or_else(|| panic!("no state for {id}"))
             .clone();
         got.source_offset = want.source_offset;
