@@ -6,6 +6,7 @@ use crate::model::{Model, Score};
 use crate::review::{Domain, Review};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_EVIDENCE: usize = 5;
@@ -48,6 +49,10 @@ pub struct Flag {
     pub trigger: String,
     pub model: ModelRef,
     pub reasons: Vec<Reason>,
+    /// Every feature value the model scored, by name: with `model.sha256`,
+    /// enough to recompute `risk_score` (audit). Additive to the contract.
+    #[serde(default)]
+    pub features: BTreeMap<String, f64>,
     pub evidence: Vec<Evidence>,
     pub reviews_considered: u32,
     pub event_time: String,
@@ -147,6 +152,11 @@ pub fn build(
             sha256: model.sha256.clone(),
         },
         reasons,
+        features: names
+            .iter()
+            .zip(raw)
+            .map(|(n, v)| (n.clone(), round(*v, 6)))
+            .collect(),
         evidence,
         reviews_considered: state.reviews_total,
         event_time: review.created_at.clone(),

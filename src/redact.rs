@@ -71,10 +71,39 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Undo the disguises that would let an identifier slip past the patterns:
+/// full-width digits and letters become ASCII (１３８… -> 138…), and invisible characters
+/// (zero-width, bidi controls, word joiners, soft hyphens, variation
+/// selectors) are dropped. Snippets are for reading, so nothing is lost.
+fn undisguise(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c as u32 {
+            // Full-width digits, letters and @ . + - _ (not the CJK
+            // punctuation people write: ，stays ，).
+            0xFF10..=0xFF19
+            | 0xFF21..=0xFF3A
+            | 0xFF41..=0xFF5A
+            | 0xFF20
+            | 0xFF0E
+            | 0xFF0B
+            | 0xFF0D
+            | 0xFF3F => char::from_u32(c as u32 - 0xFEE0),
+            0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x2069
+            | 0xFEFF
+            | 0x00AD
+            | 0xFE00..=0xFE0F => None,
+            _ => Some(c),
+        })
+        .collect()
+}
+
 /// A redacted excerpt of at most `max_chars` characters, cut on a character
 /// boundary, with an ellipsis when shortened.
 pub fn snippet(text: &str, max_chars: usize) -> String {
-    let clean: String = redact(text)
+    let clean: String = redact(&undisguise(text))
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();

@@ -389,14 +389,29 @@ fn decode_fields(text: &str, opts: &DecodeOptions) -> Result<Review, Rejection> 
     })
 }
 
-/// Parse a contract timestamp: RFC 3339 with an explicit offset.
+/// Earliest and latest accepted `created_at` (Unix seconds): 2000-01-01 and
+/// 2100-01-01 UTC. Decisions run on event time, so one review dated in year
+/// 9999 would age every later review of its business to nothing; the bounds
+/// are fixed (not the wall clock) so that a replay refuses exactly what the
+/// stream refused.
+pub const CREATED_AT_RANGE: std::ops::Range<i64> = 946_684_800..4_102_444_800;
+
+/// Parse a contract timestamp: RFC 3339 with an explicit offset, within
+/// [`CREATED_AT_RANGE`].
 pub fn parse_created_at(s: &str) -> Result<DateTime<FixedOffset>, Rejection> {
-    DateTime::parse_from_rfc3339(s).map_err(|_| {
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
         Rejection::new(
             RejectReason::InvalidCreatedAt,
             "created_at must be RFC 3339 with an offset, e.g. 2026-11-27T12:30:00+08:00",
         )
-    })
+    })?;
+    if !CREATED_AT_RANGE.contains(&t.timestamp()) {
+        return Err(Rejection::new(
+            RejectReason::InvalidCreatedAt,
+            "created_at must be from the year 2000 up to 2099",
+        ));
+    }
+    Ok(t)
 }
 
 fn json_detail(e: &serde_json::Error) -> String {
@@ -521,6 +536,14 @@ mod tests {
         assert_eq!(
             reason_of(with("domain", "fashion".into())),
             R::InvalidDomain
+        );
+        assert_eq!(
+            reason_of(with("created_at", "9999-12-31T23:59:59+08:00".into())),
+            R::InvalidCreatedAt
+        );
+        assert_eq!(
+            reason_of(with("created_at", "1970-01-01T00:00:00Z".into())),
+            R::InvalidCreatedAt
         );
         assert_eq!(reason_of(without("domain")), R::MissingDomain);
         assert_eq!(reason_of(with("rating", 6.into())), R::InvalidRating);
