@@ -13,6 +13,7 @@ use common::{Broker, Service, metric, produce_with};
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use reviewguard::review::Domain;
 use reviewguard::simulate::{self, SimConfig, SimReview};
 use std::time::{Duration, Instant};
@@ -200,17 +201,37 @@ fn main() {
     let secs = 20.0;
     let extra = world(((rate * secs) as usize).max(1000), 32);
     let before = svc.metrics().unwrap_or_default();
-    let brokers = broker.addr.clone();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .create()
+        .expect("producer");
+    let payloads: Vec<(String, String, Vec<u8>)> = extra
+        .iter()
+        .map(|r| {
+            (
+                format!("reviews.{}", r.domain),
+                r.business_id.clone(),
+                serde_json::to_vec(r).expect("json"),
+            )
+        })
+        .collect();
     let start = Instant::now();
-    let per_tick = (rate / 20.0).ceil() as usize;
-    for (i, chunk) in extra.chunks(per_tick).enumerate() {
-        let due = start + Duration::from_secs_f64(i as f64 / 20.0);
+    for (i, (topic, key, value)) in payloads.iter().enumerate() {
+        // Paced: review i goes out at i / rate seconds.
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        produce_all(&brokers, chunk);
+        let mut rec = BaseRecord::to(topic).key(key).payload(value);
+        while let Err((_, back)) = producer.send(rec) {
+            rec = back;
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     let sent = start.elapsed().as_secs_f64();
+    producer.flush(Duration::from_secs(30)).expect("flush");
     let after = svc.wait_consumed((n + extra.len()) as u64, Duration::from_secs(300));
     let name = "reviewguard_pipeline_latency_seconds";
     let (b, a) = (buckets(&before, name), buckets(&after, name));

@@ -260,10 +260,17 @@ impl Extractor {
         let norm = self.normalise(text);
         let m = self.matcher(domain);
         let mut out = Extraction::default();
+        let mut cues: Vec<CueMatch> = Vec::new();
         for clause in norm.split(|ch: char| self.clause_breaks.contains(&ch)) {
             if clause.is_empty() {
                 continue;
             }
+            // Cues are found once per clause and walked alongside the terms,
+            // so a clause costs linear time however many terms it holds.
+            cues.clear();
+            let mut scope = CueScope::default();
+            let mut next_cue = 0;
+            let mut cues_found = false;
             for hit in m.terms.find_iter(clause) {
                 let TermKind::Risk(category) = m.kinds[hit.pattern().as_usize()] else {
                     continue;
@@ -271,7 +278,15 @@ impl Extractor {
                 if !latin_boundaries(clause, hit.start(), hit.end()) {
                     continue;
                 }
-                if self.cancelled(clause, hit.start()) {
+                if !cues_found {
+                    self.find_cues(clause, &mut cues);
+                    cues_found = true;
+                }
+                while let Some(c) = cues.get(next_cue).filter(|c| c.end <= hit.start()) {
+                    scope.pass(c, hit.start());
+                    next_cue += 1;
+                }
+                if scope.cancels(self.window_from(clause, hit.start())) {
                     continue;
                 }
                 out.categories.insert(category);
@@ -297,6 +312,8 @@ impl Extractor {
         // (end of the first part, start of the first part) per pair, in text order.
         let mut firsts: Vec<Vec<(usize, usize)>> = vec![Vec::new(); pm.pairs.len()];
         let mut found = vec![false; pm.pairs.len()];
+        // Each check reads a clause: bounded, so that no text costs quadratic time.
+        let mut checks_left = 256u32;
         for mat in pm.parts.find_overlapping_iter(norm) {
             if !latin_boundaries(norm, mat.start(), mat.end()) {
                 continue;
@@ -321,6 +338,10 @@ impl Extractor {
                         else {
                             continue;
                         };
+                        if checks_left == 0 {
+                            return;
+                        }
+                        checks_left -= 1;
                         if self.cancelled_at(norm, first_start)
                             || self.cancelled_at(norm, mat.start())
                         {
@@ -353,32 +374,85 @@ impl Extractor {
 
     /// Whether a cue before `start` in `clause` cancels the term there.
     fn cancelled(&self, clause: &str, start: usize) -> bool {
-        let before = &clause[..start];
+        let mut cues = Vec::new();
+        self.find_cues(&clause[..start], &mut cues);
+        let mut scope = CueScope::default();
+        for c in &cues {
+            scope.pass(c, start);
+        }
+        scope.cancels(self.window_from(clause, start))
+    }
+
+    /// Every cue of `clause`, in order.
+    fn find_cues(&self, clause: &str, out: &mut Vec<CueMatch>) {
+        for cue in self.cues.find_iter(clause) {
+            let (start, end) = (cue.start(), cue.end());
+            let word = |c: char| c.is_ascii_alphanumeric();
+            let first_latin = clause[start..].chars().next().is_some_and(word);
+            let last_latin = clause[..end].chars().next_back().is_some_and(word);
+            out.push(CueMatch {
+                start,
+                end,
+                kind: self.cue_kinds[cue.pattern().as_usize()],
+                left_ok: !first_latin || !clause[..start].chars().next_back().is_some_and(word),
+                right_ok: !last_latin || !clause[end..].chars().next().is_some_and(word),
+            });
+        }
+    }
+
+    /// Where the negation window of a term starting at `start` begins.
+    fn window_from(&self, clause: &str, start: usize) -> usize {
         let latin = clause[start..].starts_with(|c: char| c.is_ascii_alphanumeric());
         let window = if latin {
             self.window_chars_latin
         } else {
             self.window_chars
         };
-        let from = before
+        clause[..start]
             .char_indices()
             .rev()
             .nth(window.saturating_sub(1))
-            .map_or(0, |(i, _)| i);
-        // Another place anywhere earlier in the clause.
-        let mut negated = false;
-        for cue in self.cues.find_iter(before) {
-            if !latin_boundaries(before, cue.start(), cue.end()) {
-                continue;
-            }
-            match self.cue_kinds[cue.pattern().as_usize()] {
-                Cue::OtherPlace => return true,
-                Cue::Breaker => negated = false,
-                Cue::Negator | Cue::Hypothetical if cue.start() >= from => negated = true,
-                _ => {}
-            }
+            .map_or(0, |(i, _)| i)
+    }
+}
+
+/// A cue found in a clause.
+struct CueMatch {
+    start: usize,
+    end: usize,
+    kind: Cue,
+    /// Stands on a word boundary at its start (Latin script only).
+    left_ok: bool,
+    /// Stands on a word boundary at its end within the clause.
+    right_ok: bool,
+}
+
+/// What the cues seen so far in a clause say about the next term.
+#[derive(Default)]
+struct CueScope {
+    /// Another place was named earlier in the clause.
+    elsewhere: bool,
+    /// Start of the latest negator or hypothetical after the last scope breaker.
+    negation: Option<usize>,
+}
+
+impl CueScope {
+    /// Take in a cue that ends at or before the term starting at `term_start`.
+    fn pass(&mut self, c: &CueMatch, term_start: usize) {
+        if !(c.left_ok && (c.right_ok || c.end == term_start)) {
+            return;
         }
-        negated
+        match c.kind {
+            Cue::OtherPlace => self.elsewhere = true,
+            Cue::Breaker => self.negation = None,
+            Cue::Negator | Cue::Hypothetical => self.negation = Some(c.start),
+            Cue::Ignored => {}
+        }
+    }
+
+    /// Whether the term is cancelled, its window starting at byte `from`.
+    fn cancels(&self, from: usize) -> bool {
+        self.elsewhere || self.negation.is_some_and(|at| at >= from)
     }
 }
 
@@ -494,14 +568,26 @@ fn latin_boundaries(s: &str, start: usize, end: usize) -> bool {
 pub fn normalise_chars(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for ch in text.chars() {
-        let ch = match ch as u32 {
-            0xFF01..=0xFF5E => char::from_u32(ch as u32 - 0xFEE0).unwrap_or(ch),
-            0x3000 => ' ',
-            _ => ch,
-        };
+    // The two input characters before this one (after width folding).
+    let (mut prev, mut prev2) = ('\0', '\0');
+    for (i, raw) in text.char_indices() {
+        let ch = fold_width(raw);
+        let (before, before2) = (prev, prev2);
+        if !is_invisible(ch) {
+            prev2 = prev;
+            prev = ch;
+        }
         if is_invisible(ch) {
             continue;
+        }
+        // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
+        // characters is a dodge, not punctuation.
+        if SPLITTERS.contains(&ch) && is_cjk(before) {
+            let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
+            let (next, next2) = (ahead.next(), ahead.next());
+            if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
+                continue;
+            }
         }
         if ch.is_whitespace() {
             pending_space = !out.is_empty();
@@ -514,11 +600,29 @@ pub fn normalise_chars(text: &str) -> String {
                 out.push(' ');
             }
         }
-        for lc in ch.to_lowercase() {
-            out.push(lc);
+        if ch.is_ascii() {
+            out.push(ch.to_ascii_lowercase());
+        } else if is_cjk(ch) {
+            out.push(ch);
+        } else {
+            out.extend(ch.to_lowercase());
         }
     }
     out
+}
+
+/// Characters used to split a word so that filters miss it.
+const SPLITTERS: &[char] = &[
+    '.', '-', '*', '_', '·', '•', '/', '|', '~', '+', '^', '#', '、',
+];
+
+/// Full-width ASCII to half-width; the ideographic space to a space.
+fn fold_width(ch: char) -> char {
+    match ch as u32 {
+        0xFF01..=0xFF5E => char::from_u32(ch as u32 - 0xFEE0).unwrap_or(ch),
+        0x3000 => ' ',
+        _ => ch,
+    }
 }
 
 fn is_cjk(c: char) -> bool {
@@ -527,7 +631,8 @@ fn is_cjk(c: char) -> bool {
 
 fn is_invisible(c: char) -> bool {
     matches!(c as u32,
-        0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF | 0xFE00..=0xFE0F
+        0x034F | 0x115F | 0x1160 | 0x180E | 0x2800 | 0x3164 | 0xFFA0
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF | 0xFE00..=0xFE0F
         | 0x00AD | 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0xE0000..=0xE007F)
         || (c.is_control() && !c.is_whitespace())
 }
@@ -658,5 +763,11 @@ mod tests {
     fn normalisation() {
         assert_eq!(normalise_chars("ＡＢＣ　拉 肚"), "abc 拉肚");
         assert_eq!(normalise_chars("a\u{202e}b"), "ab");
+        // Separators repeated between single characters are dodges...
+        assert_eq!(normalise_chars("拉.肚.子"), "拉肚子");
+        assert_eq!(normalise_chars("拉．肚．子"), "拉肚子");
+        // ...but not ordinary punctuation, whatever its width.
+        assert_eq!(normalise_chars("好吃.头发很多"), "好吃.头发很多");
+        assert_eq!(normalise_chars("菜品物美价廉～～～"), "菜品物美价廉~~~");
     }
 }

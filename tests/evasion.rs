@@ -180,13 +180,11 @@ fn disguises_do_not_undo_negation() {
     }
 }
 
-/// KNOWN FAILURES, left to the extractor's owner (src/extract.rs and the
-/// lexicons): disguises that still hide a risk today. Ignored so CI stays
-/// green; run with `cargo test --test evasion -- --ignored` to see which are
-/// fixed. When one passes, move it to the tests above.
+/// Dodges seen in the wild beyond the plain forms: separators between the
+/// characters, pinyin for one character, look-alikes, traditional characters
+/// outside the phrase list, invisible fillers.
 #[test]
-#[ignore = "known evasions the extractor does not catch yet; see the issue-7 report"]
-fn known_evasions_not_yet_caught() {
+fn split_pinyin_lookalike_and_filler_dodges() {
     check(&[
         (
             "dots between characters",
