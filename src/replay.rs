@@ -13,6 +13,8 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<&'static str, u64>,
     pub flags: u64,
     pub bytes: u64,
+    /// Shadow model vs live model, by [`crate::pipeline::Agreement`] name.
+    pub shadow: BTreeMap<&'static str, u64>,
 }
 
 /// A line that could not be used, for the caller to report.
@@ -59,7 +61,11 @@ pub fn replay(
                 });
             }
             Ok(review) => {
-                if let Some(mut flag) = scorer.process(&mut states, &review).flag {
+                let outcome = scorer.process(&mut states, &review);
+                if let Some(sh) = outcome.shadow {
+                    *s.shadow.entry(sh.agreement.as_str()).or_default() += 1;
+                }
+                if let Some(mut flag) = outcome.flag {
                     flag.emitted_at = stamp();
                     write_flag(&mut out, &flag)?;
                     s.flags += 1;

@@ -306,6 +306,7 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&food).unwrap()).unwrap();
     v["version"] = "2099.12.1".into();
+    reviewguard::model::seal(&mut v);
     std::fs::write(&food, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     wait_for(
         "the new model version on /metrics",
