@@ -1008,13 +1008,17 @@ mod tests {
 
 /// How flags compare with the hidden truth: a flag is right when its business
 /// was bad at the flag's event time; a bad business is found when it got at
-/// least one right flag.
+/// least one right flag. A wrong flag on a clean business during a
+/// competitor's attack (or within 7 days after) is counted apart too: the
+/// fake reports read like real ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlagQuality {
     pub flags: usize,
     pub correct: usize,
     pub bad_businesses: usize,
     pub found: usize,
+    /// Wrong flags raised by a competitor's attack.
+    pub attacked: usize,
 }
 
 impl FlagQuality {
@@ -1023,6 +1027,15 @@ impl FlagQuality {
             0.0
         } else {
             self.correct as f64 / self.flags as f64
+        }
+    }
+    /// Precision over the flags not raised by an attack.
+    pub fn precision_without_attacks(&self) -> f64 {
+        let n = self.flags - self.attacked;
+        if n == 0 {
+            0.0
+        } else {
+            self.correct as f64 / n as f64
         }
     }
     pub fn recall(&self) -> f64 {
@@ -1036,8 +1049,8 @@ impl FlagQuality {
 
 /// Score `(domain, business_id, event_time)` flags against the truth. The bad
 /// businesses counted for recall are the detectable ones: those with at least
-/// one review reporting a risk during a bad spell (a business whose customers
-/// never mention a problem cannot be found from reviews).
+/// one genuine review reporting a risk during a bad spell (a business whose
+/// customers never mention a problem cannot be found from reviews).
 pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuality {
     use std::collections::{HashMap, HashSet};
     let truth: HashMap<(Domain, &str), &Truth> = world
@@ -1048,18 +1061,25 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
     let mut bad_reviewed: HashSet<(Domain, &str)> = HashSet::new();
     for r in &world.reviews {
         if let Some(t) = truth.get(&(r.domain, r.business_id.as_str())) {
-            if r.reports_risk && t.bad_at(r.event_time) {
+            if r.reports_risk && !r.fake && t.bad_at(r.event_time) {
                 bad_reviewed.insert((r.domain, r.business_id.as_str()));
             }
         }
     }
     let mut correct = 0;
+    let mut attacked = 0;
     let mut found: HashSet<(Domain, &str)> = HashSet::new();
     for (d, b, t) in flags {
         if let Some(tr) = truth.get(&(*d, b.as_str())) {
             if tr.bad_at(*t) {
                 correct += 1;
                 found.insert((*d, tr.business_id.as_str()));
+            } else if tr
+                .attacks
+                .iter()
+                .any(|(s, e)| *s <= *t && *t < *e + 7 * DAY)
+            {
+                attacked += 1;
             }
         }
     }
@@ -1068,6 +1088,7 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
         correct,
         bad_businesses: bad_reviewed.len(),
         found: found.intersection(&bad_reviewed).count(),
+        attacked,
     }
 }
 
