@@ -133,8 +133,8 @@ impl Default for SimConfig {
             median_rate: 1.0,
             chronic_share: 0.04,
             episode_hazard: 1.0 / 250.0,
-            attack_hazard: 1.0 / 500.0,
-            farm_hazard: 1.0 / 40.0,
+            attack_hazard: 1.0 / 800.0,
+            farm_hazard: 1.0 / 100.0,
             texts: None,
         }
     }
@@ -288,7 +288,7 @@ pub fn generate_with_progress(cfg: &SimConfig, mut day_done: impl FnMut(u32)) ->
                 let roll: f64 = rng.r#gen();
                 if truth.bad_at(t) {
                     if roll < cfg.farm_hazard
-                        && truth.farms.last().is_none_or(|(_, e)| *e + 7 * DAY < t)
+                        && truth.farms.last().is_none_or(|(_, e)| *e + 14 * DAY < t)
                     {
                         let len = rng.gen_range(2..=4) * DAY;
                         truth.farms.push((t, t + len));
