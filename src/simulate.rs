@@ -22,13 +22,15 @@
 //!    must not count. The rest praise or complain about taste, price or
 //!    service: sentiment, not risk.
 //! 4. **Competitors' attacks.** A clean business is attacked at a small daily
-//!    hazard ([`SimConfig::attack_hazard`]): 3–8 fake risk reports within
-//!    1–3 days, from fresh accounts, rated 1, almost never with photos.
+//!    hazard ([`SimConfig::attack_hazard`], at most once a month): 3–8 fake
+//!    risk reports within 1–3 days, from fresh accounts, rated 1, almost
+//!    never with photos.
 //!    They read like real reports (the extractor finds them), so they are
 //!    risk reports in the text but not in the truth ([`SimReview::fake`]).
 //! 5. **Review farms.** A bad business buys bursts of fake praise at a daily
-//!    hazard ([`SimConfig::farm_hazard`]) while bad: 8–25 five-star reviews
-//!    within 2–4 days, diluting the share of risk reports.
+//!    hazard ([`SimConfig::farm_hazard`]) while bad, bursts at least 14 days
+//!    apart: 8–25 five-star reviews within 2–4 days, diluting the share of
+//!    risk reports.
 //! 6. **Inspections.** Partly random (each business about every 4 months)
 //!    and partly complaint-driven: 8% of risk reports, fake ones included,
 //!    lead to a visit 2–10 days later.
