@@ -592,7 +592,7 @@ pub const ANCHORS: [(&str, f64, &str); 3] = [
     (
         "Google FINDER (2018)",
         3.1,
-        "unsafe-restaurant rate among flagged vs complaint-based",
+        "restaurants it flagged vs those found by existing methods, as published",
     ),
     (
         "Chicago food-inspection forecasting (2014)",
