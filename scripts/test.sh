@@ -15,12 +15,14 @@ if ! command -v tansu >/dev/null 2>&1; then
 fi
 echo "== tansu: $(command -v tansu)"
 
-# promtool, a Prometheus server and docker-compose for the operations tests;
-# a font for the report plots.
+# promtool, a Prometheus server and docker-compose for the operations tests,
+# OpenSSL headers for the build, a font for the report plots.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# librdkafka is built with OpenSSL (Kafka TLS and SCRAM): headers and pkg-config.
+{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(libssl-dev pkg-config)
 # The report plots' font (read at run time; no font file is in the repository).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ "${#missing[@]}" -gt 0 ]; then
