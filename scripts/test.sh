@@ -2,7 +2,8 @@
 # Runs every check and test of reviewguard. Installs what the tests need when
 # it is missing: the Tansu broker (a Kafka-protocol broker the integration
 # tests start on loopback), and Debian's prometheus and docker-compose for the
-# operations tests. Usage: scripts/test.sh
+# operations tests, and Debian's fonts-dejavu-core for the text of the report
+# plots (train/evaluate --report). Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +16,15 @@ fi
 echo "== tansu: $(command -v tansu)"
 
 # promtool, a Prometheus server and docker-compose for the operations tests,
-# OpenSSL headers for the build.
+# OpenSSL headers for the build, a font for the report plots.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # librdkafka is built with OpenSSL (Kafka TLS and SCRAM): headers and pkg-config.
 { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(libssl-dev pkg-config)
+# The report plots' font (read at run time; no font file is in the repository).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   sudo=""

@@ -128,6 +128,10 @@ pub struct ModelsConfig {
     pub tourism: String,
     /// How often `run` looks for changed model and lexicon files (0: never).
     pub reload_seconds: u64,
+    /// Shadow models, scored beside the live ones without ever flagging
+    /// (their own metrics only); empty: none. Loaded at start.
+    pub shadow_food: String,
+    pub shadow_tourism: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -213,6 +217,8 @@ impl Default for ModelsConfig {
             food: String::new(),
             tourism: String::new(),
             reload_seconds: 5,
+            shadow_food: String::new(),
+            shadow_tourism: String::new(),
         }
     }
 }

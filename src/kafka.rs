@@ -576,6 +576,7 @@ impl Shell<'_> {
                             .with_label_values(&[review.domain.as_str()])
                             .observe(p);
                     }
+                    self.metrics.observe_shadow(review.domain, &outcome);
                     if let Some(mut flag) = outcome.flag {
                         flag.emitted_at =
                             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

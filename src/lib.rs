@@ -5,7 +5,7 @@
 //! [`model`] (scoring), [`decide`] (rules, severity, cooldown), [`flag`] (the
 //! output), tied together in [`pipeline`]. Around it, the shell: [`kafka`]
 //! (the service), [`metrics`], [`config`], and the offline commands
-//! [`replay`], [`simulate`] and [`train`].
+//! [`replay`], [`simulate`], [`train`] and its [`report`].
 
 pub mod category;
 pub mod changelog;
@@ -22,9 +22,11 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod privacy;
+pub mod progress;
 pub mod redact;
 pub mod reload;
 pub mod replay;
+pub mod report;
 pub mod review;
 pub mod simulate;
 pub mod train;

@@ -174,6 +174,12 @@ struct SimulateArgs {
     /// With --brokers: start over with the next seed when the world is used up, forever.
     #[arg(long)]
     forever: bool,
+    /// Mix real review texts in as background: a CSV with a `review` column and
+    /// optionally `label` (1 positive, 0 negative), e.g.
+    /// food=../shared/data/waimai_10k.csv. `DOMAIN=PATH` for one domain, a
+    /// bare PATH for both; repeatable. The texts are read, never copied.
+    #[arg(long, value_name = "[DOMAIN=]PATH")]
+    texts: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -290,12 +296,23 @@ fn scorer_from(cfg: &Config, pseudonyms: Pseudonymiser) -> Result<Scorer> {
             Model::load(Path::new(path), d)?
         }))
     };
+    let shadow = |path: &str, d: Domain| -> Result<Option<Arc<Model>>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let m = Model::load(Path::new(path), d)
+            .with_context(|| format!("models.shadow_{d}: cannot use {path}"))?;
+        tracing::info!(domain = %d, path, name = %m.file.name, version = %m.file.version, "shadow model loaded: scored beside the live model, never flags");
+        Ok(Some(Arc::new(m)))
+    };
     let extractor = extractor_from(cfg.lexicon_dir().as_deref())?;
     Ok(Scorer {
         extractor: Arc::new(extractor),
         models: Models {
             food: load(&cfg.models.food, Domain::Food)?,
             tourism: load(&cfg.models.tourism, Domain::Tourism)?,
+            shadow_food: shadow(&cfg.models.shadow_food, Domain::Food)?,
+            shadow_tourism: shadow(&cfg.models.shadow_tourism, Domain::Tourism)?,
         },
         pseudonyms,
         decide: cfg.decide,
@@ -502,6 +519,12 @@ fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
     )?;
     let secs = started.elapsed().as_secs_f64();
     let rejected: u64 = s.rejected.values().sum();
+    if !s.shadow.is_empty() {
+        eprintln!(
+            "replay: shadow model vs live (scores at or above each model's low threshold): {:?}",
+            s.shadow
+        );
+    }
     eprintln!(
         "replay: {} lines, {} rejected {:?}, {} flags in {:.2}s ({:.0} reviews/s, {:.1} MB/s)",
         s.reviews,
@@ -525,14 +548,32 @@ fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
         "both" => Domain::ALL.to_vec(),
         d => vec![parse_domain(d)?],
     };
+    let mut texts = simulate::Texts::default();
+    for spec in &a.texts {
+        let (domains, path) = match spec.split_once('=') {
+            Some((d, p)) if Domain::parse(d).is_some() => (vec![parse_domain(d)?], p),
+            _ => (Domain::ALL.to_vec(), spec.as_str()),
+        };
+        let rows = simulate::Texts::read_csv(Path::new(path))
+            .with_context(|| format!("--texts {spec}"))?;
+        for d in domains {
+            match d {
+                Domain::Food => texts.food.extend(rows.iter().cloned()),
+                Domain::Tourism => texts.tourism.extend(rows.iter().cloned()),
+            }
+        }
+    }
     let sim = simulate::SimConfig {
         seed: a.seed,
         businesses: a.businesses,
         days: a.days,
         domains,
+        texts: (!a.texts.is_empty()).then(|| Arc::new(texts)),
         ..Default::default()
     };
-    let world = simulate::generate(&sim);
+    let bar = reviewguard::progress::bar(u64::from(a.days), "simulating days");
+    let world = simulate::generate_with_progress(&sim, |_| bar.inc(1));
+    bar.finish_and_clear();
     if let Some(reviews) = &a.reviews {
         write_reviews(&world, reviews)?;
     }
@@ -638,25 +679,49 @@ fn train_cmd(
             seed,
             command: format!("reviewguard {command}"),
             fit_share,
+            progress: reviewguard::progress::bar(0, "training"),
         },
     )?;
-    let mut text = serde_json::to_string_pretty(&t.file)?;
-    text.push('\n');
+    let text = t.file.to_json()?;
     std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     // Check the file we wrote loads as the service would load it.
     let model = Model::load(out, domain)?;
     let card = model_card(&model, &t);
-    std::fs::write(out.with_extension("md"), &card)?;
+    let card_path = out.with_extension("md");
+    std::fs::write(&card_path, &card)
+        .with_context(|| format!("cannot write {}", card_path.display()))?;
     if let Some(dir) = report {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("report.md"), &card)?;
+        reviewguard::report::plots(
+            dir,
+            &[
+                reviewguard::report::Series {
+                    name: "logistic regression",
+                    scores: &t.validation_scores,
+                    outcomes: &t.validation_outcomes,
+                },
+                reviewguard::report::Series {
+                    name: "tree ensemble",
+                    scores: &t.forest.validation_scores,
+                    outcomes: &t.validation_outcomes,
+                },
+            ],
+        )?;
+        let p = dir.join("report.md");
+        std::fs::write(
+            &p,
+            format!("{card}\n{}", reviewguard::report::plots_markdown()),
+        )
+        .with_context(|| format!("cannot write {}", p.display()))?;
     }
-    eprintln!(
-        "train: {domain} model written to {} (sha256 {}); validation ROC-AUC {:.3}, lift@10% {:.2}x",
-        out.display(),
-        &model.sha256[..12],
-        t.validation.roc_auc,
-        t.validation.lift_at_10pct
+    tracing::info!(
+        domain = %domain,
+        model = %out.display(),
+        sha256 = %model.sha256,
+        roc_auc = t.validation.roc_auc,
+        lift_at_10pct = t.validation.lift_at_10pct,
+        forest_roc_auc = t.forest.validation.roc_auc,
+        forest_lift_at_10pct = t.forest.validation.lift_at_10pct,
+        "model written"
     );
     Ok(())
 }
@@ -687,7 +752,11 @@ regularisation strength (alpha) was chosen on the later {} by ROC-AUC: {}.\n\n\
 Scores are calibrated (Platt scaling on the fitting rows as they are, slope {:.3}, intercept {:.3}) into the \
 probability that an inspection finds violations. Severity thresholds on that probability: \
 low {:.2}, medium {:.2}, high {:.2}.\n\n\
-## Coefficients (standardised features, towards violations, largest first)\n| feature | weight |\n|---|---|\n",
+## Logistic regression vs a tree ensemble (same split, validation)\n{}\n{}\n\
+## Coefficients (standardised features, towards violations, largest first)\n\
+A weight is the change in log-odds of violations for one standard deviation more of the feature, \
+the others held equal. Features are correlated (7-day counts are part of 30-day ones), so read \
+signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|---|\n",
         f.name,
         f.version,
         f.domain,
@@ -711,9 +780,34 @@ low {:.2}, medium {:.2}, high {:.2}.\n\n\
         f.thresholds.low,
         f.thresholds.medium,
         f.thresholds.high,
+        reviewguard::report::comparison_markdown(&[
+            ("logistic regression (shipped)", &t.validation),
+            (
+                &format!(
+                    "bagged decision trees ({} trees, depth <= {})",
+                    t.forest.trees, t.forest.max_depth
+                ),
+                &t.forest.validation,
+            ),
+        ]),
+        if t.forest.wins {
+            "The tree ensemble ranks better on validation (ROC-AUC and lift@10%). The model file \
+carries a logistic regression only (its weights give each flag its reasons), so the logistic \
+regression is shipped; consider the ensemble once the file format can carry it."
+        } else {
+            "The logistic regression is as good or better on validation, and its weights explain each \
+flag, so it is the model shipped. (Ensemble: linfa-ensemble bagging of linfa-trees, each tree on a \
+bootstrap of the balanced fitting rows and 60% of the features; score = share of trees voting \
+violations, Platt-calibrated on the fitting rows.)"
+        },
     );
     for (i, w) in coefs {
-        s.push_str(&format!("| {} | {:+.3} |\n", names[i], w));
+        s.push_str(&format!(
+            "| {} | {} | {:+.3} |\n",
+            names[i],
+            reviewguard::report::readable(&names[i]),
+            w
+        ));
     }
     s.push_str("\n## Limits\n\
 - Fitted on simulated data (`reviewguard simulate`): the generative story is documented in `src/simulate.rs`; \
@@ -748,18 +842,44 @@ fn evaluate_cmd(
     let model = Model::from_bytes(&text, &model_path.display().to_string(), domain)?;
     let revs = train::read_reviews(reviews)?;
     let insp = train::read_inspections(inspections)?;
-    let m = train::evaluate(&revs, &insp, &model, &Extractor::builtin()?);
+    let (scores, outcomes) = train::evaluate(
+        &revs,
+        &insp,
+        &model,
+        &Extractor::builtin()?,
+        &reviewguard::progress::bar(0, "evaluating"),
+    );
+    let m = train::metrics(&scores, &outcomes);
     if let Some(dir) = report {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join("evaluation.md"),
-            format!(
-                "# Evaluation of {} ({})\n\n{}",
-                model_path.display(),
-                model.sha256,
-                train::metrics_markdown(&m)
-            ),
+        reviewguard::report::plots(
+            dir,
+            &[reviewguard::report::Series {
+                name: &format!("{} {}", model.file.name, model.file.version),
+                scores: &scores,
+                outcomes: &outcomes,
+            }],
         )?;
+        let p = dir.join("report.md");
+        std::fs::write(
+            &p,
+            format!(
+                "# Evaluation of model {} {} ({})\n\n\
+Model file `{}`, sha256 `{}`.\n\n\
+Reviews `{}`, inspections `{}`: every {} inspection scored with the features of the reviews \
+created before it.\n\n{}\n{}",
+                model.file.name,
+                model.file.version,
+                model.file.domain,
+                file_name(model_path),
+                model.sha256,
+                file_name(reviews),
+                file_name(inspections),
+                model.file.domain,
+                train::metrics_markdown(&m),
+                reviewguard::report::plots_markdown()
+            ),
+        )
+        .with_context(|| format!("cannot write {}", p.display()))?;
     }
     if json {
         println!("{}", serde_json::to_string(&m)?);

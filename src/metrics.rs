@@ -22,6 +22,8 @@ pub struct Metrics {
     pub businesses_tracked: IntGaugeVec,
     pub model_info: GaugeVec,
     pub risk_score: HistogramVec,
+    pub shadow_risk_score: HistogramVec,
+    pub shadow_agreement: IntCounterVec,
     pub signals: IntCounterVec,
     pub produce_errors: IntCounterVec,
     pub model_reload_failures: IntCounterVec,
@@ -132,6 +134,17 @@ impl Metrics {
                 &["domain"],
                 vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
             ),
+            shadow_risk_score: histogram(
+                "shadow_risk_score",
+                "Shadow model scores of the reviews the live model scored (never flag).",
+                &["domain"],
+                vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+            ),
+            shadow_agreement: counter(
+                "shadow_agreement_total",
+                "Live vs shadow model: whether each score reaches its model's low threshold.",
+                &["domain", "outcome"],
+            ),
             signals: counter(
                 "signals_total",
                 "Risk signals extracted from reviews, by category.",
@@ -194,6 +207,22 @@ impl Metrics {
         m
     }
 
+    /// Count a shadow model's view of one scored review.
+    pub fn observe_shadow(
+        &self,
+        domain: crate::review::Domain,
+        outcome: &crate::pipeline::Outcome,
+    ) {
+        if let Some(s) = outcome.shadow {
+            self.shadow_risk_score
+                .with_label_values(&[domain.as_str()])
+                .observe(s.probability);
+            self.shadow_agreement
+                .with_label_values(&[domain.as_str(), s.agreement.as_str()])
+                .inc();
+        }
+    }
+
     pub fn set_models(&self, models: &crate::pipeline::Models) {
         self.model_info.reset();
         for d in crate::review::Domain::ALL {
@@ -201,6 +230,12 @@ impl Metrics {
             self.model_info
                 .with_label_values(&[d.as_str(), &f.name, &f.version])
                 .set(1.0);
+            if models.shadow(d).is_some() {
+                for a in crate::pipeline::Agreement::ALL {
+                    self.shadow_agreement
+                        .with_label_values(&[d.as_str(), a.as_str()]);
+                }
+            }
         }
     }
 

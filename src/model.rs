@@ -3,8 +3,10 @@
 //!
 //! A model file is JSON: format version, the feature names it was fitted on,
 //! the standardisation (mean, std), the fitted linfa logistic regression
-//! (serde), severity thresholds and provenance. A file whose feature names do
-//! not match the code's, or that is corrupt, is refused with what is wrong.
+//! (serde), severity thresholds, provenance and `content_sha256`: the sha256
+//! of the file's own content (see [`content_digest`]), checked on load, so a
+//! file changed after training is refused. A file whose feature names do not
+//! match the code's, or that is corrupt, is refused with what is wrong.
 
 use crate::features;
 use crate::review::Domain;
@@ -15,7 +17,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: `content_sha256` added.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The embedded defaults, so `demo` and a bare binary work anywhere.
 pub const BUILTIN_FOOD: &str = include_str!("../models/food.json");
@@ -71,6 +74,67 @@ pub struct ModelFile {
     pub calibration: Calibration,
     pub thresholds: Thresholds,
     pub provenance: Provenance,
+    /// sha256 (hex) of the canonical JSON of this file without this field:
+    /// see [`content_digest`]. Written by [`ModelFile::to_json`].
+    pub content_sha256: String,
+}
+
+impl ModelFile {
+    /// Set `content_sha256` to the digest of the rest of the content.
+    pub fn seal(&mut self) -> Result<(), serde_json::Error> {
+        self.content_sha256 = content_digest(&serde_json::to_value(&*self)?);
+        Ok(())
+    }
+
+    /// The file's text: pretty JSON with `content_sha256` filled in, ending
+    /// in a newline. The same model gives the same bytes.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        // Digest what a reader will parse (numbers as they read back).
+        let mut v: serde_json::Value = serde_json::from_str(&serde_json::to_string(self)?)?;
+        seal(&mut v);
+        let mut text = serde_json::to_string_pretty(&v)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// The sha256 (hex) of a model file's content: the JSON value with its
+/// `content_sha256` field removed, written compactly with object keys sorted
+/// (so whitespace and key order do not matter, every number and string does).
+pub fn content_digest(v: &serde_json::Value) -> String {
+    fn canonical(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    if let Some(x) = m.get(k) {
+                        out.insert(k.clone(), canonical(x));
+                    }
+                }
+                serde_json::Value::Object(out)
+            }
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(canonical).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    let mut c = canonical(v);
+    if let Some(m) = c.as_object_mut() {
+        m.remove("content_sha256");
+    }
+    hex::encode(Sha256::digest(c.to_string().as_bytes()))
+}
+
+/// Fill in (or refresh) `content_sha256` of a model file's JSON value: for
+/// tools and tests that edit a model file on purpose.
+pub fn seal(v: &mut serde_json::Value) {
+    let digest = content_digest(v);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("content_sha256".into(), digest.into());
+    }
 }
 
 /// Platt scaling: calibrated log-odds = `slope` × log-odds + `intercept`.
@@ -130,20 +194,33 @@ impl Model {
     }
 
     pub fn from_bytes(bytes: &[u8], path: &str, domain: Domain) -> Result<Model, ModelError> {
-        let file: ModelFile = serde_json::from_slice(bytes).map_err(|e| ModelError::Corrupt {
+        let corrupt = |e: serde_json::Error| ModelError::Corrupt {
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
         let invalid = |message: String| ModelError::Invalid {
             path: path.to_owned(),
             message,
         };
-        if file.format_version != FORMAT_VERSION {
+        let version = value.get("format_version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(FORMAT_VERSION)) {
             return Err(invalid(format!(
                 "format_version {} is not supported (this build reads {FORMAT_VERSION}); retrain with this version",
-                file.format_version
+                version.map_or("(missing)".to_owned(), |v| v.to_string())
             )));
         }
+        let stored = value
+            .get("content_sha256")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| invalid("field content_sha256 is missing or not a string".into()))?;
+        let computed = content_digest(&value);
+        if stored != computed {
+            return Err(invalid(format!(
+                "field content_sha256 is {stored} but the content hashes to {computed}: the file was changed after training; retrain it, or reseal it on purpose (reviewguard::model::seal)"
+            )));
+        }
+        let file: ModelFile = serde_json::from_value(value).map_err(corrupt)?;
         if file.domain != domain {
             return Err(invalid(format!(
                 "it is a {} model, but is configured for {}",
@@ -285,6 +362,7 @@ mod tests {
         let good: serde_json::Value = serde_json::from_str(BUILTIN_FOOD).unwrap();
         let mut renamed = good.clone();
         renamed["feature_names"][0] = "shoe_size".into();
+        seal(&mut renamed);
         let e = Model::from_bytes(
             &serde_json::to_vec(&renamed).unwrap(),
             "m.json",
@@ -295,14 +373,61 @@ mod tests {
             e.to_string().contains("shoe_size") && e.to_string().contains("m.json"),
             "{e}"
         );
-        let e = Model::from_bytes(b"{\"format_version\": 1", "m.json", Domain::Food).unwrap_err();
+        let e = Model::from_bytes(b"{\"format_version\": 2", "m.json", Domain::Food).unwrap_err();
         assert!(matches!(e, ModelError::Corrupt { .. }));
         let e = Model::from_bytes(BUILTIN_FOOD.as_bytes(), "m.json", Domain::Tourism).unwrap_err();
         assert!(e.to_string().contains("food model"), "{e}");
         let mut bad_std = good;
         bad_std["std"][0] = 0.0.into();
+        seal(&mut bad_std);
         assert!(
             Model::from_bytes(&serde_json::to_vec(&bad_std).unwrap(), "m", Domain::Food).is_err()
         );
+    }
+
+    #[test]
+    fn a_file_changed_after_training_is_refused_and_whitespace_does_not_matter() {
+        let good: serde_json::Value = serde_json::from_str(BUILTIN_FOOD).unwrap();
+        // Same content, other layout: still loads.
+        let compact = serde_json::to_vec(&good).unwrap();
+        Model::from_bytes(&compact, "m.json", Domain::Food).unwrap();
+        // One weight changed by hand: refused, naming the field and the file.
+        let mut tampered = good.clone();
+        tampered["thresholds"]["high"] = 0.86.into();
+        let e = Model::from_bytes(
+            &serde_json::to_vec(&tampered).unwrap(),
+            "m.json",
+            Domain::Food,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("m.json") && e.contains("content_sha256") && e.contains("changed"),
+            "{e}"
+        );
+        // Resealed on purpose: accepted again.
+        seal(&mut tampered);
+        let m = Model::from_bytes(
+            &serde_json::to_vec(&tampered).unwrap(),
+            "m.json",
+            Domain::Food,
+        )
+        .unwrap();
+        assert_eq!(m.file.thresholds.high, 0.86);
+        // to_json gives back a file that loads, byte for byte the same each time.
+        let text = m.file.to_json().unwrap();
+        assert_eq!(text, m.file.to_json().unwrap());
+        Model::from_bytes(text.as_bytes(), "m.json", Domain::Food).unwrap();
+        // A file without the field is refused by name.
+        let mut missing = good;
+        missing.as_object_mut().unwrap().remove("content_sha256");
+        let e = Model::from_bytes(
+            &serde_json::to_vec(&missing).unwrap(),
+            "m.json",
+            Domain::Food,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("content_sha256") && e.contains("missing"), "{e}");
     }
 }

@@ -13,11 +13,14 @@ use crate::review::{Domain, Review};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The models in use, one per domain.
+/// The models in use, one per domain, and optional shadow models: scored
+/// beside the live one, never deciding anything.
 #[derive(Debug, Clone)]
 pub struct Models {
     pub food: Arc<Model>,
     pub tourism: Arc<Model>,
+    pub shadow_food: Option<Arc<Model>>,
+    pub shadow_tourism: Option<Arc<Model>>,
 }
 
 impl Models {
@@ -28,11 +31,55 @@ impl Models {
         }
     }
 
+    pub fn shadow(&self, d: Domain) -> Option<&Arc<Model>> {
+        match d {
+            Domain::Food => self.shadow_food.as_ref(),
+            Domain::Tourism => self.shadow_tourism.as_ref(),
+        }
+    }
+
     pub fn builtin() -> Result<Models, crate::model::ModelError> {
         Ok(Models {
             food: Arc::new(Model::builtin(Domain::Food)?),
             tourism: Arc::new(Model::builtin(Domain::Tourism)?),
+            shadow_food: None,
+            shadow_tourism: None,
         })
+    }
+}
+
+/// A shadow model's view of a review the live model scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowScore {
+    pub probability: f64,
+    /// Whether each model's score reaches its own lowest severity threshold.
+    pub agreement: Agreement,
+}
+
+/// How the live and the shadow model compare on one score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agreement {
+    BothFlag,
+    LiveOnly,
+    ShadowOnly,
+    Neither,
+}
+
+impl Agreement {
+    pub const ALL: [Agreement; 4] = [
+        Agreement::BothFlag,
+        Agreement::LiveOnly,
+        Agreement::ShadowOnly,
+        Agreement::Neither,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agreement::BothFlag => "both_flag",
+            Agreement::LiveOnly => "live_only",
+            Agreement::ShadowOnly => "shadow_only",
+            Agreement::Neither => "neither",
+        }
     }
 }
 
@@ -51,6 +98,8 @@ pub struct Outcome {
     pub signals: CategorySet,
     pub risk_score: Option<f64>,
     pub flag: Option<Flag>,
+    /// The shadow model's score, when the domain has one and the live model scored.
+    pub shadow: Option<ShadowScore>,
 }
 
 /// Per-business state of one partition (or of a whole replay): one map per
@@ -136,6 +185,7 @@ impl Scorer {
                 signals,
                 risk_score: None,
                 flag: None,
+                shadow: None,
             };
         }
         let state = states.entry(review.domain, &review.business_id, review.event_time);
@@ -143,6 +193,21 @@ impl Scorer {
         let now = review.event_time.max(state.as_of);
         let raw = state.features_at(now);
         let score = model.score(&raw);
+        // The shadow sees the same features and decides nothing.
+        let shadow = self.models.shadow(review.domain).map(|m| {
+            let p = m.score(&raw).probability;
+            let live = score.probability >= model.file.thresholds.low;
+            let other = p >= m.file.thresholds.low;
+            ShadowScore {
+                probability: p,
+                agreement: match (live, other) {
+                    (true, true) => Agreement::BothFlag,
+                    (true, false) => Agreement::LiveOnly,
+                    (false, true) => Agreement::ShadowOnly,
+                    (false, false) => Agreement::Neither,
+                },
+            }
+        });
         let decision = decide::decide(
             state,
             score.probability,
@@ -161,6 +226,7 @@ impl Scorer {
             signals,
             risk_score: Some(score.probability),
             flag,
+            shadow,
         }
     }
 }
@@ -199,4 +265,80 @@ fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signal
         reviewer,
         text: &review.text,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{SimConfig, generate};
+
+    /// A shadow model changes no flag, and its own metrics move.
+    #[test]
+    fn a_shadow_model_never_changes_the_flags_and_its_metrics_move() {
+        let live = Scorer {
+            extractor: Arc::new(Extractor::builtin().unwrap()),
+            models: Models::builtin().unwrap(),
+            pseudonyms: Pseudonymiser::new(b"test-key-test-key"),
+            decide: DecideConfig::default(),
+        };
+        // The shadow: the same food model with a lower threshold, so the two disagree.
+        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        v["thresholds"]["low"] = 0.2.into();
+        crate::model::seal(&mut v);
+        let shadow =
+            Model::from_bytes(v.to_string().as_bytes(), "shadow.json", Domain::Food).unwrap();
+        let mut with_shadow = live.clone();
+        with_shadow.models.shadow_food = Some(Arc::new(shadow));
+        let metrics = crate::metrics::Metrics::new();
+        let world = generate(&SimConfig {
+            businesses: 60,
+            days: 40,
+            ..Default::default()
+        });
+        let (mut a, mut b) = (States::default(), States::default());
+        let (mut flags_a, mut flags_b) = (Vec::new(), Vec::new());
+        for r in &world.reviews {
+            let review =
+                crate::review::decode(&serde_json::to_vec(r).unwrap(), &Default::default())
+                    .unwrap();
+            let x = live.process(&mut a, &review);
+            let y = with_shadow.process(&mut b, &review);
+            assert!(x.shadow.is_none());
+            assert_eq!(
+                y.shadow.is_some(),
+                review.domain == Domain::Food && y.risk_score.is_some()
+            );
+            metrics.observe_shadow(review.domain, &y);
+            flags_a.extend(x.flag);
+            flags_b.extend(y.flag);
+        }
+        assert!(!flags_a.is_empty());
+        assert_eq!(flags_a, flags_b, "the shadow model changed the flags");
+        let count = |o: Agreement| {
+            metrics
+                .shadow_agreement
+                .with_label_values(&["food", o.as_str()])
+                .get()
+        };
+        assert!(
+            count(Agreement::ShadowOnly) > 0,
+            "the shadow's lower threshold shows"
+        );
+        let scored: u64 = Agreement::ALL.iter().map(|o| count(*o)).sum();
+        assert_eq!(
+            metrics
+                .shadow_risk_score
+                .with_label_values(&["food"])
+                .get_sample_count(),
+            scored
+        );
+        assert_eq!(
+            metrics
+                .shadow_risk_score
+                .with_label_values(&["tourism"])
+                .get_sample_count(),
+            0,
+            "no tourism shadow configured"
+        );
+    }
 }

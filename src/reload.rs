@@ -228,6 +228,7 @@ mod tests {
 
         let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
         v["version"] = "2099.1".into();
+        crate::model::seal(&mut v);
         std::fs::write(&food, v.to_string()).unwrap();
         assert!(r.check(&mut scorer, &metrics));
         assert_eq!(scorer.models.food.file.version, "2099.1");

@@ -14,6 +14,8 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<&'static str, u64>,
     pub flags: u64,
     pub bytes: u64,
+    /// Shadow model vs live model, by [`crate::pipeline::Agreement`] name.
+    pub shadow: BTreeMap<&'static str, u64>,
 }
 
 /// A line that could not be used, for the caller to report.
@@ -99,6 +101,9 @@ pub fn replay(
                         Decoded::Review(review, signals) => {
                             s.reviews += 1;
                             let outcome = scorer.process_extracted(&mut states, &review, signals);
+                            if let Some(sh) = outcome.shadow {
+                                *s.shadow.entry(sh.agreement.as_str()).or_default() += 1;
+                            }
                             if let Some(mut flag) = outcome.flag {
                                 flag.emitted_at = stamp();
                                 write_flag(&mut out, &flag)?;

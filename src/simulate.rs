@@ -1,27 +1,53 @@
 //! A seeded synthetic world: businesses with a hidden hygiene state that
-//! changes over time, the reviews their customers write, and the outcomes of
-//! inspections. Deterministic for a seed.
+//! changes over time, the reviews their customers (and others) write, and the
+//! outcomes of inspections. Deterministic for a seed: every business draws
+//! from its own ChaCha8 stream, seeded from (seed, domain, index).
 //!
-//! The generative story:
-//! - each business has a popularity (reviews per day, log-normal);
-//! - a few are chronic offenders, bad all the time at a lower intensity; the
-//!   others fall into bad episodes (7–30 days) at a small daily hazard;
-//! - while bad, a share of reviews report a risk of the domain (category mix
-//!   per domain), most with low ratings and some with photos; while good, a
-//!   small share still do (false alarms: misunderstandings, competitors),
-//!   and some reviews mention a risk only to deny it (没有拉肚子);
-//! - most other reviews praise or complain about taste, price or service,
-//!   which is sentiment, not risk;
-//! - inspections are partly random and partly complaint-driven (after a risk
-//!   report), and their outcome is noisy: a bad business passes sometimes,
-//!   a good one fails sometimes.
-
+//! # The generative story
+//! 1. **Popularity.** Each business has a base review rate (reviews per day,
+//!    log-normal around [`SimConfig::median_rate`], at most 25); the day's
+//!    rate is higher on Friday to Sunday. Popular businesses get more reviews
+//!    of every kind, so more false alarms too.
+//! 2. **Hidden hygiene state.** A few businesses are *chronic offenders*
+//!    ([`SimConfig::chronic_share`]): bad all year, at a lower intensity. The
+//!    others are clean but fall into *bad episodes* of 7–30 days at a small
+//!    daily hazard ([`SimConfig::episode_hazard`]), with at least 10 clean
+//!    days between episodes. [`Truth`] records both.
+//! 3. **What customers write.** While a business is bad, about 22% of its
+//!    reviews (13% for a chronic one) report a risk of the domain (category
+//!    mix per domain), mostly with low ratings and often with photos. While
+//!    it is clean, 1.2% still do (*false alarms*: a stomach ache from
+//!    elsewhere, a misunderstanding). 3% of all reviews mention a risk only to
+//!    deny it or worry about it (没有拉肚子, 担心会拉肚子, 隔壁那家很脏), which
+//!    must not count. The rest praise or complain about taste, price or
+//!    service: sentiment, not risk.
+//! 4. **Competitors' attacks.** A clean business is attacked at a small daily
+//!    hazard ([`SimConfig::attack_hazard`], at most once a month): 3–8 fake
+//!    risk reports within 1–3 days, from fresh accounts, rated 1, almost
+//!    never with photos.
+//!    They read like real reports (the extractor finds them), so they are
+//!    risk reports in the text but not in the truth ([`SimReview::fake`]).
+//! 5. **Review farms.** A bad business buys bursts of fake praise at a daily
+//!    hazard ([`SimConfig::farm_hazard`]) while bad, bursts at least 14 days
+//!    apart: 8–25 five-star reviews within 2–4 days, diluting the share of
+//!    risk reports.
+//! 6. **Inspections.** Partly random (each business about every 4 months)
+//!    and partly complaint-driven: 8% of risk reports, fake ones included,
+//!    lead to a visit 2–10 days later.
+//! 7. **Noisy outcomes.** An inspection of a bad business finds violations
+//!    with probability 0.85 (0.75 for a chronic one: it knows how to tidy
+//!    up); of a clean one, 0.08 (minor findings).
+//! 8. **Real texts (optional).** With [`SimConfig::texts`], 30% of the
+//!    praise and complaints are replaced by real review texts of the domain
+//!    (e.g. a public corpus), rated by their sentiment label: background
+//!    whose risk is unknown, so the extractor meets real phrasing.
 use crate::category::Category;
 use crate::review::Domain;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -37,6 +63,65 @@ pub struct SimConfig {
     pub chronic_share: f64,
     /// Daily chance that a good business starts a bad episode.
     pub episode_hazard: f64,
+    /// Daily chance that a clean business is attacked with fake risk reports.
+    pub attack_hazard: f64,
+    /// Daily chance, while bad, that a business buys a burst of fake praise.
+    pub farm_hazard: f64,
+    /// Real review texts mixed in as background (see [`Texts`]).
+    pub texts: Option<Arc<Texts>>,
+}
+
+/// Real review texts per domain, each with its sentiment label if known
+/// (true: positive).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Texts {
+    pub food: Vec<(String, Option<bool>)>,
+    pub tourism: Vec<(String, Option<bool>)>,
+}
+
+impl Texts {
+    fn of(&self, d: Domain) -> &[(String, Option<bool>)] {
+        match d {
+            Domain::Food => &self.food,
+            Domain::Tourism => &self.tourism,
+        }
+    }
+
+    /// Read a CSV with a `review` column and optionally a `label` column
+    /// (1 positive, 0 negative), e.g. `../shared/data/waimai_10k.csv`.
+    /// Empty texts are skipped; a bad record is an error naming its line.
+    pub fn read_csv(path: &std::path::Path) -> anyhow::Result<Vec<(String, Option<bool>)>> {
+        use anyhow::{Context, anyhow};
+        let mut rdr = csv::Reader::from_path(path)
+            .with_context(|| format!("cannot open texts file {}", path.display()))?;
+        let headers = rdr
+            .headers()
+            .with_context(|| format!("{}:1: cannot read the header line", path.display()))?
+            .clone();
+        let review = headers
+            .iter()
+            .position(|h| h.trim() == "review")
+            .ok_or_else(|| anyhow!("{}:1: the header has no column \"review\"", path.display()))?;
+        let label = headers.iter().position(|h| h.trim() == "label");
+        let mut out = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.with_context(|| format!("{}: malformed CSV", path.display()))?;
+            let text = rec.get(review).map(str::trim).unwrap_or_default();
+            if text.is_empty() {
+                continue;
+            }
+            let l = label.and_then(|i| rec.get(i)).and_then(|v| match v.trim() {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            });
+            out.push((text.to_owned(), l));
+        }
+        if out.is_empty() {
+            anyhow::bail!("{}: no review texts", path.display());
+        }
+        Ok(out)
+    }
 }
 
 impl Default for SimConfig {
@@ -50,6 +135,9 @@ impl Default for SimConfig {
             median_rate: 1.0,
             chronic_share: 0.04,
             episode_hazard: 1.0 / 250.0,
+            attack_hazard: 1.0 / 800.0,
+            farm_hazard: 1.0 / 100.0,
+            texts: None,
         }
     }
 }
@@ -73,6 +161,9 @@ pub struct SimReview {
     /// Whether the simulator wrote this review as a risk report (hidden truth).
     #[serde(skip)]
     pub reports_risk: bool,
+    /// Written by a competitor or a review farm, not a customer (hidden truth).
+    #[serde(skip)]
+    pub fake: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -91,6 +182,10 @@ pub struct Truth {
     pub chronic: bool,
     /// Bad episodes as [start, end) Unix seconds.
     pub episodes: Vec<(i64, i64)>,
+    /// Competitors' attacks (bursts of fake risk reports) as [start, end).
+    pub attacks: Vec<(i64, i64)>,
+    /// Bursts of fake praise bought from review farms as [start, end).
+    pub farms: Vec<(i64, i64)>,
 }
 
 impl Truth {
@@ -114,6 +209,9 @@ struct Business {
     region: String,
     rate: f64,
     rng: ChaCha8Rng,
+    /// Fake reviews to come, (time, is a risk report), in time order.
+    fakes: Vec<(i64, bool)>,
+    next_fake: usize,
 }
 
 pub fn cst() -> FixedOffset {
@@ -154,6 +252,11 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
 
 /// Generate a whole world.
 pub fn generate(cfg: &SimConfig) -> World {
+    generate_with_progress(cfg, |_| {})
+}
+
+/// [`generate`], calling `day_done(day)` after each simulated day.
+pub fn generate_with_progress(cfg: &SimConfig, mut day_done: impl FnMut(u32)) -> World {
     let mut businesses = Vec::new();
     for &domain in &cfg.domains {
         for i in 0..cfg.businesses {
@@ -173,6 +276,39 @@ pub fn generate(cfg: &SimConfig) -> World {
                     day += 1;
                 }
             }
+            let mut truth = Truth {
+                business_id: String::new(),
+                domain,
+                chronic,
+                episodes,
+                attacks: Vec::new(),
+                farms: Vec::new(),
+            };
+            let mut fakes = Vec::new();
+            for day in 0..i64::from(cfg.days) {
+                let t = cfg.start + day * DAY + rng.gen_range(0..DAY);
+                let roll: f64 = rng.r#gen();
+                if truth.bad_at(t) {
+                    if roll < cfg.farm_hazard
+                        && truth.farms.last().is_none_or(|(_, e)| *e + 14 * DAY < t)
+                    {
+                        let len = rng.gen_range(2..=4) * DAY;
+                        truth.farms.push((t, t + len));
+                        for _ in 0..rng.gen_range(8..=25) {
+                            fakes.push((t + rng.gen_range(0..len), false));
+                        }
+                    }
+                } else if roll < cfg.attack_hazard
+                    && truth.attacks.last().is_none_or(|(_, e)| *e + 30 * DAY < t)
+                {
+                    let len = rng.gen_range(1..=3) * DAY;
+                    truth.attacks.push((t, t + len));
+                    for _ in 0..rng.gen_range(3..=8) {
+                        fakes.push((t + rng.gen_range(0..len), true));
+                    }
+                }
+            }
+            fakes.sort_unstable();
             let rate = (cfg.median_rate * (0.8 * normal(&mut rng)).exp()).min(25.0);
             let name = business_name(&mut rng, domain);
             let region = pick(
@@ -187,17 +323,15 @@ pub fn generate(cfg: &SimConfig) -> World {
             } else {
                 "hotel"
             };
+            truth.business_id = format!("{prefix}-{:05}", i);
             businesses.push(Business {
-                truth: Truth {
-                    business_id: format!("{prefix}-{:05}", i),
-                    domain,
-                    chronic,
-                    episodes,
-                },
+                truth,
                 name,
                 region,
                 rate,
                 rng,
+                fakes,
+                next_fake: 0,
             });
         }
     }
@@ -205,12 +339,21 @@ pub fn generate(cfg: &SimConfig) -> World {
     let mut review_seq = 0u64;
     for day in 0..i64::from(cfg.days) {
         let mut today = Vec::new();
+        // 2026-01-01 is a Thursday: days 1, 2 and 3 of each week are Fri-Sun.
+        let weekend = matches!(day.rem_euclid(7), 1..=3);
+        let busy = if weekend { 1.3 } else { 0.88 };
+        let day_end = cfg.start + (day + 1) * DAY;
         for (idx, b) in businesses.iter_mut().enumerate() {
-            let n = poisson(&mut b.rng, b.rate);
+            let n = poisson(&mut b.rng, b.rate * busy);
             for _ in 0..n {
                 let t = cfg.start + day * DAY + b.rng.gen_range(8 * 3600..23 * 3600);
-                let (r, risky) = review(b, t);
+                let (r, risky) = review(b, t, cfg.texts.as_deref());
                 today.push((r, risky, idx));
+            }
+            while let Some(&(t, risk)) = b.fakes.get(b.next_fake).filter(|(t, _)| *t < day_end) {
+                b.next_fake += 1;
+                let r = fake_review(b, t, risk);
+                today.push((r, risk, idx));
             }
             // Inspections: random, about every 4 months ...
             if b.rng.r#gen::<f64>() < 1.0 / 120.0 {
@@ -232,6 +375,7 @@ pub fn generate(cfg: &SimConfig) -> World {
             }
             world.reviews.push(r);
         }
+        day_done(u32::try_from(day).unwrap_or(u32::MAX));
     }
     world.inspections.sort_by(|a, b| {
         (a.inspected_at, &a.business_id, a.domain).cmp(&(b.inspected_at, &b.business_id, b.domain))
@@ -241,8 +385,11 @@ pub fn generate(cfg: &SimConfig) -> World {
 }
 
 fn inspect(b: &mut Business, t: i64) -> Inspection {
-    let bad = b.truth.bad_at(t);
-    let p_violation = if bad { 0.85 } else { 0.08 };
+    let p_violation = match (b.truth.bad_at(t), b.truth.chronic) {
+        (true, true) => 0.75,
+        (true, false) => 0.85,
+        (false, _) => 0.08,
+    };
     Inspection {
         business_id: b.truth.business_id.clone(),
         domain: b.truth.domain,
@@ -251,7 +398,43 @@ fn inspect(b: &mut Business, t: i64) -> Inspection {
     }
 }
 
-fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
+/// A competitor's fake risk report (`risk`) or a farm's fake praise.
+fn fake_review(b: &mut Business, t: i64, risk: bool) -> SimReview {
+    let domain = b.truth.domain;
+    let rng = &mut b.rng;
+    let english = rng.r#gen::<f64>() < 0.05;
+    let (text, rating) = if risk {
+        let cats = Category::of(domain);
+        let c = cats[rng.gen_range(0..cats.len())];
+        (risk_text(rng, domain, c, english), 1)
+    } else {
+        (praise_text(rng, domain, english), 5)
+    };
+    let photos = u32::from(risk && rng.r#gen::<f64>() < 0.05);
+    SimReview {
+        review_id: String::new(),
+        business_id: b.truth.business_id.clone(),
+        domain,
+        text,
+        created_at: rfc3339(t),
+        rating,
+        business_name: b.name.clone(),
+        region: b.region.clone(),
+        platform: match domain {
+            Domain::Food => "meituan",
+            Domain::Tourism => "ctrip",
+        }
+        .to_owned(),
+        // Fresh accounts, made for the occasion.
+        reviewer_id: format!("n{}", rng.gen_range(0..10_000_000)),
+        photos,
+        event_time: t,
+        reports_risk: risk,
+        fake: true,
+    }
+}
+
+fn review(b: &mut Business, t: i64, texts: Option<&Texts>) -> (SimReview, bool) {
     let domain = b.truth.domain;
     let bad = b.truth.bad_at(t);
     let intensity = if b.truth.chronic { 0.6 } else { 1.0 };
@@ -285,18 +468,31 @@ fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
             rng.gen_range(4..=5),
             false,
         )
-    } else if roll < p_risk + 0.25 + if bad { 0.1 } else { 0.0 } {
-        (
-            complaint_text(rng, domain, english),
-            rng.gen_range(1..=3),
-            false,
-        )
     } else {
-        (
-            praise_text(rng, domain, english),
-            rng.gen_range(4..=5),
-            false,
-        )
+        let complaint = roll < p_risk + 0.25 + if bad { 0.1 } else { 0.0 };
+        // Real texts as background: in place of 30% of praise and complaints.
+        let pool = texts.map_or(&[][..], |x| x.of(domain));
+        if !pool.is_empty() && rng.r#gen::<f64>() < 0.3 {
+            let (real, label) = &pool[rng.gen_range(0..pool.len())];
+            let rating = match label {
+                Some(true) => rng.gen_range(4..=5),
+                Some(false) => rng.gen_range(1..=3),
+                None => rng.gen_range(1..=5),
+            };
+            (real.clone(), rating, false)
+        } else if complaint {
+            (
+                complaint_text(rng, domain, english),
+                rng.gen_range(1..=3),
+                false,
+            )
+        } else {
+            (
+                praise_text(rng, domain, english),
+                rng.gen_range(4..=5),
+                false,
+            )
+        }
     };
     let photos = if rng.r#gen::<f64>() < if risky { 0.4 } else { 0.1 } {
         rng.gen_range(1..=3)
@@ -321,6 +517,7 @@ fn review(b: &mut Business, t: i64) -> (SimReview, bool) {
         photos,
         event_time: t,
         reports_risk: risky,
+        fake: false,
     };
     (r, risky)
 }
@@ -426,7 +623,7 @@ fn risk_text(rng: &mut ChaCha8Rng, domain: Domain, c: Category, en: bool) -> Str
             Category::ForcedConsumption => pick(
                 rng,
                 &[
-                    "the guide forced us to buy jade",
+                    "forced shopping: the guide made us buy jade",
                     "it was forced shopping all day",
                 ],
             ),
@@ -715,6 +912,83 @@ mod tests {
     }
 
     #[test]
+    fn attacks_hit_clean_businesses_and_farms_praise_bad_ones() {
+        let w = generate(&SimConfig {
+            businesses: 300,
+            days: 120,
+            ..Default::default()
+        });
+        let truth: std::collections::HashMap<_, _> = w
+            .truth
+            .iter()
+            .map(|t| ((t.domain, t.business_id.clone()), t))
+            .collect();
+        let (mut attacks, mut farmed) = (0, 0);
+        for r in w.reviews.iter().filter(|r| r.fake) {
+            let t = truth[&(r.domain, r.business_id.clone())];
+            let inside = |spans: &[(i64, i64)]| {
+                spans
+                    .iter()
+                    .find(|(s, e)| *s <= r.event_time && r.event_time < *e)
+                    .copied()
+            };
+            if r.reports_risk {
+                let (start, _) = inside(&t.attacks).expect("a fake risk report lies in an attack");
+                assert!(!t.bad_at(start), "attacks start on clean businesses");
+                assert_eq!(r.rating, 1);
+                attacks += 1;
+            } else {
+                let (start, _) = inside(&t.farms).expect("fake praise lies in a farm burst");
+                assert!(t.bad_at(start), "farms work for bad businesses");
+                assert_eq!(r.rating, 5);
+                farmed += 1;
+            }
+        }
+        assert!(
+            attacks >= 10 && farmed >= 50,
+            "{attacks} attack reviews, {farmed} farmed"
+        );
+    }
+
+    #[test]
+    fn real_texts_are_mixed_in_as_background_rated_by_sentiment() {
+        let texts = Texts {
+            food: vec![
+                ("真实评论甲，送得快".into(), Some(true)),
+                ("真实评论乙，太咸".into(), Some(false)),
+            ],
+            tourism: Vec::new(),
+        };
+        let cfg = SimConfig {
+            businesses: 60,
+            days: 30,
+            domains: vec![Domain::Food],
+            texts: Some(Arc::new(texts)),
+            ..Default::default()
+        };
+        let w = generate(&cfg);
+        assert_eq!(w.reviews, generate(&cfg).reviews, "still deterministic");
+        let real: Vec<_> = w
+            .reviews
+            .iter()
+            .filter(|r| r.text.starts_with("真实评论"))
+            .collect();
+        let share = real.len() as f64 / w.reviews.len() as f64;
+        assert!(
+            (0.15..0.35).contains(&share),
+            "share of real texts {share:.3}"
+        );
+        for r in real {
+            assert!(!r.reports_risk && !r.fake);
+            if r.text.contains('甲') {
+                assert!(r.rating >= 4, "{r:?}");
+            } else {
+                assert!(r.rating <= 3, "{r:?}");
+            }
+        }
+    }
+
+    #[test]
     fn reviews_are_in_time_order_and_valid() {
         let w = generate(&SimConfig {
             businesses: 30,
@@ -736,13 +1010,17 @@ mod tests {
 
 /// How flags compare with the hidden truth: a flag is right when its business
 /// was bad at the flag's event time; a bad business is found when it got at
-/// least one right flag.
+/// least one right flag. A wrong flag on a clean business during a
+/// competitor's attack (or within 7 days after) is counted apart too: the
+/// fake reports read like real ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlagQuality {
     pub flags: usize,
     pub correct: usize,
     pub bad_businesses: usize,
     pub found: usize,
+    /// Wrong flags raised by a competitor's attack.
+    pub attacked: usize,
 }
 
 impl FlagQuality {
@@ -751,6 +1029,15 @@ impl FlagQuality {
             0.0
         } else {
             self.correct as f64 / self.flags as f64
+        }
+    }
+    /// Precision over the flags not raised by an attack.
+    pub fn precision_without_attacks(&self) -> f64 {
+        let n = self.flags - self.attacked;
+        if n == 0 {
+            0.0
+        } else {
+            self.correct as f64 / n as f64
         }
     }
     pub fn recall(&self) -> f64 {
@@ -764,8 +1051,8 @@ impl FlagQuality {
 
 /// Score `(domain, business_id, event_time)` flags against the truth. The bad
 /// businesses counted for recall are the detectable ones: those with at least
-/// one review reporting a risk during a bad spell (a business whose customers
-/// never mention a problem cannot be found from reviews).
+/// one genuine review reporting a risk during a bad spell (a business whose
+/// customers never mention a problem cannot be found from reviews).
 pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuality {
     use std::collections::{HashMap, HashSet};
     let truth: HashMap<(Domain, &str), &Truth> = world
@@ -776,18 +1063,25 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
     let mut bad_reviewed: HashSet<(Domain, &str)> = HashSet::new();
     for r in &world.reviews {
         if let Some(t) = truth.get(&(r.domain, r.business_id.as_str())) {
-            if r.reports_risk && t.bad_at(r.event_time) {
+            if r.reports_risk && !r.fake && t.bad_at(r.event_time) {
                 bad_reviewed.insert((r.domain, r.business_id.as_str()));
             }
         }
     }
     let mut correct = 0;
+    let mut attacked = 0;
     let mut found: HashSet<(Domain, &str)> = HashSet::new();
     for (d, b, t) in flags {
         if let Some(tr) = truth.get(&(*d, b.as_str())) {
             if tr.bad_at(*t) {
                 correct += 1;
                 found.insert((*d, tr.business_id.as_str()));
+            } else if tr
+                .attacks
+                .iter()
+                .any(|(s, e)| *s <= *t && *t < *e + 7 * DAY)
+            {
+                attacked += 1;
             }
         }
     }
@@ -796,6 +1090,7 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
         correct,
         bad_businesses: bad_reviewed.len(),
         found: found.intersection(&bad_reviewed).count(),
+        attacked,
     }
 }
 

@@ -139,15 +139,26 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
         .collect();
     let q = reviewguard::simulate::flag_quality(&world, &keyed);
     eprintln!(
-        "replay flags: {} precision {:.3} recall {:.3} ({} of {} detectable bad businesses found)",
+        "replay flags: {} precision {:.3} ({:.3} without the {} raised by competitors' attacks) recall {:.3} ({} of {} detectable bad businesses found)",
         q.flags,
         q.precision(),
+        q.precision_without_attacks(),
+        q.attacked,
         q.recall(),
         q.found,
         q.bad_businesses
     );
-    assert!(q.precision() >= 0.8, "precision {:.3}", q.precision());
-    assert!(q.recall() >= 0.6, "recall {:.3}", q.recall());
+    // Fake risk reports from a competitor read like real ones, so an attack
+    // can raise a flag (a person reads its evidence: fresh accounts, no photos).
+    // Every other flag should be right, and most bad businesses found although
+    // review farms bury some of their reports.
+    assert!(
+        q.precision_without_attacks() >= 0.8,
+        "precision without attacks {:.3}",
+        q.precision_without_attacks()
+    );
+    assert!(q.precision() >= 0.5, "precision {:.3}", q.precision());
+    assert!(q.recall() >= 0.4, "recall {:.3}", q.recall());
 }
 
 #[test]
@@ -172,17 +183,70 @@ fn train_then_evaluate_reports_the_contract_figures() {
             .unwrap()
             .success()
     );
+    // Trained twice with the same seed: byte-identical model files.
+    for (out_file, report) in [("food.json", "report"), ("again.json", "report2")] {
+        let out = bin()
+            .args([
+                "train",
+                "--reviews",
+                &p("r.jsonl"),
+                "--inspections",
+                &p("i.csv"),
+                "--domain",
+                "food",
+                "--seed",
+                "9",
+            ])
+            .args(["--out", &p(out_file), "--report", &p(report)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(p("food.json")).unwrap(),
+        std::fs::read(p("again.json")).unwrap(),
+        "same data and seed, same model file"
+    );
+    let card = std::fs::read_to_string(p("food.md")).unwrap();
+    assert!(card.contains("ROC-AUC"), "{card}");
+    // The report: Markdown with the anchors and the ensemble comparison, and real PNGs.
+    let report = std::fs::read_to_string(dir.path().join("report/report.md")).unwrap();
+    for needle in [
+        "nEmesis",
+        "FINDER",
+        "Chicago",
+        "bagged decision trees",
+        "lift@10%",
+        "Brier",
+        "reviews reporting illness after eating, last 7 days",
+        "![ROC curve](roc.png)",
+    ] {
+        assert!(report.contains(needle), "{needle} missing in report.md");
+    }
+    for png in reviewguard::report::PLOTS {
+        let bytes = std::fs::read(dir.path().join("report").join(png)).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+            "{png}: {} bytes",
+            bytes.len()
+        );
+    }
     let out = bin()
         .args([
-            "train",
+            "evaluate",
             "--reviews",
             &p("r.jsonl"),
             "--inspections",
             &p("i.csv"),
-            "--domain",
-            "food",
+            "--model",
+            &p("food.json"),
+            "--report",
+            &p("eval"),
         ])
-        .args(["--out", &p("food.json"), "--report", &p("report")])
         .output()
         .unwrap();
     assert!(
@@ -190,11 +254,12 @@ fn train_then_evaluate_reports_the_contract_figures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let report = std::fs::read_to_string(dir.path().join("eval/report.md")).unwrap();
     assert!(
-        std::fs::read_to_string(p("food.md"))
-            .unwrap()
-            .contains("ROC-AUC")
+        report.contains("ROC-AUC") && report.contains("gains.png"),
+        "{report}"
     );
+    assert!(dir.path().join("eval/calibration.png").is_file());
     let out = bin()
         .args([
             "evaluate",
@@ -230,6 +295,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p("food.json")).unwrap()).unwrap();
     v["feature_names"][3] = "shoe_size".into();
+    reviewguard::model::seal(&mut v);
     std::fs::write(p("bad.json"), v.to_string()).unwrap();
     let out = bin()
         .args([
@@ -289,4 +355,128 @@ fn demo_runs_the_whole_pipeline_and_exits_0() {
         .find(|l| l.starts_with("summary:"))
         .expect("a summary line");
     assert!(summary.contains("3 to the DLQ"), "{summary}");
+}
+
+#[test]
+fn replay_with_a_shadow_model_gives_the_same_flags_and_reports_the_shadow() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    assert!(
+        bin()
+            .args([
+                "simulate",
+                "--seed",
+                "4",
+                "--businesses",
+                "80",
+                "--days",
+                "40"
+            ])
+            .args(["--reviews", &p("r.jsonl")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The shadow: the shipped food model with a lower threshold, resealed.
+    let mut v: serde_json::Value = serde_json::from_str(reviewguard::model::BUILTIN_FOOD).unwrap();
+    v["thresholds"]["low"] = 0.2.into();
+    reviewguard::model::seal(&mut v);
+    std::fs::write(p("shadow.json"), v.to_string()).unwrap();
+    std::fs::write(
+        p("with.toml"),
+        format!("[models]\nshadow_food = {:?}\n", p("shadow.json")),
+    )
+    .unwrap();
+    std::fs::write(p("without.toml"), "[models]\n").unwrap();
+    let mut flags = Vec::new();
+    let mut stderr = Vec::new();
+    for cfg in ["without.toml", "with.toml"] {
+        let out = bin()
+            .args(["replay", "--input", &p("r.jsonl"), "--out", &p("f.jsonl")])
+            .args(["--config", &p(cfg)])
+            .env(
+                "REVIEWGUARD_PRIVACY_PSEUDONYM_KEY",
+                "a-test-key-of-enough-bytes",
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        flags.push(without_emitted_at(
+            &std::fs::read_to_string(p("f.jsonl")).unwrap(),
+        ));
+        stderr.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(!flags[0].is_empty());
+    assert_eq!(
+        flags[0], flags[1],
+        "a shadow model must not change the flags"
+    );
+    assert!(!stderr[0].contains("shadow"), "{}", stderr[0]);
+    assert!(
+        stderr[1].contains("shadow model vs live") && stderr[1].contains("\"shadow_only\""),
+        "{}",
+        stderr[1]
+    );
+}
+
+/// Real review texts as background (../shared/data, never copied here).
+#[test]
+fn simulate_mixes_in_real_texts_when_the_corpus_is_there() {
+    let data = std::env::var_os("REVIEWGUARD_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+        });
+    let corpus = data.join("waimai_10k.csv");
+    if !corpus.is_file() {
+        eprintln!("SKIPPED: {} is not on this machine", corpus.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    let run = || {
+        let st = bin()
+            .args([
+                "simulate",
+                "--seed",
+                "3",
+                "--businesses",
+                "40",
+                "--days",
+                "20",
+            ])
+            .args(["--domain", "food", "--reviews"])
+            .arg(&out)
+            .arg("--texts")
+            .arg(format!("food={}", corpus.display()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let a = run();
+    assert_eq!(a, run(), "same seed and corpus, same reviews");
+    let texts: std::collections::HashSet<String> = csv::Reader::from_path(&corpus)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[1].trim().to_owned())
+        .collect();
+    let lines: Vec<serde_json::Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let real = lines
+        .iter()
+        .filter(|v| texts.contains(v["text"].as_str().unwrap()))
+        .count();
+    let share = real as f64 / lines.len() as f64;
+    assert!(
+        (0.15..0.4).contains(&share),
+        "{real} of {} reviews are real texts",
+        lines.len()
+    );
 }
