@@ -480,6 +480,7 @@ mod tests {
         assert_eq!(c.metrics.addr, "0.0.0.0:9000");
         assert_eq!(c.limits.batch_size, 64);
         assert_eq!(c.decide.cooldown_hours, 24);
+        assert_eq!(c.pseudonym_key().unwrap().unwrap(), b"s3cret-s3cret-s3cret");
         assert_eq!(c.kafka.guarantee(), Guarantee::AtLeastOnce);
         let c = Config::load(
             None,
@@ -491,7 +492,6 @@ mod tests {
         .unwrap();
         assert_eq!(c.kafka.guarantee(), Guarantee::ExactlyOnce);
         assert_eq!(c.kafka.transactional_id(), "reviewguard-rg-0");
-        assert_eq!(c.pseudonym_key().unwrap().unwrap(), b"s3cret-s3cret-s3cret");
     }
 
     #[test]
