@@ -847,16 +847,30 @@ impl Shell<'_> {
         let committed = consumer
             .committed_offsets(tpl, Duration::from_secs(30))
             .context("cannot read the committed offsets to rewind to")?;
+        let assigned = consumer
+            .assignment()
+            .context("cannot read the consumer's assignment")?;
         for e in committed.elements() {
+            if assigned.find_partition(e.topic(), e.partition()).is_none() {
+                // Revoked meanwhile: its next owner starts from the committed offset.
+                continue;
+            }
             let to = match e.offset() {
                 rdkafka::Offset::Offset(o) => rdkafka::Offset::Offset(o),
                 _ if self.cfg.kafka.auto_offset_reset == "latest" => rdkafka::Offset::End,
                 _ => rdkafka::Offset::Beginning,
             };
-            if let Err(err) = consumer.seek(e.topic(), e.partition(), to, Duration::from_secs(10)) {
-                // Revoked meanwhile: its next owner starts from the committed offset anyway.
-                tracing::debug!(topic = e.topic(), partition = e.partition(), error = %err, "not rewound");
-            }
+            // Not rewinding would skip the aborted batch: stop instead, and
+            // let the restart resume from the committed offsets.
+            consumer
+                .seek(e.topic(), e.partition(), to, Duration::from_secs(10))
+                .with_context(|| {
+                    format!(
+                        "cannot rewind {}[{}] after an aborted transaction",
+                        e.topic(),
+                        e.partition()
+                    )
+                })?;
         }
         tracing::info!(partitions = ?parts, "rewound to the committed offsets");
         self.restore(&parts)
