@@ -377,7 +377,7 @@ fn a_restarted_broker_is_waited_for_without_busy_looping() {
 /// capped), so its resident memory stays far below the backlog.
 #[test]
 fn memory_stays_bounded_while_the_output_is_stalled() {
-    const BOUND_KIB: u64 = 200 * 1024;
+    const BOUND_KIB: u64 = 100 * 1024;
     let broker = Broker::start();
     broker.create_topics(3);
     let w = simulate::generate(&SimConfig {
