@@ -98,11 +98,20 @@ fn broker_answering(b: &rdkafka::statistics::Broker) -> bool {
     b.state == "UP" && !(waiting && b.rxidle > BROKER_SILENCE_US)
 }
 
+/// The cluster's brokers (not librdkafka's internal pseudo-broker, which is
+/// always "UP", nor bootstrap entries once real brokers are known).
+fn real_brokers(stats: &Statistics) -> impl Iterator<Item = &rdkafka::statistics::Broker> {
+    stats
+        .brokers
+        .values()
+        .filter(|b| b.nodeid >= 0 && b.source != "internal")
+}
+
 impl ClientContext for Ctx {
     fn stats(&self, stats: Statistics) {
         // The consumer always has a fetch or heartbeat outstanding, so a
         // silent broker shows within seconds.
-        let up = stats.brokers.values().any(broker_answering);
+        let up = real_brokers(&stats).any(broker_answering);
         self.health.broker_up.store(up, Ordering::Relaxed);
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
@@ -136,9 +145,8 @@ pub struct ProducerCtx {
 
 impl ClientContext for ProducerCtx {
     fn stats(&self, stats: Statistics) {
-        let stalled = stats.brokers.values().any(|b| {
-            b.nodeid >= 0 && (b.waitresp_cnt > 0 || b.outbuf_cnt > 0) && !broker_answering(b)
-        });
+        let stalled = real_brokers(&stats)
+            .any(|b| (b.waitresp_cnt > 0 || b.outbuf_cnt > 0) && !broker_answering(b));
         self.health.broker_stalled.store(stalled, Ordering::Relaxed);
     }
 

@@ -249,8 +249,8 @@ fn a_frozen_broker_makes_the_service_unready_and_idle_and_loses_nothing() {
     broker.create_topics(3);
     let w = simulate::generate(&SimConfig {
         seed: 34,
-        businesses: 300,
-        days: 60,
+        businesses: 150,
+        days: 40,
         ..SimConfig::default()
     });
     let total = w.reviews.len() as i64;

@@ -355,12 +355,25 @@ impl Service {
 
     pub fn wait_ready(&mut self, timeout: Duration) {
         let addr = self.metrics_addr.clone();
-        wait_for("the service to report ready on /readyz", timeout, || {
+        let deadline = Instant::now() + timeout;
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("reviewguard exited early ({status}): {}", self.log());
             }
-            matches!(http_get(&addr, "/readyz"), Some((200, _))).then_some(())
-        });
+            let answer = http_get(&addr, "/readyz");
+            if matches!(answer, Some((200, _))) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for /readyz to say ready; it said {answer:?}; log tail (newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Wait until `reviews_consumed_total` reaches `n`.
