@@ -7,7 +7,7 @@ RUN cargo build --release --locked && strip target/release/reviewguard
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home reviewguard
 COPY --from=build /src/target/release/reviewguard /usr/local/bin/reviewguard

@@ -14,11 +14,14 @@ if ! command -v tansu >/dev/null 2>&1; then
 fi
 echo "== tansu: $(command -v tansu)"
 
-# promtool, a Prometheus server and docker-compose for the operations tests.
+# promtool, a Prometheus server and docker-compose for the operations tests,
+# OpenSSL headers for the build.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# librdkafka is built with OpenSSL (Kafka TLS and SCRAM): headers and pkg-config.
+{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(libssl-dev pkg-config)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   sudo=""

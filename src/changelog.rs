@@ -65,9 +65,13 @@ pub struct Restorer {
 }
 
 impl Restorer {
-    pub fn new(brokers: &str, topic: &str, producer: FutureProducer) -> Result<Restorer> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    /// `client`: the service's client config (brokers, security).
+    pub fn new(
+        mut client: ClientConfig,
+        topic: &str,
+        producer: FutureProducer,
+    ) -> Result<Restorer> {
+        let consumer: BaseConsumer = client
             .set("group.id", "reviewguard-restore")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -9,6 +9,39 @@ use std::path::{Path, PathBuf};
 
 pub const ENV_PREFIX: &str = "REVIEWGUARD_";
 
+/// A secret config value (password, key, token): it prints as `<redacted>`
+/// in `Debug` output, so a logged or printed config never shows it.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that hands it on.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// librdkafka's names of the security protocols and SASL mechanisms we accept.
+const SECURITY_PROTOCOLS: [&str; 4] = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -38,6 +71,22 @@ pub struct KafkaConfig {
     /// member's partitions move on within about this much time.
     pub max_poll_interval_ms: u32,
     pub client_id: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// With `sasl_*`: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    /// Prefer the environment (`REVIEWGUARD_KAFKA_SASL_PASSWORD`) or
+    /// `sasl_password_file`; never written to logs or errors.
+    pub sasl_password: Secret,
+    pub sasl_password_file: String,
+    /// CA certificate(s) (PEM) to verify the brokers; empty: the system's.
+    pub ssl_ca_location: String,
+    /// Client certificate and key (PEM) for mutual TLS; empty: none.
+    pub ssl_certificate_location: String,
+    pub ssl_key_location: String,
+    pub ssl_key_password: Secret,
+    pub ssl_key_password_file: String,
     /// `at_least_once` (default) or `exactly_once` (Kafka transactions: a
     /// batch's flags, dead letters, changelog records and input offsets are
     /// committed together or not at all).
@@ -71,6 +120,10 @@ pub struct TopicsConfig {
 pub struct MetricsConfig {
     /// Address of /metrics, /healthz and /readyz.
     pub addr: String,
+    /// Bearer token for the endpoints that change state (`POST /reload`);
+    /// empty (and no file): those endpoints are disabled.
+    pub admin_token: Secret,
+    pub admin_token_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -78,7 +131,7 @@ pub struct MetricsConfig {
 pub struct PrivacyConfig {
     /// Secret for reviewer pseudonyms (HMAC-SHA256). Prefer the environment
     /// (`REVIEWGUARD_PRIVACY_PSEUDONYM_KEY`) or `pseudonym_key_file`.
-    pub pseudonym_key: String,
+    pub pseudonym_key: Secret,
     pub pseudonym_key_file: String,
 }
 
@@ -118,6 +171,16 @@ impl Default for KafkaConfig {
             session_timeout_ms: 6000,
             max_poll_interval_ms: 15000,
             client_id: "reviewguard".into(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password: Secret::default(),
+            sasl_password_file: String::new(),
+            ssl_ca_location: String::new(),
+            ssl_certificate_location: String::new(),
+            ssl_key_location: String::new(),
+            ssl_key_password: Secret::default(),
+            ssl_key_password_file: String::new(),
             processing_guarantee: "at_least_once".into(),
             instance_id: String::new(),
         }
@@ -190,6 +253,8 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             addr: "127.0.0.1:9898".into(),
+            admin_token: Secret::default(),
+            admin_token_file: String::new(),
         }
     }
 }
@@ -225,6 +290,17 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("config key {key}: {message}")]
     Invalid { key: String, message: String },
+}
+
+/// A secret from a file, trailing white space (a final newline) removed.
+fn read_secret_file(key: &str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {path}: {e}")))?;
+    let s = text.trim_end().to_owned();
+    if s.is_empty() {
+        return Err(invalid(key, format!("{path} is empty")));
+    }
+    Ok(s)
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -303,14 +379,51 @@ impl Config {
                 None => return Err(invalid(&section, "must be a table")),
             }
         }
-        let cfg: Config = toml::Value::Table(value)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: source,
-                message: e.to_string(),
-            })?;
+        let mut cfg: Config =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: source,
+                    message: e.to_string(),
+                })?;
+        cfg.read_secret_files()?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Fill each secret from its `*_file` key (a secret set both ways is an
+    /// error: which one wins would be a guess).
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let k = &mut self.kafka;
+        for (key, secret, file) in [
+            (
+                "kafka.sasl_password_file",
+                &mut k.sasl_password,
+                &k.sasl_password_file,
+            ),
+            (
+                "kafka.ssl_key_password_file",
+                &mut k.ssl_key_password,
+                &k.ssl_key_password_file,
+            ),
+            (
+                "metrics.admin_token_file",
+                &mut self.metrics.admin_token,
+                &self.metrics.admin_token_file,
+            ),
+        ] {
+            if file.is_empty() {
+                continue;
+            }
+            if !secret.is_empty() {
+                return Err(invalid(
+                    key,
+                    "the secret is also set directly; set one of the two",
+                ));
+            }
+            *secret = Secret::new(read_secret_file(key, file)?);
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -397,14 +510,142 @@ impl Config {
         if !(1..=100_000).contains(&self.limits.batch_size) {
             return Err(invalid("limits.batch_size", "must be from 1 to 100000"));
         }
+        self.validate_kafka_security()
+    }
+
+    fn validate_kafka_security(&self) -> Result<(), ConfigError> {
+        let k = &self.kafka;
+        let protocol = k.security_protocol.to_ascii_lowercase();
+        if !SECURITY_PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(invalid(
+                "kafka.security_protocol",
+                format!(
+                    "is {:?}; use one of {}",
+                    k.security_protocol,
+                    SECURITY_PROTOCOLS.join(", ")
+                ),
+            ));
+        }
+        let sasl = protocol.starts_with("sasl_");
+        if sasl {
+            let m = k.sasl_mechanism.to_ascii_uppercase();
+            if !SASL_MECHANISMS.contains(&m.as_str()) {
+                return Err(invalid(
+                    "kafka.sasl_mechanism",
+                    format!(
+                        "is {:?}; with {protocol} use one of {}",
+                        k.sasl_mechanism,
+                        SASL_MECHANISMS.join(", ")
+                    ),
+                ));
+            }
+            if k.sasl_username.is_empty() {
+                return Err(invalid(
+                    "kafka.sasl_username",
+                    format!("is empty; {protocol} needs it"),
+                ));
+            }
+            if k.sasl_password.is_empty() {
+                return Err(invalid(
+                    "kafka.sasl_password",
+                    format!(
+                        "is empty; {protocol} needs it (REVIEWGUARD_KAFKA_SASL_PASSWORD or kafka.sasl_password_file)"
+                    ),
+                ));
+            }
+        } else if !k.sasl_mechanism.is_empty() || !k.sasl_username.is_empty() {
+            return Err(invalid(
+                "kafka.security_protocol",
+                format!(
+                    "is {protocol}, but SASL settings are given; use sasl_ssl (or sasl_plaintext)"
+                ),
+            ));
+        }
+        let tls = protocol.ends_with("ssl");
+        for (key, path) in [
+            ("kafka.ssl_ca_location", &k.ssl_ca_location),
+            (
+                "kafka.ssl_certificate_location",
+                &k.ssl_certificate_location,
+            ),
+            ("kafka.ssl_key_location", &k.ssl_key_location),
+        ] {
+            if path.is_empty() {
+                continue;
+            }
+            if !tls {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "is set, but kafka.security_protocol is {protocol}; use ssl or sasl_ssl"
+                    ),
+                ));
+            }
+            if !Path::new(path).exists() {
+                return Err(invalid(key, format!("{path} does not exist")));
+            }
+        }
+        if k.ssl_certificate_location.is_empty() != k.ssl_key_location.is_empty() {
+            return Err(invalid(
+                "kafka.ssl_key_location",
+                "mutual TLS needs both kafka.ssl_certificate_location and kafka.ssl_key_location",
+            ));
+        }
         Ok(())
+    }
+
+    /// The librdkafka properties for TLS and SASL; every client the service
+    /// makes (consumer, producer, changelog reader, admin) gets them.
+    pub fn kafka_security(&self) -> Vec<(&'static str, String)> {
+        let k = &self.kafka;
+        let protocol = k.security_protocol.to_ascii_lowercase();
+        let mut p = vec![("security.protocol", protocol.clone())];
+        if protocol.starts_with("sasl_") {
+            p.push(("sasl.mechanism", k.sasl_mechanism.to_ascii_uppercase()));
+            p.push(("sasl.username", k.sasl_username.clone()));
+            p.push(("sasl.password", k.sasl_password.expose().to_owned()));
+        }
+        if protocol.ends_with("ssl") {
+            for (name, v) in [
+                ("ssl.ca.location", &k.ssl_ca_location),
+                ("ssl.certificate.location", &k.ssl_certificate_location),
+                ("ssl.key.location", &k.ssl_key_location),
+            ] {
+                if !v.is_empty() {
+                    p.push((name, v.clone()));
+                }
+            }
+            if !k.ssl_key_password.is_empty() {
+                p.push(("ssl.key.password", k.ssl_key_password.expose().to_owned()));
+            }
+        }
+        p
+    }
+
+    /// A librdkafka client config with the brokers, client id and security
+    /// settings; callers add their own properties.
+    pub fn kafka_client(&self) -> rdkafka::config::ClientConfig {
+        let mut c = rdkafka::config::ClientConfig::new();
+        c.set("bootstrap.servers", &self.kafka.brokers)
+            .set("client.id", &self.kafka.client_id);
+        for (k, v) in self.kafka_security() {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The admin bearer token, if the state-changing endpoints are enabled.
+    pub fn admin_token(&self) -> Option<&Secret> {
+        (!self.metrics.admin_token.is_empty()).then_some(&self.metrics.admin_token)
     }
 
     /// The pseudonym key: from `privacy.pseudonym_key`, else from the file.
     /// `None` when neither is set.
     pub fn pseudonym_key(&self) -> Result<Option<Vec<u8>>, ConfigError> {
         if !self.privacy.pseudonym_key.is_empty() {
-            return Ok(Some(self.privacy.pseudonym_key.as_bytes().to_vec()));
+            return Ok(Some(
+                self.privacy.pseudonym_key.expose().as_bytes().to_vec(),
+            ));
         }
         if self.privacy.pseudonym_key_file.is_empty() {
             return Ok(None);
@@ -520,5 +761,148 @@ mod tests {
         std::fs::write(&p, "[kafka]\nbrokerz = \"x\"\n").unwrap();
         let e = Config::load(Some(&p), vec![]).unwrap_err();
         assert!(e.to_string().contains("brokerz"), "{e}");
+    }
+
+    const PASSWORD: &str = "pw-Zk38-never-printed";
+
+    #[test]
+    fn kafka_sasl_and_tls_from_the_environment_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("kafka-password");
+        std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let c = Config::load(
+            None,
+            env(&[
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "scram-sha-512"),
+                ("REVIEWGUARD_KAFKA_SASL_USERNAME", "reviewguard"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD_FILE", pw.to_str().unwrap()),
+                ("REVIEWGUARD_KAFKA_SSL_CA_LOCATION", ca.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        let props: std::collections::HashMap<_, _> = c.kafka_security().into_iter().collect();
+        assert_eq!(props["security.protocol"], "sasl_ssl");
+        assert_eq!(props["sasl.mechanism"], "SCRAM-SHA-512");
+        assert_eq!(props["sasl.username"], "reviewguard");
+        assert_eq!(
+            props["sasl.password"], PASSWORD,
+            "the file's trailing newline is dropped"
+        );
+        assert_eq!(props["ssl.ca.location"], ca.to_str().unwrap());
+        // librdkafka reads the CA file when the client is made (this one is no
+        // certificate); without it, this build (TLS and SCRAM) makes the client.
+        let bad_ca: Result<rdkafka::consumer::BaseConsumer, _> =
+            c.kafka_client().set("group.id", "g").create();
+        let e = bad_ca.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("ssl.ca.location") && !e.contains(PASSWORD),
+            "{e}"
+        );
+        let mut system_ca = c.clone();
+        system_ca.kafka.ssl_ca_location.clear();
+        let consumer: Result<rdkafka::consumer::BaseConsumer, _> =
+            system_ca.kafka_client().set("group.id", "g").create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+        for m in ["PLAIN", "SCRAM-SHA-256"] {
+            let c = Config::load(
+                None,
+                env(&[
+                    ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+                    ("REVIEWGUARD_KAFKA_SASL_MECHANISM", m),
+                    ("REVIEWGUARD_KAFKA_SASL_USERNAME", "u"),
+                    ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+                ]),
+            )
+            .unwrap();
+            let made: Result<rdkafka::producer::BaseProducer, _> = c.kafka_client().create();
+            assert!(made.is_ok(), "{m}: {:?}", made.err());
+        }
+        // The default is plaintext with nothing else.
+        assert_eq!(
+            Config::default().kafka_security(),
+            vec![("security.protocol", "plaintext".to_owned())]
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output_or_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tok-Qm81-never-printed").unwrap();
+        let c = Config::load(
+            None,
+            env(&[
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "PLAIN"),
+                ("REVIEWGUARD_KAFKA_SASL_USERNAME", "u"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+                (
+                    "REVIEWGUARD_PRIVACY_PSEUDONYM_KEY",
+                    "key-Wc55-never-printed",
+                ),
+                (
+                    "REVIEWGUARD_METRICS_ADMIN_TOKEN_FILE",
+                    token.to_str().unwrap(),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.admin_token().unwrap().expose(), "tok-Qm81-never-printed");
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [PASSWORD, "key-Wc55-never-printed", "tok-Qm81-never-printed"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("<redacted>"));
+
+        // Errors about the SASL settings name the key, never the password.
+        for bad in [
+            vec![
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "GSSAPI"),
+                ("REVIEWGUARD_KAFKA_SASL_USERNAME", "u"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+            ],
+            vec![
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "PLAIN"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+            ],
+            vec![
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "tls-please"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+            ],
+            vec![
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "PLAIN"),
+                ("REVIEWGUARD_KAFKA_SASL_USERNAME", "u"),
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+                (
+                    "REVIEWGUARD_KAFKA_SASL_PASSWORD_FILE",
+                    token.to_str().unwrap(),
+                ),
+            ],
+            vec![
+                ("REVIEWGUARD_KAFKA_SASL_PASSWORD", PASSWORD),
+                ("REVIEWGUARD_KAFKA_SESSION_TIMEOUT_MS", "soon"),
+            ],
+        ] {
+            let e = Config::load(None, env(&bad)).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(text.to_lowercase().contains("kafka"), "{text}");
+            assert!(!text.contains(PASSWORD), "password in {text}");
+        }
+        let e = Config::load(
+            None,
+            env(&[
+                ("REVIEWGUARD_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                ("REVIEWGUARD_KAFKA_SASL_MECHANISM", "PLAIN"),
+                ("REVIEWGUARD_KAFKA_SASL_USERNAME", "u"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("kafka.sasl_password"), "{e}");
     }
 }

@@ -106,7 +106,7 @@ pub fn decide(
             trigger: Trigger::Model,
         }
     };
-    if let Some(last) = state.last_flag {
+    if let Some(last) = state.last_flag() {
         let within = now - last.event_time < i64::from(cfg.cooldown_hours) * 3600;
         if within && decision.severity <= last.severity {
             return None;
@@ -172,7 +172,7 @@ mod tests {
     fn cooldown_holds_unless_severity_rises() {
         let c = DecideConfig::default();
         let mut s = state_with_illness(&[(0, 1)]);
-        s.last_flag = Some(LastFlag {
+        s.set_last_flag(LastFlag {
             event_time: 0,
             severity: Severity::Medium,
         });

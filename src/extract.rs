@@ -57,7 +57,22 @@ struct CategoryTerms {
     terms: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    pairs: Vec<PairTerms>,
 }
+
+/// A two-part pattern: a `first` term followed, within `within` characters
+/// of the same sentence, by a `then` term (照片 … 不符, 结账时 … 多收).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairTerms {
+    first: Vec<String>,
+    then: Vec<String>,
+    within: usize,
+}
+
+/// Characters that end a sentence: a pair never spans one.
+const SENTENCE_BREAKS: &[char] = &['。', '！', '？', '!', '?', '\n', ';', '；'];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cue {
@@ -78,6 +93,23 @@ struct DomainMatcher {
     terms: AhoCorasick,
     kinds: Vec<TermKind>,
     names: Vec<String>,
+    pairs: PairMatcher,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PairRole {
+    First,
+    Then,
+}
+
+/// All two-part patterns of a domain, in one automaton over their parts.
+struct PairMatcher {
+    /// Distinct part strings; a string may serve several pairs and roles.
+    parts: AhoCorasick,
+    /// For each part string, the (pair, role)s it plays.
+    roles: Vec<Vec<(usize, PairRole)>>,
+    /// Per pair: category, window in characters, display name.
+    pairs: Vec<(Category, usize, String)>,
 }
 
 /// One risk term found and kept.
@@ -251,7 +283,72 @@ impl Extractor {
                 }
             }
         }
+        self.extract_pairs(&m.pairs, &norm, &mut out);
         out
+    }
+
+    /// Two-part patterns: a `then` part counts when a `first` part of the
+    /// same pair ends at most `within` characters before it, in the same
+    /// sentence, and neither part is negated, hypothetical or elsewhere.
+    fn extract_pairs(&self, pm: &PairMatcher, norm: &str, out: &mut Extraction) {
+        if pm.pairs.is_empty() {
+            return;
+        }
+        // (end of the first part, start of the first part) per pair, in text order.
+        let mut firsts: Vec<Vec<(usize, usize)>> = vec![Vec::new(); pm.pairs.len()];
+        let mut found = vec![false; pm.pairs.len()];
+        for mat in pm.parts.find_overlapping_iter(norm) {
+            if !latin_boundaries(norm, mat.start(), mat.end()) {
+                continue;
+            }
+            for &(pair, role) in &pm.roles[mat.pattern().as_usize()] {
+                match role {
+                    PairRole::First => {
+                        if firsts[pair].len() < 64 {
+                            firsts[pair].push((mat.end(), mat.start()));
+                        }
+                    }
+                    PairRole::Then if !found[pair] => {
+                        let (category, within, ref name) = pm.pairs[pair];
+                        let Some(&(_, first_start)) = firsts[pair]
+                            .iter()
+                            .rev()
+                            .find(|(end, _)| *end <= mat.start())
+                            .filter(|(end, _)| {
+                                let gap = &norm[*end..mat.start()];
+                                !gap.contains(SENTENCE_BREAKS) && gap.chars().count() <= within
+                            })
+                        else {
+                            continue;
+                        };
+                        if self.cancelled_at(norm, first_start)
+                            || self.cancelled_at(norm, mat.start())
+                        {
+                            continue;
+                        }
+                        found[pair] = true;
+                        out.categories.insert(category);
+                        if out.hits.len() < 16 {
+                            out.hits.push(Hit {
+                                category,
+                                term: name.clone(),
+                            });
+                        }
+                    }
+                    PairRole::Then => {}
+                }
+            }
+        }
+    }
+
+    /// [`Extractor::cancelled`] for a position in the whole text: looks in its clause.
+    fn cancelled_at(&self, norm: &str, pos: usize) -> bool {
+        let clause_start = norm[..pos]
+            .rfind(|ch: char| self.clause_breaks.contains(&ch))
+            .map_or(0, |i| {
+                i + norm[i..].chars().next().map_or(1, char::len_utf8)
+            });
+        self.cancelled(&norm[clause_start..], pos - clause_start)
     }
 
     /// Whether a cue before `start` in `clause` cancels the term there.
@@ -296,6 +393,9 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
     }
     let mut names = Vec::new();
     let mut kinds = Vec::new();
+    let mut pair_parts: Vec<String> = Vec::new();
+    let mut roles: Vec<Vec<(usize, PairRole)>> = Vec::new();
+    let mut pairs = Vec::new();
     for (name, terms) in &f.categories {
         let category = Category::parse(name)
             .filter(|c| Category::of(domain).contains(c))
@@ -320,14 +420,62 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
             names.push(normalise_chars(t));
             kinds.push(TermKind::Exclude);
         }
+        for pair in &terms.pairs {
+            if pair.first.is_empty() || pair.then.is_empty() || pair.within == 0 {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "a pair of {name:?} needs non-empty `first` and `then` lists and `within` > 0"
+                    ),
+                ));
+            }
+            let idx = pairs.len();
+            let display = format!(
+                "{}…{}",
+                normalise_chars(&pair.first[0]),
+                normalise_chars(&pair.then[0])
+            );
+            pairs.push((category, pair.within, display));
+            for (list, role) in [(&pair.first, PairRole::First), (&pair.then, PairRole::Then)] {
+                for part in list {
+                    let part = normalise_chars(part);
+                    if part.is_empty() {
+                        return Err(invalid(
+                            path,
+                            format!("an empty part in a pair of {name:?}"),
+                        ));
+                    }
+                    let at = match pair_parts.iter().position(|p| *p == part) {
+                        Some(at) => at,
+                        None => {
+                            pair_parts.push(part);
+                            roles.push(Vec::new());
+                            pair_parts.len() - 1
+                        }
+                    };
+                    if !roles[at].contains(&(idx, role)) {
+                        roles[at].push((idx, role));
+                    }
+                }
+            }
+        }
     }
     if names.iter().any(String::is_empty) {
         return Err(invalid(path, "an empty term"));
     }
+    let parts = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build(&pair_parts)
+        .map_err(|e| invalid(path, e.to_string()))?;
     Ok(DomainMatcher {
         terms: automaton(&names, path)?,
         kinds,
         names,
+        pairs: PairMatcher {
+            parts,
+            roles,
+            pairs,
+        },
     })
 }
 
@@ -455,6 +603,37 @@ mod tests {
         let e = x().extract(Domain::Tourism, "浴室漏电，差点触电");
         assert!(e.categories.contains(C::Safety));
         assert!(e.hits.iter().any(|h| h.term == "漏电"));
+    }
+
+    #[test]
+    fn two_part_patterns_need_both_parts_in_one_sentence() {
+        assert_eq!(
+            tour("网上的照片看着很新，实际完全不一样"),
+            vec!["false_advertising"]
+        );
+        assert_eq!(tour("结账时竟然要收两天的钱"), vec!["price_fraud"]);
+        assert_eq!(tour("退房的时候硬是要我赔偿毛巾"), vec!["price_fraud"]);
+        // The parts in different sentences, in the wrong order, or negated.
+        assert!(tour("照片拍得很好。房间布局不一样").is_empty());
+        assert!(tour("房间不一样，照片也好看").is_empty());
+        assert!(tour("实物和图片没有不一样").is_empty());
+        let e = x().extract(Domain::Tourism, "携程上的图片和实物差太多");
+        assert!(e.hits.iter().any(|h| h.term == "照片…不符"), "{:?}", e.hits);
+    }
+
+    #[test]
+    fn a_pair_without_parts_is_refused() {
+        let bad = "domain = \"tourism\"\n[categories.safety]\nterms = [\"x\"]\n[[categories.safety.pairs]]\nfirst = []\nthen = [\"y\"]\nwithin = 3\n";
+        let e = Extractor::from_sources(
+            ("c", BUILTIN_COMMON),
+            ("f", BUILTIN_FOOD),
+            ("my/t.toml", bad),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("my/t.toml") && e.to_string().contains("first"),
+            "{e}"
+        );
     }
 
     #[test]

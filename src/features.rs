@@ -71,8 +71,11 @@ pub struct LastFlag {
     pub severity: crate::decide::Severity,
 }
 
-/// What is known of one business.
+/// What is known of one business. Kept small: most businesses never get a
+/// risk report, so everything about risk lives in a box that exists only
+/// once one arrives (see `benches/figures.rs` for the bytes per business).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StateWire", from = "StateWire")]
 pub struct BusinessState {
     pub domain: Domain,
     /// Newest event time seen (Unix seconds).
@@ -80,19 +83,87 @@ pub struct BusinessState {
     pub reviews_total: u32,
     reviews: Decayed,
     low_rating: Decayed,
+    /// Position of the last review folded in, in its source (the Kafka offset
+    /// in its partition; -1 when unknown). Lets the shell apply a review
+    /// delivered twice only once.
+    pub source_offset: i64,
+    business_name: Option<Box<str>>,
+    region: Option<Box<str>>,
+    risk: Option<Box<RiskState>>,
+}
+
+/// The part of a business's state that only risk reports create.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct RiskState {
     risk_reviews: Decayed,
     photo_risk: Decayed,
     categories: [Decayed; MAX_CATEGORIES],
     /// Newest first, at most [`MAX_RECENT_RISK`].
-    pub recent_risk: Vec<RiskEvent>,
-    pub business_name: Option<String>,
-    pub region: Option<String>,
-    pub last_flag: Option<LastFlag>,
-    /// Position of the last review folded in, in its source (the Kafka offset
-    /// in its partition; -1 when unknown). Lets the shell apply a review
-    /// delivered twice only once.
+    recent_risk: Vec<RiskEvent>,
+    last_flag: Option<LastFlag>,
+}
+
+/// The changelog's shape of a state (format version 1), flat as it has always been.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StateWire {
+    domain: Domain,
+    as_of: i64,
+    reviews_total: u32,
+    reviews: Decayed,
+    low_rating: Decayed,
+    risk_reviews: Decayed,
+    photo_risk: Decayed,
+    categories: [Decayed; MAX_CATEGORIES],
+    recent_risk: Vec<RiskEvent>,
+    business_name: Option<String>,
+    region: Option<String>,
+    last_flag: Option<LastFlag>,
     #[serde(default = "no_position")]
-    pub source_offset: i64,
+    source_offset: i64,
+}
+
+impl From<BusinessState> for StateWire {
+    fn from(s: BusinessState) -> Self {
+        let risk = s.risk.map(|b| *b).unwrap_or_default();
+        StateWire {
+            domain: s.domain,
+            as_of: s.as_of,
+            reviews_total: s.reviews_total,
+            reviews: s.reviews,
+            low_rating: s.low_rating,
+            risk_reviews: risk.risk_reviews,
+            photo_risk: risk.photo_risk,
+            categories: risk.categories,
+            recent_risk: risk.recent_risk,
+            business_name: s.business_name.map(String::from),
+            region: s.region.map(String::from),
+            last_flag: risk.last_flag,
+            source_offset: s.source_offset,
+        }
+    }
+}
+
+impl From<StateWire> for BusinessState {
+    fn from(w: StateWire) -> Self {
+        let risk = RiskState {
+            risk_reviews: w.risk_reviews,
+            photo_risk: w.photo_risk,
+            categories: w.categories,
+            recent_risk: w.recent_risk,
+            last_flag: w.last_flag,
+        };
+        BusinessState {
+            domain: w.domain,
+            as_of: w.as_of,
+            reviews_total: w.reviews_total,
+            reviews: w.reviews,
+            low_rating: w.low_rating,
+            source_offset: w.source_offset,
+            business_name: w.business_name.map(String::into_boxed_str),
+            region: w.region.map(String::into_boxed_str),
+            risk: (risk != RiskState::default()).then(|| Box::new(risk)),
+        }
+    }
 }
 
 fn no_position() -> i64 {
@@ -120,15 +191,42 @@ impl BusinessState {
             reviews_total: 0,
             reviews: Decayed::default(),
             low_rating: Decayed::default(),
-            risk_reviews: Decayed::default(),
-            photo_risk: Decayed::default(),
-            categories: [Decayed::default(); MAX_CATEGORIES],
-            recent_risk: Vec::new(),
+            source_offset: -1,
             business_name: None,
             region: None,
-            last_flag: None,
-            source_offset: -1,
+            risk: None,
         }
+    }
+
+    pub fn business_name(&self) -> Option<&str> {
+        self.business_name.as_deref()
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// Keep the latest name and region a review gave (no allocation when unchanged).
+    pub fn set_labels(&mut self, business_name: Option<&str>, region: Option<&str>) {
+        if business_name.is_some() && self.business_name.as_deref() != business_name {
+            self.business_name = business_name.map(Box::from);
+        }
+        if region.is_some() && self.region.as_deref() != region {
+            self.region = region.map(Box::from);
+        }
+    }
+
+    /// Recent risk reviews, newest first, at most [`MAX_RECENT_RISK`].
+    pub fn recent_risk(&self) -> &[RiskEvent] {
+        self.risk.as_ref().map_or(&[], |r| &r.recent_risk)
+    }
+
+    pub fn last_flag(&self) -> Option<LastFlag> {
+        self.risk.as_ref().and_then(|r| r.last_flag)
+    }
+
+    pub fn set_last_flag(&mut self, flag: LastFlag) {
+        self.risk.get_or_insert_default().last_flag = Some(flag);
     }
 
     /// Fold one review in. Late reviews (older than `as_of`) count with their age.
@@ -151,13 +249,15 @@ impl BusinessState {
         if o.signals.is_empty() {
             return;
         }
-        self.risk_reviews.add(age);
+        let domain = self.domain;
+        let risk = self.risk.get_or_insert_default();
+        risk.risk_reviews.add(age);
         if o.photos > 0 {
-            self.photo_risk.add(age);
+            risk.photo_risk.add(age);
         }
-        for (i, c) in Category::of(self.domain).iter().enumerate() {
+        for (i, c) in Category::of(domain).iter().enumerate() {
             if o.signals.contains(*c) {
-                self.categories[i].add(age);
+                risk.categories[i].add(age);
             }
         }
         let ev = RiskEvent {
@@ -170,33 +270,33 @@ impl BusinessState {
             photos: o.photos,
         };
         // Newest first; among equal times, the later arrival first.
-        let pos = self
+        let pos = risk
             .recent_risk
             .iter()
             .position(|e| e.event_time <= ev.event_time)
-            .unwrap_or(self.recent_risk.len());
+            .unwrap_or(risk.recent_risk.len());
         if pos < MAX_RECENT_RISK {
-            self.recent_risk.insert(pos, ev);
-            self.recent_risk.truncate(MAX_RECENT_RISK);
+            risk.recent_risk.insert(pos, ev);
+            risk.recent_risk.truncate(MAX_RECENT_RISK);
         }
     }
 
     fn all_mut(&mut self) -> impl Iterator<Item = &mut Decayed> {
-        [
-            &mut self.reviews,
-            &mut self.low_rating,
-            &mut self.risk_reviews,
-            &mut self.photo_risk,
-        ]
-        .into_iter()
-        .chain(self.categories.iter_mut())
+        let risk = self.risk.as_deref_mut().into_iter().flat_map(|r| {
+            [&mut r.risk_reviews, &mut r.photo_risk]
+                .into_iter()
+                .chain(r.categories.iter_mut())
+        });
+        [&mut self.reviews, &mut self.low_rating]
+            .into_iter()
+            .chain(risk)
     }
 
     /// Distinct reviewers among recent reports of `category` (any, when `None`)
     /// within `window` seconds before `t`.
     pub fn distinct_reporters(&self, category: Option<Category>, t: i64, window: i64) -> usize {
         let mut seen: Vec<u64> = Vec::with_capacity(MAX_RECENT_RISK);
-        for e in &self.recent_risk {
+        for e in self.recent_risk() {
             let in_window = e.event_time <= t && t - e.event_time <= window;
             let matches = category.is_none_or(|c| e.categories().contains(c));
             if in_window && matches && !seen.contains(&e.reviewer) {
@@ -213,16 +313,18 @@ impl BusinessState {
         let t = t.max(self.as_of);
         let reviews = self.reviews.at(dt);
         let low = self.low_rating.at(dt);
-        let risk = self.risk_reviews.at(dt);
+        let none = RiskState::default();
+        let r = self.risk.as_deref().unwrap_or(&none);
+        let risk = r.risk_reviews.at(dt);
         let mut f = Vec::with_capacity(feature_count(self.domain));
         f.extend_from_slice(&reviews);
         f.extend_from_slice(&low);
         f.extend_from_slice(&risk);
         f.push(risk[1] / reviews[1].max(1.0));
-        f.push(self.photo_risk.at(dt)[1]);
+        f.push(r.photo_risk.at(dt)[1]);
         f.push(self.distinct_reporters(None, t, 30 * DAY) as f64);
         for i in 0..Category::of(self.domain).len() {
-            f.extend_from_slice(&self.categories[i].at(dt));
+            f.extend_from_slice(&r.categories[i].at(dt));
         }
         f
     }
@@ -337,10 +439,37 @@ mod tests {
         for i in 0..1000 {
             s.observe(&obs(i * 60, ill, i as u64));
         }
-        assert_eq!(s.recent_risk.len(), MAX_RECENT_RISK);
-        assert_eq!(s.recent_risk[0].event_time, 999 * 60);
-        assert!(!s.recent_risk[0].snippet.contains("13812345678"));
+        assert_eq!(s.recent_risk().len(), MAX_RECENT_RISK);
+        assert_eq!(s.recent_risk()[0].event_time, 999 * 60);
+        assert!(!s.recent_risk()[0].snippet.contains("13812345678"));
         assert_eq!(s.reviews_total, 1000);
+    }
+
+    #[test]
+    fn changelog_shape_is_flat_and_round_trips() {
+        let mut plain = BusinessState::new(Domain::Food, 0);
+        plain.observe(&obs(60, CategorySet::default(), 1));
+        plain.set_labels(Some("店"), Some("310105"));
+        let mut risky = plain.clone();
+        risky.observe(&obs(120, CategorySet::from_iter([Category::Illness]), 2));
+        risky.set_last_flag(LastFlag {
+            event_time: 120,
+            severity: crate::decide::Severity::High,
+        });
+        for s in [plain, risky] {
+            let v = serde_json::to_value(&s).unwrap();
+            for key in [
+                "risk_reviews",
+                "categories",
+                "recent_risk",
+                "last_flag",
+                "business_name",
+            ] {
+                assert!(v.get(key).is_some(), "{key} missing from {v}");
+            }
+            let back: BusinessState = serde_json::from_value(v).unwrap();
+            assert_eq!(back, s);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::model::{Model, Score};
 use crate::review::{Domain, Review};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_EVIDENCE: usize = 5;
@@ -48,6 +49,10 @@ pub struct Flag {
     pub trigger: String,
     pub model: ModelRef,
     pub reasons: Vec<Reason>,
+    /// Every feature value the model scored, by name: with `model.sha256`,
+    /// enough to recompute `risk_score` (audit). Additive to the contract.
+    #[serde(default)]
+    pub features: BTreeMap<String, f64>,
     pub evidence: Vec<Evidence>,
     pub reviews_considered: u32,
     pub event_time: String,
@@ -109,7 +114,7 @@ pub fn build(
         })
         .collect();
     let evidence = state
-        .recent_risk
+        .recent_risk()
         .iter()
         .take(MAX_EVIDENCE)
         .map(|e| Evidence {
@@ -136,8 +141,8 @@ pub fn build(
         ),
         domain: review.domain,
         business_id: review.business_id.clone(),
-        business_name: state.business_name.clone(),
-        region: state.region.clone(),
+        business_name: state.business_name().map(str::to_owned),
+        region: state.region().map(str::to_owned),
         risk_score: round(score.probability, 4),
         severity: decision.severity,
         trigger: decision.trigger.as_str().to_owned(),
@@ -147,6 +152,11 @@ pub fn build(
             sha256: model.sha256.clone(),
         },
         reasons,
+        features: names
+            .iter()
+            .zip(raw)
+            .map(|(n, v)| (n.clone(), round(*v, 6)))
+            .collect(),
         evidence,
         reviews_considered: state.reviews_total,
         event_time: review.created_at.clone(),

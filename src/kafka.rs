@@ -199,10 +199,20 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Kafka timestamp of the original message, milliseconds.
     pub timestamp_ms: Option<i64>,
-    /// Original key and value, base64.
+    /// Original key and value, base64 (at most [`MAX_DEAD_LETTER_PAYLOAD`]
+    /// bytes of each).
     pub key_base64: Option<String>,
     pub payload_base64: String,
+    /// Size of the original value, and whether `payload_base64` holds only
+    /// its first bytes.
+    pub payload_bytes: usize,
+    pub payload_truncated: bool,
 }
+
+/// Most bytes of an original message a dead letter carries: its base64 stays
+/// well under Kafka's default 1 MB message limit, so a huge message cannot
+/// make its own dead letter undeliverable (and stop the service).
+pub const MAX_DEAD_LETTER_PAYLOAD: usize = 256 * 1024;
 
 impl DeadLetter {
     pub fn new(
@@ -223,8 +233,10 @@ impl DeadLetter {
             partition,
             offset,
             timestamp_ms: ts,
-            key_base64: key.map(|k| b64.encode(k)),
-            payload_base64: b64.encode(payload),
+            key_base64: key.map(|k| b64.encode(&k[..k.len().min(MAX_DEAD_LETTER_PAYLOAD)])),
+            payload_base64: b64.encode(&payload[..payload.len().min(MAX_DEAD_LETTER_PAYLOAD)]),
+            payload_bytes: payload.len(),
+            payload_truncated: payload.len() > MAX_DEAD_LETTER_PAYLOAD,
         }
     }
 }
@@ -253,10 +265,8 @@ pub struct RunSummary {
 
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
     let eos = cfg.kafka.guarantee() == Guarantee::ExactlyOnce;
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("group.id", &cfg.kafka.group_id)
-        .set("client.id", &cfg.kafka.client_id)
+    let mut c = cfg.kafka_client();
+    c.set("group.id", &cfg.kafka.group_id)
         // exactly_once: offsets are committed inside the transactions.
         .set("enable.auto.commit", if eos { "false" } else { "true" })
         .set("isolation.level", "read_committed")
@@ -288,10 +298,8 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
 }
 
 pub fn producer_config(cfg: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("client.id", &cfg.kafka.client_id)
-        .set("enable.idempotence", "true")
+    let mut c = cfg.kafka_client();
+    c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
@@ -310,9 +318,7 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
 
 /// The plain (idempotent, non-transactional) producer of changelog barriers.
 fn barrier_producer(cfg: &Config) -> Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("client.id", &cfg.kafka.client_id)
+    cfg.kafka_client()
         .set("enable.idempotence", "true")
         .set("reconnect.backoff.ms", "200")
         .set("reconnect.backoff.max.ms", "10000")
@@ -363,7 +369,7 @@ pub async fn run(
 
     check_changelog_partitions(&consumer, cfg)?;
     let restorer = crate::changelog::Restorer::new(
-        &cfg.kafka.brokers,
+        cfg.kafka_client(),
         &topics.changelog,
         barrier_producer(cfg)?,
     )?;
@@ -386,6 +392,8 @@ pub async fn run(
         tokio::time::interval(Duration::from_secs(cfg.models.reload_seconds.max(1)));
     reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reload = cfg.models.reload_seconds > 0;
+    // `POST /reload` (metrics server): check the files now and answer.
+    let mut reload_requests = health.reload.take_receiver();
     let mut rebalance_tick = tokio::time::interval(Duration::from_millis(100));
     rebalance_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let batch_wait = Duration::from_millis(cfg.limits.batch_wait_ms.max(1));
@@ -414,6 +422,14 @@ pub async fn run(
             }
             _ = reload_tick.tick(), if reload => {
                 reloader.check(&mut shell.scorer, &shell.metrics);
+            }
+            Some(reply) = async {
+                match reload_requests.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let _ = reply.send(reloader.check_now(&mut shell.scorer, &shell.metrics));
             }
             msg = consumer.recv() => {
                 shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
@@ -658,6 +674,10 @@ impl Shell<'_> {
                     self.metrics.duplicates_skipped.inc();
                 } else {
                     let outcome = self.scorer.process(&mut part.states, &review);
+                    self.metrics
+                        .reviews_scored
+                        .with_label_values(&[review.domain.as_str()])
+                        .inc();
                     if let Some(s) = part.states.get_mut(review.domain, &review.business_id) {
                         s.source_offset = offset;
                     }
@@ -992,8 +1012,8 @@ fn check_changelog_partitions(consumer: &StreamConsumer<Ctx>, cfg: &Config) -> R
 /// a cluster that forbids it is told about in the log).
 pub async fn ensure_topics(cfg: &Config, partitions: i32) -> Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.brokers)
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = cfg
+        .kafka_client()
         .create()
         .context("cannot create the Kafka admin client")?;
     let t = &cfg.topics;

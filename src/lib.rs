@@ -13,6 +13,7 @@ pub mod config;
 pub mod decide;
 pub mod demo;
 pub mod devset;
+pub mod explain;
 pub mod extract;
 pub mod features;
 pub mod flag;

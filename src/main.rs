@@ -69,6 +69,24 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// How a business's flags came about: its reviews through the same core, step by step.
+    Explain {
+        /// The business to explain.
+        #[arg(long)]
+        business: String,
+        /// Reviews JSONL, as for replay.
+        #[arg(long)]
+        input: PathBuf,
+        /// food or tourism; default: every domain the business appears in.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Check that this flag_id is reproduced (exit 1 when it is not).
+        #[arg(long)]
+        flag: Option<String>,
+        /// Config file for models, lexicons and decision settings; default: built in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// A seeded synthetic world: reviews (JSONL or to Kafka), inspections CSV, hidden truth JSONL.
     Simulate(SimulateArgs),
     /// Fit a model from reviews and past inspection outcomes.
@@ -209,6 +227,19 @@ fn real_main() -> Result<()> {
         } => run(&config, create_topics),
         Command::Extract { lexicons } => extract(lexicons.as_deref()),
         Command::Replay { input, out, config } => replay_cmd(&input, &out, config.as_deref()),
+        Command::Explain {
+            business,
+            input,
+            domain,
+            flag,
+            config,
+        } => explain_cmd(
+            &business,
+            &input,
+            domain.as_deref(),
+            flag.as_deref(),
+            config.as_deref(),
+        ),
         Command::Simulate(args) => simulate_cmd(&args),
         Command::Train {
             reviews,
@@ -287,15 +318,16 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let addr = reviewguard::metrics::serve(
+        let addr = reviewguard::metrics::serve_with_admin(
             cfg.metrics.addr.parse()?,
             metrics.clone(),
             health.clone(),
+            cfg.admin_token().cloned(),
             stop_rx.clone(),
         )
         .await
         .with_context(|| format!("cannot listen on metrics.addr {}", cfg.metrics.addr))?;
-        tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+        tracing::info!(%addr, reload_endpoint = cfg.admin_token().is_some(), "serving /metrics, /healthz, /readyz");
         if let Some(p) = create_topics {
             kafka::ensure_topics(&cfg, p).await?;
         }
@@ -382,7 +414,53 @@ fn extract_line(
     ))
 }
 
-fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
+fn explain_cmd(
+    business: &str,
+    input: &Path,
+    domain: Option<&str>,
+    flag: Option<&str>,
+    config: Option<&Path>,
+) -> Result<()> {
+    let domain = domain.map(parse_domain).transpose()?;
+    let (cfg, scorer) = offline_scorer(config)?;
+    let f = std::fs::File::open(input)
+        .with_context(|| format!("cannot open --input {}", input.display()))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let x = reviewguard::explain::explain(
+        &scorer,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        business,
+        domain,
+        cfg.limits.max_message_bytes,
+        &mut out,
+    )?;
+    writeln!(
+        out,
+        "business {business}: {} reviews, {} flags ({} input lines refused by the decoder)",
+        x.reviews,
+        x.flags.len(),
+        x.rejected
+    )?;
+    out.flush()?;
+    if x.reviews == 0 {
+        bail!("no review of business {business:?} in {}", input.display());
+    }
+    if let Some(id) = flag {
+        if x.flags.iter().any(|f| f.flag_id == id) {
+            writeln!(out, "flag {id}: reproduced")?;
+            out.flush()?;
+        } else {
+            bail!(
+                "flag {id} is not reproduced from {}: the reviews, the models (sha256) or the decision settings differ",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Config, and a scorer from it, for the commands that read files (replay, explain).
+fn offline_scorer(config: Option<&Path>) -> Result<(Config, Scorer)> {
     let cfg = match config {
         Some(p) => Config::load(Some(p), std::env::vars())?,
         None => Config::default(),
@@ -392,6 +470,11 @@ fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
         &cfg,
         key.map_or_else(Pseudonymiser::ephemeral, |k| Pseudonymiser::new(&k)),
     )?;
+    Ok((cfg, scorer))
+}
+
+fn replay_cmd(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
+    let (cfg, scorer) = offline_scorer(config)?;
     let f = std::fs::File::open(input)
         .with_context(|| format!("cannot open --input {}", input.display()))?;
     let o = std::fs::File::create(out)

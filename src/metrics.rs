@@ -14,6 +14,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub reviews_consumed: IntCounterVec,
     pub reviews_rejected: IntCounterVec,
+    pub reviews_scored: IntCounterVec,
     pub flags_emitted: IntCounterVec,
     pub review_processing: Histogram,
     pub pipeline_latency: Histogram,
@@ -72,6 +73,11 @@ impl Metrics {
                 "reviews_rejected_total",
                 "Messages refused and sent to the dead-letter topic, by reason.",
                 &["reason"],
+            ),
+            reviews_scored: counter(
+                "reviews_scored_total",
+                "Valid reviews run through the core (consumed = scored + rejected + duplicates skipped).",
+                &["domain"],
             ),
             flags_emitted: counter(
                 "flags_emitted_total",
@@ -181,6 +187,7 @@ impl Metrics {
         // Series that exist from the start, so dashboards and alerts see zeros.
         for d in crate::review::Domain::ALL {
             m.reviews_consumed.with_label_values(&[d.as_str()]);
+            m.reviews_scored.with_label_values(&[d.as_str()]);
             m.businesses_tracked.with_label_values(&[d.as_str()]).set(0);
             m.model_reload_failures.with_label_values(&[d.as_str()]);
             for s in crate::decide::Severity::ALL {
@@ -226,6 +233,8 @@ pub struct Health {
     pub broker_up: AtomicBool,
     /// State is being restored from the changelog.
     pub restoring: AtomicBool,
+    /// `POST /reload` requests to the run loop.
+    pub reload: crate::reload::Trigger,
     /// The producer has requests outstanding and has heard nothing from the
     /// broker for a while (a frozen or unreachable broker).
     pub broker_stalled: AtomicBool,
@@ -245,13 +254,49 @@ pub async fn serve(
     addr: std::net::SocketAddr,
     metrics: Metrics,
     health: Arc<Health>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<std::net::SocketAddr> {
+    serve_with_admin(addr, metrics, health, None, stop).await
+}
+
+/// Constant-time comparison: the time taken does not tell how much of a
+/// guessed token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(x ^ y);
+    }
+    diff == 0
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`.
+fn authorized(headers: &axum::http::HeaderMap, token: &crate::config::Secret) -> bool {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())
+}
+
+/// Like [`serve`]; with `admin_token`, also `POST /reload` (bearer token
+/// required), which makes the run loop check model and lexicon files now.
+/// Without a token that endpoint does not exist (404).
+pub async fn serve_with_admin(
+    addr: std::net::SocketAddr,
+    metrics: Metrics,
+    health: Arc<Health>,
+    admin_token: Option<crate::config::Secret>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<std::net::SocketAddr> {
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
     use axum::http::{StatusCode, header};
-    use axum::routing::get;
+    use axum::routing::{get, post};
+    let reload_health = health.clone();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = axum::Router::new()
@@ -294,6 +339,46 @@ pub async fn serve(
                 }
             }),
         );
+    let app = match admin_token {
+        None => app,
+        Some(token) => app.route(
+            "/reload",
+            post(move |headers: axum::http::HeaderMap| {
+                let (h, token) = (reload_health.clone(), token.clone());
+                async move {
+                    use axum::response::IntoResponse;
+                    if !authorized(&headers, &token) {
+                        tracing::warn!("POST /reload refused: missing or wrong bearer token");
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [(header::WWW_AUTHENTICATE, "Bearer")],
+                            "a valid bearer token is required\n",
+                        )
+                            .into_response();
+                    }
+                    match h.reload.request(std::time::Duration::from_secs(30)).await {
+                        Some(report) => {
+                            tracing::info!(
+                                changed = report.changed,
+                                refused = report.refused,
+                                "reload requested"
+                            );
+                            (
+                                [(header::CONTENT_TYPE, "application/json")],
+                                serde_json::to_string(&report).unwrap_or_default() + "\n",
+                            )
+                                .into_response()
+                        }
+                        None => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the service is not consuming yet; try again\n",
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        ),
+    };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

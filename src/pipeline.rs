@@ -53,39 +53,55 @@ pub struct Outcome {
     pub flag: Option<Flag>,
 }
 
-/// Per-business state of one partition (or of a whole replay).
+/// Per-business state of one partition (or of a whole replay): one map per
+/// domain, looked up by `&str` so that a review costs no key allocation.
 #[derive(Debug, Default, Clone)]
 pub struct States {
-    map: HashMap<(Domain, String), BusinessState>,
+    maps: [HashMap<Box<str>, BusinessState>; 2],
+}
+
+fn slot(domain: Domain) -> usize {
+    match domain {
+        Domain::Food => 0,
+        Domain::Tourism => 1,
+    }
 }
 
 impl States {
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.maps.iter().map(HashMap::len).sum()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
     pub fn get(&self, domain: Domain, business_id: &str) -> Option<&BusinessState> {
-        self.map.get(&(domain, business_id.to_owned()))
+        self.maps[slot(domain)].get(business_id)
     }
     pub fn count(&self, domain: Domain) -> usize {
-        self.map.keys().filter(|(d, _)| *d == domain).count()
+        self.maps[slot(domain)].len()
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&(Domain, String), &BusinessState)> {
-        self.map.iter()
+    /// Every business: domain, id, state (in no particular order).
+    pub fn iter(&self) -> impl Iterator<Item = (Domain, &str, &BusinessState)> {
+        Domain::ALL.into_iter().flat_map(move |d| {
+            self.maps[slot(d)]
+                .iter()
+                .map(move |(id, s)| (d, id.as_ref(), s))
+        })
     }
     pub fn get_mut(&mut self, domain: Domain, business_id: &str) -> Option<&mut BusinessState> {
-        self.map.get_mut(&(domain, business_id.to_owned()))
+        self.maps[slot(domain)].get_mut(business_id)
     }
     /// Put a restored state in place (replacing what was there).
     pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
-        self.map.insert((domain, business_id), state);
+        self.maps[slot(domain)].insert(business_id.into_boxed_str(), state);
     }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
-        self.map
-            .entry((domain, business_id.to_owned()))
-            .or_insert_with(|| BusinessState::new(domain, t))
+        let map = &mut self.maps[slot(domain)];
+        if !map.contains_key(business_id) {
+            map.insert(business_id.into(), BusinessState::new(domain, t));
+        }
+        map.get_mut(business_id)
+            .unwrap_or_else(|| unreachable!("inserted just above"))
     }
 }
 
@@ -98,7 +114,22 @@ impl Scorer {
 
     /// The whole core for one review.
     pub fn process(&self, states: &mut States, review: &Review) -> Outcome {
-        let signals = self.observe(states, review);
+        let signals = self
+            .extractor
+            .extract(review.domain, &review.text)
+            .categories;
+        self.process_extracted(states, review, signals)
+    }
+
+    /// [`Scorer::process`] for a review whose signals were extracted already
+    /// (extraction is pure, so callers may run it ahead, in parallel).
+    pub fn process_extracted(
+        &self,
+        states: &mut States,
+        review: &Review,
+        signals: CategorySet,
+    ) -> Outcome {
+        fold(&self.pseudonyms, states, review, signals);
         if signals.is_empty() {
             // Only a review that reports a risk can trigger a flag.
             return Outcome {
@@ -120,7 +151,7 @@ impl Scorer {
             review.event_time,
         );
         let flag = decision.map(|d| {
-            state.last_flag = Some(LastFlag {
+            state.set_last_flag(LastFlag {
                 event_time: review.event_time,
                 severity: d.severity,
             });
@@ -143,18 +174,21 @@ pub fn observe(
     review: &Review,
 ) -> CategorySet {
     let signals = extractor.extract(review.domain, &review.text).categories;
+    fold(pseudonyms, states, review, signals);
+    signals
+}
+
+/// The state update for a review whose signals are known.
+fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signals: CategorySet) {
+    // The pseudonym only matters for risk reports (distinct reporters).
     let reviewer = match &review.reviewer_id {
+        _ if signals.is_empty() => 0,
         Some(id) => pseudonyms.short(id),
         // Unknown reviewer: each review counts as its own reporter.
         None => pseudonyms.short(&format!("review:{}", review.review_id)),
     };
     let state = states.entry(review.domain, &review.business_id, review.event_time);
-    if review.business_name.is_some() {
-        state.business_name.clone_from(&review.business_name);
-    }
-    if review.region.is_some() {
-        state.region.clone_from(&review.region);
-    }
+    state.set_labels(review.business_name.as_deref(), review.region.as_deref());
     state.observe(&Observation {
         event_time: review.event_time,
         rating: review.rating,
@@ -165,5 +199,4 @@ pub fn observe(
         reviewer,
         text: &review.text,
     });
-    signals
 }

@@ -7,7 +7,8 @@ use sha2::Sha256;
 
 #[derive(Clone)]
 pub struct Pseudonymiser {
-    key: Vec<u8>,
+    /// HMAC keyed once; each pseudonym clones this state (no key schedule per id).
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -18,21 +19,22 @@ impl std::fmt::Debug for Pseudonymiser {
 
 impl Pseudonymiser {
     pub fn new(key: &[u8]) -> Self {
-        Pseudonymiser { key: key.to_vec() }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        Pseudonymiser { keyed }
     }
 
     /// A key that lives only as long as the process (for `demo`, `replay`).
     pub fn ephemeral() -> Self {
         use rand::RngCore;
-        let mut key = vec![0u8; 32];
+        let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        Pseudonymiser { key }
+        Pseudonymiser::new(&key)
     }
 
     fn mac(&self, id: &str) -> [u8; 32] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.keyed.clone();
         mac.update(id.as_bytes());
         mac.finalize().into_bytes().into()
     }

@@ -31,13 +31,19 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             r"(?:(?:\+|00)\s?86[\s\-]?)?1[3-9]\d[\s\-]?\d{4}[\s\-]?\d{4}",
             "[phone]",
         ),
-        // Landline: area code 0xx(x) then 7-8 digits.
-        p(r"0\d{2,3}[\s\-]\d{7,8}|\(0\d{2,3}\)\s?\d{7,8}", "[phone]"),
-        // WeChat / QQ ids introduced as such.
+        // Landline: area code 0xx(x) then 7-8 digits, with an optional extension.
         p(
-            r"(?i)(?:微信号?|vx|v信|wechat|weixin|qq号?|扣扣)\s*[:：是为]?\s*[A-Za-z0-9_\-]{5,20}",
+            r"(?:0\d{2,3}[\s\-]|[(（]0\d{2,3}[)）]\s?)\d{7,8}(?:[\-转]\d{1,5})?",
+            "[phone]",
+        ),
+        // WeChat / QQ ids introduced as such (also the usual dodges: 薇信, V信, 扣扣).
+        p(
+            r"(?i)(?:微信号?|薇信|威信|vx|v信|wx|wechat|weixin|qq号?|扣扣|企鹅号?)\s*(?:号码|账号|号)?[\s:：是为]{0,4}[A-Za-z0-9_\-]{5,20}",
             "[contact]",
         ),
+        // Any other long run of digits (bare landlines, old 15-digit IDs, order
+        // and card numbers): better masked than leaked.
+        p(r"\d{10,}", "[number]"),
     ]
 });
 
@@ -65,10 +71,39 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Undo the disguises that would let an identifier slip past the patterns:
+/// full-width digits and letters become ASCII (１３８… -> 138…), and invisible characters
+/// (zero-width, bidi controls, word joiners, soft hyphens, variation
+/// selectors) are dropped. Snippets are for reading, so nothing is lost.
+fn undisguise(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c as u32 {
+            // Full-width digits, letters and @ . + - _ (not the CJK
+            // punctuation people write: ，stays ，).
+            0xFF10..=0xFF19
+            | 0xFF21..=0xFF3A
+            | 0xFF41..=0xFF5A
+            | 0xFF20
+            | 0xFF0E
+            | 0xFF0B
+            | 0xFF0D
+            | 0xFF3F => char::from_u32(c as u32 - 0xFEE0),
+            0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x2069
+            | 0xFEFF
+            | 0x00AD
+            | 0xFE00..=0xFE0F => None,
+            _ => Some(c),
+        })
+        .collect()
+}
+
 /// A redacted excerpt of at most `max_chars` characters, cut on a character
 /// boundary, with an ellipsis when shortened.
 pub fn snippet(text: &str, max_chars: usize) -> String {
-    let clean: String = redact(text)
+    let clean: String = redact(&undisguise(text))
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -131,6 +166,90 @@ mod tests {
             let phone = format!("1{n}{rest}");
             let r = redact(&format!("{prefix}{phone}好"));
             prop_assert!(!r.contains(&phone));
+        }
+
+        #[test]
+        fn mobiles_in_every_usual_format_are_masked(
+            prefix in "[a-z\u{4e00}-\u{4e20}，。 ]{0,12}",
+            suffix in "[a-z\u{4e00}-\u{4e20}，。 ]{0,12}",
+            n in 3u8..=9,
+            a in 0u32..10,
+            b in 0u32..10_000,
+            c in 0u32..10_000,
+            style in 0usize..6,
+        ) {
+            let digits = format!("1{n}{a}{b:04}{c:04}");
+            let shown = match style {
+                0 => digits.clone(),
+                1 => format!("1{n}{a} {b:04} {c:04}"),
+                2 => format!("1{n}{a}-{b:04}-{c:04}"),
+                3 => format!("+86 1{n}{a}{b:04}{c:04}"),
+                4 => format!("+86-1{n}{a}-{b:04}-{c:04}"),
+                _ => format!("0086 1{n}{a} {b:04} {c:04}"),
+            };
+            let r = redact(&format!("{prefix}{shown}{suffix}"));
+            prop_assert!(!r.replace([' ', '-'], "").contains(&digits), "{} -> {}", shown, r);
+            prop_assert!(!r.contains(&format!("{b:04}{c:04}")) && !r.contains(&format!("{b:04} {c:04}")) && !r.contains(&format!("{b:04}-{c:04}")), "{} -> {}", shown, r);
+        }
+
+        #[test]
+        fn landlines_are_masked(
+            prefix in "[\u{4e00}-\u{4e20}，]{0,8}",
+            area in prop::sample::select(vec!["010", "021", "0571", "0755", "0898"]),
+            number in 2_000_000u32..99_999_999,
+            style in 0usize..5,
+        ) {
+            let shown = match style {
+                0 => format!("{area}-{number}"),
+                1 => format!("{area} {number}"),
+                2 => format!("({area}){number}"),
+                3 => format!("（{area}）{number}"),
+                _ => format!("{area}{number}"),
+            };
+            let r = redact(&format!("{prefix}前台电话{shown}，"));
+            prop_assert!(!r.contains(&number.to_string()), "{} -> {}", shown, r);
+        }
+
+        #[test]
+        fn id_card_numbers_are_masked(
+            region in 110_000u32..659_999,
+            year in 1930u32..2020,
+            month in 1u32..=12,
+            day in 1u32..=28,
+            seq in 0u32..1000,
+            check in prop::sample::select(vec!['0', '5', '9', 'X', 'x']),
+            prefix in "[\u{4e00}-\u{4e20}：]{0,6}",
+        ) {
+            let id = format!("{region}{year}{month:02}{day:02}{seq:03}{check}");
+            let r = redact(&format!("{prefix}{id}丢在房间了"));
+            prop_assert!(!r.contains(&id[..17]), "{} -> {}", id, r);
+        }
+
+        #[test]
+        fn emails_are_masked(
+            user in "[a-z][a-z0-9._+\\-]{0,15}",
+            host in "[a-z0-9]{1,10}",
+            tld in prop::sample::select(vec!["com", "cn", "com.cn", "net", "org"]),
+            prefix in "[\u{4e00}-\u{4e20}：]{0,6}",
+        ) {
+            let email = format!("{user}@{host}.{tld}");
+            let r = redact(&format!("{prefix}{email}，有事联系"));
+            prop_assert!(!r.contains(&email) && !r.contains(&format!("{user}@")), "{} -> {}", email, r);
+        }
+
+        #[test]
+        fn introduced_wechat_and_qq_ids_are_masked(
+            intro in prop::sample::select(vec!["微信", "微信号", "薇信", "VX", "vx:", "wechat ", "QQ", "qq号", "扣扣", "V信："]),
+            sep in prop::sample::select(vec!["", " ", "：", ":", "是"]),
+            id in "[a-zA-Z][a-zA-Z0-9_]{5,15}",
+        ) {
+            let r = redact(&format!("老板让加他{intro}{sep}{id}返现"));
+            prop_assert!(!r.contains(&id), "{}{}{} -> {}", intro, sep, id, r);
+        }
+
+        #[test]
+        fn text_without_identifiers_is_unchanged(s in "[\u{4e00}-\u{9fa5}，。！a-z ]{0,80}") {
+            prop_assert_eq!(redact(&s), s);
         }
 
         #[test]

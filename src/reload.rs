@@ -117,6 +117,88 @@ impl Reloader {
     }
 }
 
+/// What a requested reload did, as `POST /reload` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    /// A changed model or lexicon file was loaded.
+    pub changed: bool,
+    /// Changed files refused by this check (the old ones keep serving).
+    pub refused: u64,
+    /// `(domain, version)` serving after the check.
+    pub models: Vec<(String, String)>,
+}
+
+type ReloadReply = tokio::sync::oneshot::Sender<ReloadReport>;
+
+/// The way from the admin endpoint to the run loop, which owns the scorer:
+/// the endpoint asks, the loop checks the files and answers.
+#[derive(Debug)]
+pub struct Trigger {
+    tx: tokio::sync::mpsc::Sender<ReloadReply>,
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<ReloadReply>>>,
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        Trigger {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl Trigger {
+    /// The loop's end; `None` once taken.
+    pub fn take_receiver(&self) -> Option<tokio::sync::mpsc::Receiver<ReloadReply>> {
+        self.rx.lock().ok()?.take()
+    }
+
+    /// Ask the loop to check now; `None` when no loop answers in time.
+    pub async fn request(&self, timeout: std::time::Duration) -> Option<ReloadReport> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tokio::time::timeout(timeout, async {
+            self.tx.send(reply).await.ok()?;
+            answer.await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+impl Reloader {
+    /// [`Reloader::check`] for a request: what changed and what was refused.
+    pub fn check_now(&mut self, scorer: &mut Scorer, metrics: &Metrics) -> ReloadReport {
+        let failures = |m: &Metrics| {
+            Domain::ALL
+                .iter()
+                .map(|d| {
+                    m.model_reload_failures
+                        .with_label_values(&[d.as_str()])
+                        .get()
+                })
+                .sum::<u64>()
+                + m.lexicon_reload_failures.get()
+        };
+        let before = failures(metrics);
+        let changed = self.check(scorer, metrics);
+        ReloadReport {
+            changed,
+            refused: failures(metrics) - before,
+            models: Domain::ALL
+                .iter()
+                .map(|d| {
+                    (
+                        d.as_str().to_owned(),
+                        scorer.models.get(*d).file.version.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Largest accepted message, unless configured otherwise (256 KiB).
@@ -227,6 +228,93 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
             Err(e) => Rejection::new(R::InvalidJson, json_detail(&e)),
         });
     }
+    // Fast path: one typed parse, borrowing where the JSON has no escapes.
+    // Whatever it refuses goes through the field-by-field path below, which
+    // gives each broken rule its own reason.
+    if let Ok(fast) = serde_json::from_str::<Fast<'_>>(text) {
+        return from_fast(fast, opts);
+    }
+    decode_fields(text, opts)
+}
+
+/// The wire shape when every field has its contract type.
+#[derive(Deserialize)]
+struct Fast<'a> {
+    #[serde(borrow)]
+    review_id: Cow<'a, str>,
+    #[serde(borrow)]
+    business_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    domain: Option<Cow<'a, str>>,
+    text: String,
+    #[serde(borrow)]
+    created_at: Cow<'a, str>,
+    #[serde(default)]
+    rating: Option<f64>,
+    #[serde(default)]
+    business_name: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(borrow, default)]
+    reviewer_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    photos: Option<u32>,
+}
+
+/// The rules of [`decode_fields`], in the same order, on a typed parse.
+fn from_fast(f: Fast<'_>, opts: &DecodeOptions) -> Result<Review, Rejection> {
+    use RejectReason as R;
+    check_id(&f.review_id, "review_id", R::InvalidReviewId)?;
+    check_id(&f.business_id, "business_id", R::InvalidBusinessId)?;
+    let domain = resolve_domain(f.domain.as_deref(), opts)?;
+    let event_time = parse_created_at(&f.created_at)?.timestamp();
+    check_rating(f.rating)?;
+    Ok(Review {
+        review_id: f.review_id.into_owned(),
+        business_id: f.business_id.into_owned(),
+        domain,
+        text: f.text,
+        created_at: f.created_at.into_owned(),
+        event_time,
+        rating: f.rating,
+        business_name: f.business_name,
+        region: f.region,
+        platform: f.platform,
+        reviewer_id: f.reviewer_id.map(Cow::into_owned),
+        photos: f.photos,
+    })
+}
+
+fn resolve_domain(domain: Option<&str>, opts: &DecodeOptions) -> Result<Domain, Rejection> {
+    use RejectReason as R;
+    match domain {
+        Some(d) => Domain::parse(d).ok_or_else(|| {
+            Rejection::new(R::InvalidDomain, "domain must be \"food\" or \"tourism\"")
+        }),
+        None => opts.default_domain.ok_or_else(|| {
+            Rejection::new(
+                R::MissingDomain,
+                "domain is required here (\"food\" or \"tourism\")",
+            )
+        }),
+    }
+}
+
+fn check_rating(rating: Option<f64>) -> Result<(), Rejection> {
+    match rating {
+        Some(r) if !(1.0..=5.0).contains(&r) => Err(Rejection::new(
+            RejectReason::InvalidRating,
+            "rating must be from 1 to 5",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Field by field, so that each broken rule gets its own reason.
+fn decode_fields(text: &str, opts: &DecodeOptions) -> Result<Review, Rejection> {
+    use RejectReason as R;
     let wire: Wire<'_> =
         serde_json::from_str(text).map_err(|e| Rejection::new(R::InvalidJson, json_detail(&e)))?;
 
@@ -242,17 +330,10 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
         R::MissingBusinessId,
         R::InvalidBusinessId,
     )?;
-    let domain = match opt_string(wire.domain, "domain", R::InvalidDomain)? {
-        Some(d) => Domain::parse(&d).ok_or_else(|| {
-            Rejection::new(R::InvalidDomain, "domain must be \"food\" or \"tourism\"")
-        })?,
-        None => opts.default_domain.ok_or_else(|| {
-            Rejection::new(
-                R::MissingDomain,
-                "domain is required here (\"food\" or \"tourism\")",
-            )
-        })?,
-    };
+    let domain = resolve_domain(
+        opt_string(wire.domain, "domain", R::InvalidDomain)?.as_deref(),
+        opts,
+    )?;
     let text = match wire.text {
         None => {
             return Err(Rejection::new(
@@ -280,12 +361,7 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
             let r: f64 = serde_json::from_str(raw.get()).map_err(|_| {
                 Rejection::new(R::InvalidRating, "rating must be a number from 1 to 5")
             })?;
-            if !(1.0..=5.0).contains(&r) {
-                return Err(Rejection::new(
-                    R::InvalidRating,
-                    "rating must be from 1 to 5",
-                ));
-            }
+            check_rating(Some(r))?;
             Some(r)
         }
     };
@@ -313,14 +389,29 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
     })
 }
 
-/// Parse a contract timestamp: RFC 3339 with an explicit offset.
+/// Earliest and latest accepted `created_at` (Unix seconds): 2000-01-01 and
+/// 2100-01-01 UTC. Decisions run on event time, so one review dated in year
+/// 9999 would age every later review of its business to nothing; the bounds
+/// are fixed (not the wall clock) so that a replay refuses exactly what the
+/// stream refused.
+pub const CREATED_AT_RANGE: std::ops::Range<i64> = 946_684_800..4_102_444_800;
+
+/// Parse a contract timestamp: RFC 3339 with an explicit offset, within
+/// [`CREATED_AT_RANGE`].
 pub fn parse_created_at(s: &str) -> Result<DateTime<FixedOffset>, Rejection> {
-    DateTime::parse_from_rfc3339(s).map_err(|_| {
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
         Rejection::new(
             RejectReason::InvalidCreatedAt,
             "created_at must be RFC 3339 with an offset, e.g. 2026-11-27T12:30:00+08:00",
         )
-    })
+    })?;
+    if !CREATED_AT_RANGE.contains(&t.timestamp()) {
+        return Err(Rejection::new(
+            RejectReason::InvalidCreatedAt,
+            "created_at must be from the year 2000 up to 2099",
+        ));
+    }
+    Ok(t)
 }
 
 fn json_detail(e: &serde_json::Error) -> String {
@@ -350,6 +441,11 @@ fn required_id(
 ) -> Result<String, Rejection> {
     let s = opt_string(raw, field, invalid)?
         .ok_or_else(|| Rejection::new(missing, format!("{field} is required")))?;
+    check_id(&s, field, invalid)?;
+    Ok(s)
+}
+
+fn check_id(s: &str, field: &str, invalid: RejectReason) -> Result<(), Rejection> {
     let n = s.chars().count();
     if n == 0 || n > MAX_ID_CHARS {
         return Err(Rejection::new(
@@ -363,7 +459,7 @@ fn required_id(
             format!("{field} must not contain control characters"),
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -441,6 +537,14 @@ mod tests {
             reason_of(with("domain", "fashion".into())),
             R::InvalidDomain
         );
+        assert_eq!(
+            reason_of(with("created_at", "9999-12-31T23:59:59+08:00".into())),
+            R::InvalidCreatedAt
+        );
+        assert_eq!(
+            reason_of(with("created_at", "1970-01-01T00:00:00Z".into())),
+            R::InvalidCreatedAt
+        );
         assert_eq!(reason_of(without("domain")), R::MissingDomain);
         assert_eq!(reason_of(with("rating", 6.into())), R::InvalidRating);
         assert_eq!(reason_of(with("rating", 0.5.into())), R::InvalidRating);
@@ -491,5 +595,62 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), RejectReason::ALL.len());
+    }
+
+    use proptest::prelude::*;
+
+    /// A field's value: of its contract type or not, sometimes absent.
+    fn value() -> impl Strategy<Value = Option<serde_json::Value>> {
+        use serde_json::Value as V;
+        prop_oneof![
+            Just(None),
+            Just(Some(V::Null)),
+            "\\PC{0,12}".prop_map(|s| Some(V::String(s))),
+            "[a-z\\\\\"\u{4e00}-\u{4e05}\n]{0,140}".prop_map(|s| Some(V::String(s))),
+            prop::sample::select(vec!["food", "tourism", "Food", ""])
+                .prop_map(|s| Some(V::String(s.into()))),
+            prop::sample::select(vec![
+                "2026-11-27T12:30:00+08:00",
+                "2026-11-27T12:30:00",
+                "2026-13-01T00:00:00Z"
+            ])
+            .prop_map(|s| Some(V::String(s.into()))),
+            (-2.0f64..8.0).prop_map(|x| Some(serde_json::json!(x))),
+            (0i64..7).prop_map(|x| Some(serde_json::json!(x))),
+            Just(Some(serde_json::json!([1, 2]))),
+            Just(Some(serde_json::json!({"a": 1}))),
+            Just(Some(V::Bool(true))),
+        ]
+    }
+
+    proptest! {
+        /// The fast path and the field-by-field path agree on every message:
+        /// the same review, or the same reason.
+        #[test]
+        fn both_decoding_paths_agree(
+            fields in prop::collection::vec(value(), 11),
+            default_food in any::<bool>(),
+        ) {
+            let names = ["review_id", "business_id", "domain", "text", "created_at", "rating",
+                "business_name", "region", "platform", "reviewer_id", "photos"];
+            let mut obj = serde_json::Map::new();
+            for (name, v) in names.iter().zip(fields) {
+                if let Some(v) = v {
+                    obj.insert((*name).to_owned(), v);
+                }
+            }
+            let text = serde_json::Value::Object(obj).to_string();
+            let opts = DecodeOptions {
+                default_domain: default_food.then_some(Domain::Food),
+                ..DecodeOptions::default()
+            };
+            let fast = decode(text.as_bytes(), &opts);
+            let slow = decode_fields(&text, &opts);
+            match (fast, slow) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.reason, b.reason, "{}", text),
+                (a, b) => prop_assert!(false, "{} -> fast {:?} slow {:?}", text, a.map(|_| ()), b.map(|_| ())),
+            }
+        }
     }
 }

@@ -52,10 +52,40 @@ fn tourism_signals_do_not_regress() {
     ) else {
         return;
     };
-    assert!(r.micro.f1() >= 0.84, "micro-F1 {:.3}", r.micro.f1());
+    assert!(r.micro.f1() >= 0.85, "micro-F1 {:.3}", r.micro.f1());
     assert!(
-        r.micro.precision() >= 0.84,
+        r.micro.precision() >= 0.85,
         "precision {:.3}",
         r.micro.precision()
+    );
+}
+
+/// The held-out sets (`dev/labels/holdout/`, docs/labelling-holdout.md) were
+/// labelled after the lexicons were tuned and are never used to tune them:
+/// they measure how far the development-set figures generalise. Food's held-out
+/// half has almost no positives (the corpus' food risk reports are all in the
+/// development set), so it measures false alarms on look-alike text.
+#[test]
+fn held_out_figures_are_reported_and_guarded() {
+    let Some(t) = measure(
+        "ChnSentiCorp_htl_all.csv",
+        "holdout/ChnSentiCorp_htl_all.csv",
+        Domain::Tourism,
+    ) else {
+        return;
+    };
+    // Far below the development set's 0.85: see the README, "Signal quality".
+    assert!(
+        t.micro.f1() >= 0.40,
+        "tourism held-out micro-F1 {:.3}",
+        t.micro.f1()
+    );
+    let Some(f) = measure("waimai_10k.csv", "holdout/waimai_10k.csv", Domain::Food) else {
+        return;
+    };
+    let false_alarms = f.micro.fp;
+    assert!(
+        false_alarms <= 12,
+        "food held-out: {false_alarms} false alarms in 300 reviews"
     );
 }

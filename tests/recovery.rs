@@ -471,7 +471,7 @@ fn restore_speed_of_sixty_thousand_businesses() {
         ..SimConfig::default()
     });
     let (_, states) = reference(&w.reviews);
-    let samples: Vec<_> = states.iter().map(|((d, _), s)| (*d, s.clone())).collect();
+    let samples: Vec<_> = states.iter().map(|(d, _, s)| (d, s.clone())).collect();
     let n = 60_000usize;
     let records: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
@@ -500,7 +500,9 @@ fn restore_speed_of_sixty_thousand_businesses() {
         .set("bootstrap.servers", &broker.addr)
         .create()
         .unwrap();
-    let restorer = Restorer::new(&broker.addr, "reviewguard.changelog", producer).unwrap();
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", &broker.addr);
+    let restorer = Restorer::new(client, "reviewguard.changelog", producer).unwrap();
     let topics = ["reviews.food".to_owned(), "reviews.tourism".to_owned()];
     let (all, done) = rt
         .block_on(async {

@@ -46,27 +46,28 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
-fn tansu_binary() -> PathBuf {
+/// Where the Tansu broker is: `TANSU_BIN`, `PATH` or `~/.cargo/bin`.
+pub fn tansu_available() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TANSU_BIN") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join("tansu");
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
-        let p = PathBuf::from(home).join(".cargo/bin/tansu");
-        if p.is_file() {
-            return p;
-        }
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }
-    panic!(
-        "the integration tests need the Tansu broker: run scripts/test.sh (it installs tansu), or set TANSU_BIN"
-    );
+    dirs.into_iter()
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file())
+}
+
+fn tansu_binary() -> PathBuf {
+    tansu_available().unwrap_or_else(|| {
+        panic!(
+            "the integration tests need the Tansu broker: run scripts/test.sh (it installs tansu), or set TANSU_BIN"
+        )
+    })
 }
 
 /// A Tansu broker on a free loopback port, in-memory storage; killed on drop.
@@ -642,8 +643,8 @@ pub fn assert_states_match(
     }
     let missing: Vec<String> = reference
         .iter()
-        .filter(|((d, id), _)| !latest.contains_key(&(d.as_str().to_owned(), id.clone())))
-        .map(|((d, id), s)| format!("{d} {id} (last source offset {})", s.source_offset))
+        .filter(|(d, id, _)| !latest.contains_key(&(d.as_str().to_owned(), id.to_string())))
+        .map(|(d, id, s)| format!("{d} {id} (last source offset {})", s.source_offset))
         .collect();
     assert!(
         missing.is_empty(),
@@ -655,9 +656,9 @@ pub fn assert_states_match(
         reference.len(),
         "businesses in the changelog vs the reference"
     );
-    for ((domain, id), want) in reference.iter() {
+    for (domain, id, want) in reference.iter() {
         let mut got = latest
-            .get(&(domain.as_str().to_owned(), id.clone()))
+            .get(&(domain.as_str().to_owned(), id.to_owned()))
             .unwrap_or_else(|| panic!("no state for {id}"))
             .clone();
         got.source_offset = want.source_offset;

@@ -1,0 +1,153 @@
+//! `explain`: how a business's flags came about. Replays that business's
+//! reviews through the same core as the stream and `replay` and tells, for
+//! each review, its signals (on a redacted snippet; never the reviewer id),
+//! and for each risk review the feature values, the score against the
+//! model's thresholds, the rule or threshold that fired (or why nothing did)
+//! and each flag with its reasons.
+//!
+//! A business's state depends on its own reviews only, so replaying just
+//! them, in input order, gives exactly the flags a replay of the whole input
+//! gives for it.
+
+use crate::decide::{self, Severity};
+use crate::features;
+use crate::flag::Flag;
+use crate::pipeline::{Scorer, States};
+use crate::redact;
+use crate::review::{self, DecodeOptions, Domain};
+use std::io::{BufRead, Write};
+
+/// Longest snippet shown for a review: as long as the evidence snippets.
+const SNIPPET_CHARS: usize = features::SNIPPET_CHARS;
+
+#[derive(Debug, Default)]
+pub struct Explained {
+    /// Reviews of the business found in the input.
+    pub reviews: u64,
+    /// Input lines refused by the decoder (of any business).
+    pub rejected: u64,
+    /// Flags the core emitted for the business, in order (`emitted_at` empty).
+    pub flags: Vec<Flag>,
+}
+
+/// Explain `business` (in `domain`, or in any domain) from review JSON lines.
+pub fn explain(
+    scorer: &Scorer,
+    input: impl BufRead,
+    business: &str,
+    domain: Option<Domain>,
+    max_bytes: usize,
+    out: &mut impl Write,
+) -> std::io::Result<Explained> {
+    let opts = DecodeOptions {
+        max_bytes,
+        default_domain: None,
+    };
+    let mut states = States::default();
+    let mut x = Explained::default();
+    for line in input.split(b'\n') {
+        let mut line = line?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let r = match review::decode(&line, &opts) {
+            Ok(r) => r,
+            Err(_) => {
+                x.rejected += 1;
+                continue;
+            }
+        };
+        if r.business_id != business || domain.is_some_and(|d| d != r.domain) {
+            continue;
+        }
+        x.reviews += 1;
+        let last_flag = states
+            .get(r.domain, &r.business_id)
+            .and_then(|s| s.last_flag());
+        let outcome = scorer.process(&mut states, &r);
+        let signals = outcome.signals.sorted_names();
+        writeln!(
+            out,
+            "review {} {} {} signals {:?} \"{}\"",
+            r.review_id,
+            r.created_at,
+            r.domain,
+            signals,
+            redact::snippet(&r.text, SNIPPET_CHARS)
+        )?;
+        let Some(probability) = outcome.risk_score else {
+            continue;
+        };
+        let Some(state) = states.get(r.domain, &r.business_id) else {
+            continue;
+        };
+        // The vector the core scored: the state as of this review.
+        let raw = state.features_at(r.event_time.max(state.as_of));
+        let names = features::feature_names(r.domain);
+        let shown: Vec<String> = names
+            .iter()
+            .zip(&raw)
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(n, v)| format!("{n}={v:.3}"))
+            .collect();
+        writeln!(out, "  features: {}", shown.join(" "))?;
+        let model = scorer.models.get(r.domain);
+        let t = &model.file.thresholds;
+        writeln!(
+            out,
+            "  score {probability:.4} by model {} {} (sha256 {}); thresholds low {:.4} medium {:.4} high {:.4}",
+            model.file.name, model.file.version, model.sha256, t.low, t.medium, t.high
+        )?;
+        let by_model = decide::severity_of(probability, t);
+        let cluster = state.distinct_reporters(
+            Some(crate::category::Category::Illness),
+            r.event_time,
+            i64::from(scorer.decide.illness_cluster_hours) * 3600,
+        );
+        let cluster_fires = scorer.decide.illness_cluster_reports > 0
+            && cluster >= scorer.decide.illness_cluster_reports as usize;
+        writeln!(
+            out,
+            "  model alone: {}; illness reporters within {} h: {} (rule illness_cluster needs {})",
+            by_model.map_or("below the low threshold", Severity::as_str),
+            scorer.decide.illness_cluster_hours,
+            cluster,
+            scorer.decide.illness_cluster_reports
+        )?;
+        match &outcome.flag {
+            Some(f) => {
+                writeln!(
+                    out,
+                    "  flag {} severity {} trigger {} risk_score {}",
+                    f.flag_id,
+                    f.severity.as_str(),
+                    f.trigger,
+                    f.risk_score
+                )?;
+                for reason in &f.reasons {
+                    writeln!(
+                        out,
+                        "    reason {} = {} (contribution {:+.3}): {}",
+                        reason.feature, reason.value, reason.contribution, reason.text
+                    )?;
+                }
+                x.flags.push(f.clone());
+            }
+            None => {
+                let why = match last_flag {
+                    Some(l) if by_model.is_some() || cluster_fires => format!(
+                        "no flag: within the cooldown of the flag at {} (severity {}) and severity did not rise",
+                        crate::simulate::rfc3339(l.event_time),
+                        l.severity.as_str()
+                    ),
+                    _ => "no flag: no rule fired and the score is below the low threshold".into(),
+                };
+                writeln!(out, "  {why}")?;
+            }
+        }
+    }
+    Ok(x)
+}
