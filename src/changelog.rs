@@ -8,6 +8,11 @@
 //! changelog partition `p` only. Records are written after the outputs of
 //! their batch were acknowledged and before the input offsets are stored: a
 //! restored state never runs ahead of the flags it caused.
+//!
+//! Changelog partition `p` holds the records of partition `p` of every review
+//! topic; a restore reads it once for all of them. It reads with
+//! `isolation.level=read_committed`: in `exactly_once` mode records of an
+//! aborted or still open transaction are not state.
 
 use crate::features::BusinessState;
 use crate::pipeline::States;
@@ -19,6 +24,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -69,6 +75,8 @@ impl Restorer {
             .set("group.id", "reviewguard-restore")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("queued.max.messages.kbytes", "16384")
             .create()
             .context("cannot create the changelog reader")?;
         Ok(Restorer {
@@ -78,17 +86,21 @@ impl Restorer {
         })
     }
 
-    /// The state of `source_topic`'s partition `partition`, from the changelog.
-    /// Blocks until the partition has been read to its end.
+    /// The state of partition `partition` of each of `source_topics`, from
+    /// changelog partition `partition`, read once. Blocks until the partition
+    /// has been read to its end.
     pub fn restore(
         &self,
-        source_topic: &str,
+        source_topics: &[String],
         partition: i32,
         timeout: Duration,
-    ) -> Result<(States, Restored)> {
+    ) -> Result<(HashMap<String, States>, Restored)> {
         let started = Instant::now();
         let token = self.barrier(partition, timeout)?;
-        let mut states = States::default();
+        let mut all: HashMap<String, States> = source_topics
+            .iter()
+            .map(|t| (t.clone(), States::default()))
+            .collect();
         let mut done = Restored::default();
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
@@ -120,11 +132,10 @@ impl Restorer {
                 continue; // tombstone
             };
             match serde_json::from_slice::<Record>(payload) {
-                Ok(r)
-                    if r.format_version == FORMAT_VERSION
-                        && r.source_topic == source_topic
-                        && r.source_partition == partition =>
-                {
+                Ok(r) if r.format_version == FORMAT_VERSION && r.source_partition == partition => {
+                    let Some(states) = all.get_mut(&r.source_topic) else {
+                        continue; // a review topic not asked for
+                    };
                     let newer = states
                         .get(r.domain, &r.business_id)
                         .is_none_or(|s| s.source_offset <= r.source_offset);
@@ -140,9 +151,9 @@ impl Restorer {
             }
         }
         self.consumer.unassign()?;
-        done.businesses = states.len();
+        done.businesses = all.values().map(States::len).sum();
         done.elapsed = started.elapsed();
-        Ok((states, done))
+        Ok((all, done))
     }
 }
 

@@ -87,6 +87,21 @@ pub struct KafkaConfig {
     pub ssl_key_location: String,
     pub ssl_key_password: Secret,
     pub ssl_key_password_file: String,
+    /// `at_least_once` (default) or `exactly_once` (Kafka transactions: a
+    /// batch's flags, dead letters, changelog records and input offsets are
+    /// committed together or not at all).
+    pub processing_guarantee: String,
+    /// Stable id of this instance within the group, for the transactional id
+    /// of `exactly_once` (`<group_id>-<instance_id>`). Empty: the host name.
+    /// Must differ between live instances and stay the same across restarts.
+    pub instance_id: String,
+}
+
+/// What `kafka.processing_guarantee` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarantee {
+    AtLeastOnce,
+    ExactlyOnce,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,7 +185,44 @@ impl Default for KafkaConfig {
             ssl_key_location: String::new(),
             ssl_key_password: Secret::default(),
             ssl_key_password_file: String::new(),
+            processing_guarantee: "at_least_once".into(),
+            instance_id: String::new(),
         }
+    }
+}
+
+impl KafkaConfig {
+    pub fn guarantee(&self) -> Guarantee {
+        if self.processing_guarantee == "exactly_once" {
+            Guarantee::ExactlyOnce
+        } else {
+            Guarantee::AtLeastOnce
+        }
+    }
+
+    /// `transactional.id` of `exactly_once`: `<group_id>-<instance_id>`, the
+    /// instance id defaulting to the host name. Stable across restarts, so a
+    /// restarted instance fences its previous incarnation and aborts the
+    /// transaction it left open at once (instead of after
+    /// `transaction.timeout.ms`). Zombies that lost their partitions in a
+    /// rebalance are fenced by the consumer group generation the offsets are
+    /// committed with (KIP-447), so the id need not name the partitions.
+    pub fn transactional_id(&self) -> String {
+        let instance = if self.instance_id.is_empty() {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .or_else(|| {
+                    std::fs::read_to_string("/etc/hostname")
+                        .ok()
+                        .map(|h| h.trim().to_owned())
+                        .filter(|h| !h.is_empty())
+                })
+                .unwrap_or_else(|| self.client_id.clone())
+        } else {
+            self.instance_id.clone()
+        };
+        format!("{}-{instance}", self.group_id)
     }
 }
 
@@ -397,6 +449,29 @@ impl Config {
                     "is {:?}; use \"earliest\" or \"latest\"",
                     self.kafka.auto_offset_reset
                 ),
+            ));
+        }
+        if !matches!(
+            self.kafka.processing_guarantee.as_str(),
+            "at_least_once" | "exactly_once"
+        ) {
+            return Err(invalid(
+                "kafka.processing_guarantee",
+                format!(
+                    "is {:?}; use \"at_least_once\" or \"exactly_once\"",
+                    self.kafka.processing_guarantee
+                ),
+            ));
+        }
+        if !self
+            .kafka
+            .instance_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(invalid(
+                "kafka.instance_id",
+                "may hold only letters, digits, '.', '_' and '-'",
             ));
         }
         if !(1000..=300_000).contains(&self.kafka.session_timeout_ms) {
@@ -653,6 +728,17 @@ mod tests {
         assert_eq!(c.limits.batch_size, 64);
         assert_eq!(c.decide.cooldown_hours, 24);
         assert_eq!(c.pseudonym_key().unwrap().unwrap(), b"s3cret-s3cret-s3cret");
+        assert_eq!(c.kafka.guarantee(), Guarantee::AtLeastOnce);
+        let c = Config::load(
+            None,
+            env(&[
+                ("REVIEWGUARD_KAFKA_PROCESSING_GUARANTEE", "exactly_once"),
+                ("REVIEWGUARD_KAFKA_INSTANCE_ID", "rg-0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.kafka.guarantee(), Guarantee::ExactlyOnce);
+        assert_eq!(c.kafka.transactional_id(), "reviewguard-rg-0");
     }
 
     #[test]
@@ -663,6 +749,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("kafka.auto_offset_reset"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("REVIEWGUARD_KAFKA_PROCESSING_GUARANTEE", "exactly_twice")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("kafka.processing_guarantee"), "{e}");
         let e = Config::load(None, env(&[("REVIEWGUARD_LIMITS_BATCH_SIZE", "many")])).unwrap_err();
         assert!(
             e.to_string().contains("REVIEWGUARD_LIMITS_BATCH_SIZE"),

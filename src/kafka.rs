@@ -13,8 +13,21 @@
 //! before someone else owned it. A partition remembers the next offset it
 //! has applied, so messages fetched again after a rebalance are not counted
 //! twice.
+//!
+//! `kafka.processing_guarantee = "exactly_once"`: the producer is
+//! transactional (`transactional.id` = `<group_id>-<instance_id>`, see
+//! [`crate::config::KafkaConfig::transactional_id`]). A batch opens a
+//! transaction with its first message; its flags, dead letters, changelog
+//! records and input offsets (`send_offsets_to_transaction` with the
+//! consumer's group metadata) are committed in one transaction at the end of
+//! the batch, on revoke and at shutdown. When a transaction fails it is
+//! aborted, the batch's partitions are restored again from the changelog
+//! (read committed: the aborted changes are not in it) and the consumer is
+//! rewound to their committed offsets, so nothing of the aborted batch stays
+//! in memory. A fenced producer (another live instance with the same
+//! transactional id) stops the service.
 
-use crate::config::Config;
+use crate::config::{Config, Guarantee};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{Scorer, States};
@@ -75,9 +88,30 @@ impl Ctx {
     }
 }
 
+/// A broker counts as reachable when its connection is up and it answers:
+/// a broker with requests outstanding that has sent nothing for this long is
+/// frozen or cut off even if the TCP connection still stands.
+const BROKER_SILENCE_US: i64 = 5_000_000;
+
+fn broker_answering(b: &rdkafka::statistics::Broker) -> bool {
+    let waiting = b.waitresp_cnt > 0 || b.outbuf_cnt > 0;
+    b.state == "UP" && !(waiting && b.rxidle > BROKER_SILENCE_US)
+}
+
+/// The cluster's brokers (not librdkafka's internal pseudo-broker, which is
+/// always "UP", nor bootstrap entries once real brokers are known).
+fn real_brokers(stats: &Statistics) -> impl Iterator<Item = &rdkafka::statistics::Broker> {
+    stats
+        .brokers
+        .values()
+        .filter(|b| b.nodeid >= 0 && b.source != "internal")
+}
+
 impl ClientContext for Ctx {
     fn stats(&self, stats: Statistics) {
-        let up = stats.brokers.values().any(|b| b.state == "UP");
+        // The consumer always has a fetch or heartbeat outstanding, so a
+        // silent broker shows within seconds.
+        let up = real_brokers(&stats).any(broker_answering);
         self.health.broker_up.store(up, Ordering::Relaxed);
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
@@ -99,6 +133,25 @@ impl ClientContext for Ctx {
             self.health.broker_up.store(false, Ordering::Relaxed);
         }
         tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+/// Producer context: a producer with records or requests waiting on a broker
+/// that does not answer makes the service not ready (the consumer's own
+/// statistics are not served while the loop awaits deliveries).
+pub struct ProducerCtx {
+    health: Arc<Health>,
+}
+
+impl ClientContext for ProducerCtx {
+    fn stats(&self, stats: Statistics) {
+        let stalled = real_brokers(&stats)
+            .any(|b| (b.waitresp_cnt > 0 || b.outbuf_cnt > 0) && !broker_answering(b));
+        self.health.broker_stalled.store(stalled, Ordering::Relaxed);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka producer error");
     }
 }
 
@@ -211,9 +264,12 @@ pub struct RunSummary {
 }
 
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
+    let eos = cfg.kafka.guarantee() == Guarantee::ExactlyOnce;
     let mut c = cfg.kafka_client();
     c.set("group.id", &cfg.kafka.group_id)
-        .set("enable.auto.commit", "true")
+        // exactly_once: offsets are committed inside the transactions.
+        .set("enable.auto.commit", if eos { "false" } else { "true" })
+        .set("isolation.level", "read_committed")
         .set("enable.auto.offset.store", "false")
         .set("auto.commit.interval.ms", "1000")
         .set("auto.offset.reset", &cfg.kafka.auto_offset_reset)
@@ -229,9 +285,13 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
             "max.poll.interval.ms",
             cfg.kafka.max_poll_interval_ms.to_string(),
         )
-        .set("statistics.interval.ms", "5000")
-        // Bound what librdkafka prefetches, so a slow pipeline cannot hoard memory.
+        .set("statistics.interval.ms", "1000")
+        // Bound what librdkafka prefetches, so a slow pipeline cannot hoard
+        // memory: at most 16 MiB queued, 8 MiB per fetch.
         .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.max.bytes", "8388608")
+        .set("max.partition.fetch.bytes", "1048576")
+        // Exponential reconnect backoff; librdkafka adds -25%..+50% jitter.
         .set("reconnect.backoff.ms", "200")
         .set("reconnect.backoff.max.ms", "10000");
     c
@@ -243,11 +303,30 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
-        .set("queue.buffering.max.kbytes", "65536")
+        // Bounded: a full queue makes `send` wait (and the loop stop reading).
+        .set("queue.buffering.max.kbytes", "16384")
+        .set("queue.buffering.max.messages", "20000")
+        .set("statistics.interval.ms", "1000")
         .set("reconnect.backoff.ms", "200")
         .set("reconnect.backoff.max.ms", "10000");
+    if cfg.kafka.guarantee() == Guarantee::ExactlyOnce {
+        c.set("transactional.id", cfg.kafka.transactional_id())
+            .set("transaction.timeout.ms", "60000");
+    }
     c
 }
+
+/// The plain (idempotent, non-transactional) producer of changelog barriers.
+fn barrier_producer(cfg: &Config) -> Result<FutureProducer> {
+    cfg.kafka_client()
+        .set("enable.idempotence", "true")
+        .set("reconnect.backoff.ms", "200")
+        .set("reconnect.backoff.max.ms", "10000")
+        .create()
+        .context("cannot create the changelog barrier producer (check kafka.brokers)")
+}
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The service. Runs until `shutdown` turns true, then drains and commits.
 pub async fn run(
@@ -265,9 +344,22 @@ pub async fn run(
     let consumer: StreamConsumer<Ctx> = consumer_config(cfg)
         .create_with_context(ctx)
         .context("cannot create the Kafka consumer (check kafka.brokers)")?;
-    let producer: FutureProducer = producer_config(cfg)
-        .create()
+    let producer: FutureProducer<ProducerCtx> = producer_config(cfg)
+        .create_with_context(ProducerCtx {
+            health: health.clone(),
+        })
         .context("cannot create the Kafka producer (check kafka.brokers)")?;
+    let eos = cfg.kafka.guarantee() == Guarantee::ExactlyOnce;
+    if eos {
+        // Fences any earlier incarnation with the same transactional id and
+        // aborts the transaction it left open.
+        let p = producer.clone();
+        tokio::task::spawn_blocking(move || p.init_transactions(TXN_TIMEOUT))
+            .await
+            .map_err(|e| anyhow!("init_transactions did not finish: {e}"))?
+            .context("cannot initialise Kafka transactions (kafka.processing_guarantee = exactly_once needs a broker with transactions)")?;
+        tracing::info!(transactional_id = %cfg.kafka.transactional_id(), "exactly-once: transactions initialised");
+    }
     let topics = &cfg.topics;
     consumer
         .subscribe(&[&topics.reviews_food, &topics.reviews_tourism])
@@ -276,8 +368,11 @@ pub async fn run(
     tracing::info!(brokers = %cfg.kafka.brokers, group = %cfg.kafka.group_id, "consuming");
 
     check_changelog_partitions(&consumer, cfg)?;
-    let restorer =
-        crate::changelog::Restorer::new(cfg.kafka_client(), &topics.changelog, producer.clone())?;
+    let restorer = crate::changelog::Restorer::new(
+        cfg.kafka_client(),
+        &topics.changelog,
+        barrier_producer(cfg)?,
+    )?;
     let mut shell = Shell {
         cfg,
         scorer,
@@ -289,6 +384,8 @@ pub async fn run(
         pending: Vec::new(),
         touched: HashSet::new(),
         summary: RunSummary::default(),
+        eos,
+        in_txn: false,
     };
     let mut reloader = crate::reload::Reloader::new(cfg.watched());
     let mut reload_tick =
@@ -358,7 +455,9 @@ pub async fn run(
         "shutting down: draining in-flight work"
     );
     shell.flush(&consumer).await?;
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+    if eos {
+        // Offsets went with the transactions.
+    } else if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         // Nothing stored since the last commit is not an error.
         if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
             tracing::warn!(error = %e, "final commit failed");
@@ -382,7 +481,7 @@ struct Shell<'a> {
     cfg: &'a Config,
     scorer: Scorer,
     metrics: Metrics,
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerCtx>,
     restorer: crate::changelog::Restorer,
     partitions: HashMap<Tp, PartitionState>,
     suspended: HashMap<Tp, PartitionState>,
@@ -390,6 +489,9 @@ struct Shell<'a> {
     /// Businesses whose state changed in the pending batch (for the changelog).
     touched: HashSet<(Tp, Domain, String)>,
     summary: RunSummary,
+    /// exactly_once mode, and whether a transaction is open.
+    eos: bool,
+    in_txn: bool,
 }
 
 impl Shell<'_> {
@@ -439,13 +541,21 @@ impl Shell<'_> {
         Ok(())
     }
 
-    /// Read newly assigned partitions' state back from the changelog.
+    /// Read newly assigned partitions' state back from the changelog: each
+    /// changelog partition once, for every review topic's partition of that
+    /// number.
     fn restore(&mut self, parts: &[Tp]) -> Result<()> {
-        for tp in parts {
-            let (states, done) = self
+        let mut by_partition: std::collections::BTreeMap<i32, Vec<String>> = Default::default();
+        for (topic, p) in parts {
+            by_partition.entry(*p).or_default().push(topic.clone());
+        }
+        for (p, topics) in by_partition {
+            let (mut all, done) = self
                 .restorer
-                .restore(&tp.0, tp.1, Duration::from_secs(120))
-                .with_context(|| format!("cannot restore the state of {}[{}]", tp.0, tp.1))?;
+                .restore(&topics, p, Duration::from_secs(120))
+                .with_context(|| {
+                    format!("cannot restore the state of partition {p} of {topics:?}")
+                })?;
             self.metrics
                 .restore_seconds
                 .observe(done.elapsed.as_secs_f64());
@@ -453,20 +563,23 @@ impl Shell<'_> {
                 .businesses_restored
                 .inc_by(done.businesses as u64);
             tracing::info!(
-                topic = %tp.0,
-                partition = tp.1,
+                topics = ?topics,
+                partition = p,
                 businesses = done.businesses,
                 records = done.records,
                 seconds = done.elapsed.as_secs_f64(),
                 "state restored from the changelog"
             );
-            self.partitions.insert(
-                tp.clone(),
-                PartitionState {
-                    states,
-                    next_offset: 0,
-                },
-            );
+            for topic in topics {
+                let states = all.remove(&topic).unwrap_or_default();
+                self.partitions.insert(
+                    (topic, p),
+                    PartitionState {
+                        states,
+                        next_offset: 0,
+                    },
+                );
+            }
         }
         Ok(())
     }
@@ -506,6 +619,12 @@ impl Shell<'_> {
         if offset < part.next_offset {
             // Fetched again after a rebalance: already handled here.
             return Ok(());
+        }
+        if self.eos && !self.in_txn {
+            self.producer
+                .begin_transaction()
+                .context("cannot begin a transaction")?;
+            self.in_txn = true;
         }
         part.next_offset = offset + 1;
         self.summary.consumed += 1;
@@ -607,29 +726,54 @@ impl Shell<'_> {
     }
 
     /// Await every output of the batch, write the changed states to the
-    /// changelog and await those, then store the input offsets.
+    /// changelog and await those, then store the input offsets
+    /// (at_least_once), or commit all of it as one transaction (exactly_once).
     async fn flush(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        if self.eos {
+            return self.flush_transaction(consumer).await;
+        }
+        let (highest, flags) = self.await_outputs().await?;
+        self.count_flags(&flags);
+        self.write_changelog().await?;
+        for ((topic, partition), offset) in highest {
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                // The partition was revoked meanwhile: its new owner starts from the last commit.
+                tracing::debug!(%topic, partition, error = %e, "offset not stored");
+            }
+        }
+        self.update_tracked();
+        Ok(())
+    }
+
+    fn count_flags(&mut self, flags: &[(Domain, crate::decide::Severity)]) {
+        for (d, s) in flags {
+            self.summary.flags += 1;
+            self.metrics
+                .flags_emitted
+                .with_label_values(&[d.as_str(), s.as_str()])
+                .inc();
+        }
+    }
+
+    /// Await the deliveries of the pending batch: the highest offset handled
+    /// per partition and the flags acknowledged.
+    async fn await_outputs(
+        &mut self,
+    ) -> Result<(HashMap<Tp, i64>, Vec<(Domain, crate::decide::Severity)>)> {
         let pending = std::mem::take(&mut self.pending);
         let mut highest: HashMap<Tp, i64> = HashMap::new();
+        let mut flags = Vec::new();
         for p in pending {
             for (f, flag) in p.deliveries {
                 match f.await {
-                    Ok(Ok(_)) => {
-                        if let Some((d, s)) = flag {
-                            self.summary.flags += 1;
-                            self.metrics
-                                .flags_emitted
-                                .with_label_values(&[d.as_str(), s.as_str()])
-                                .inc();
-                        }
-                    }
+                    Ok(Ok(_)) => flags.extend(flag),
                     Ok(Err((e, _))) => {
                         self.metrics
                             .produce_errors
                             .with_label_values(&[if flag.is_some() { "flag" } else { "dlq" }])
                             .inc();
                         return Err(anyhow!(
-                            "delivery failed for {}[{}]@{}: {e}; its offset is not committed, so it will be processed again after restart",
+                            "delivery failed for {}[{}]@{}: {e}; its offset is not committed, so it will be processed again",
                             p.tp.0,
                             p.tp.1,
                             p.offset
@@ -648,15 +792,117 @@ impl Shell<'_> {
             }
             highest.insert(p.tp, p.offset);
         }
-        self.write_changelog().await?;
-        for ((topic, partition), offset) in highest {
-            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
-                // The partition was revoked meanwhile: its new owner starts from the last commit.
-                tracing::debug!(%topic, partition, error = %e, "offset not stored");
+        Ok((highest, flags))
+    }
+
+    /// exactly_once: commit the open transaction (outputs, changelog records,
+    /// input offsets); on failure abort it and rewind.
+    async fn flush_transaction(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        if !self.in_txn {
+            return Ok(());
+        }
+        let mut batch: HashSet<Tp> = self.pending.iter().map(|p| p.tp.clone()).collect();
+        batch.extend(self.touched.iter().map(|(tp, _, _)| tp.clone()));
+        let result = self.commit_transaction(consumer).await;
+        self.in_txn = false;
+        match result {
+            Ok(flags) => {
+                self.metrics
+                    .transactions
+                    .with_label_values(&["committed"])
+                    .inc();
+                self.count_flags(&flags);
+                self.update_tracked();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "transaction failed: aborting it and rewinding its partitions");
+                self.pending.clear();
+                self.touched.clear();
+                let producer = self.producer.clone();
+                tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
+                    .context("cannot abort the failed transaction (fenced by another instance with the same kafka.instance_id?)")?;
+                self.metrics
+                    .transactions
+                    .with_label_values(&["aborted"])
+                    .inc();
+                tokio::task::block_in_place(|| self.rewind(consumer, batch))
             }
         }
-        self.update_tracked();
-        Ok(())
+    }
+
+    async fn commit_transaction(
+        &mut self,
+        consumer: &StreamConsumer<Ctx>,
+    ) -> Result<Vec<(Domain, crate::decide::Severity)>> {
+        let (highest, flags) = self.await_outputs().await?;
+        self.write_changelog().await?;
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for ((topic, partition), offset) in &highest {
+            offsets.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(offset + 1))?;
+        }
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| anyhow!("the consumer has no group metadata"))?;
+        let producer = self.producer.clone();
+        tokio::task::block_in_place(|| {
+            if offsets.count() > 0 {
+                producer
+                    .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
+                    .context("cannot add the input offsets to the transaction")?;
+            }
+            producer
+                .commit_transaction(TXN_TIMEOUT)
+                .context("cannot commit the transaction")
+        })?;
+        Ok(flags)
+    }
+
+    /// After an aborted transaction: forget the batch's partitions' state,
+    /// read it back from the changelog (without the aborted changes) and
+    /// seek the consumer to their committed offsets.
+    fn rewind(&mut self, consumer: &StreamConsumer<Ctx>, batch: HashSet<Tp>) -> Result<()> {
+        let parts: Vec<Tp> = batch
+            .into_iter()
+            .filter(|tp| self.partitions.remove(tp).is_some())
+            .collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (topic, p) in &parts {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .context("cannot read the committed offsets to rewind to")?;
+        let assigned = consumer
+            .assignment()
+            .context("cannot read the consumer's assignment")?;
+        for e in committed.elements() {
+            if assigned.find_partition(e.topic(), e.partition()).is_none() {
+                // Revoked meanwhile: its next owner starts from the committed offset.
+                continue;
+            }
+            let to = match e.offset() {
+                rdkafka::Offset::Offset(o) => rdkafka::Offset::Offset(o),
+                _ if self.cfg.kafka.auto_offset_reset == "latest" => rdkafka::Offset::End,
+                _ => rdkafka::Offset::Beginning,
+            };
+            // Not rewinding would skip the aborted batch: stop instead, and
+            // let the restart resume from the committed offsets.
+            consumer
+                .seek(e.topic(), e.partition(), to, Duration::from_secs(10))
+                .with_context(|| {
+                    format!(
+                        "cannot rewind {}[{}] after an aborted transaction",
+                        e.topic(),
+                        e.partition()
+                    )
+                })?;
+        }
+        tracing::info!(partitions = ?parts, "rewound to the committed offsets");
+        self.restore(&parts)
     }
 
     async fn write_changelog(&mut self) -> Result<()> {
@@ -709,8 +955,8 @@ impl Shell<'_> {
 }
 
 /// Enqueue one record; when librdkafka's queue is full, let it deliver first.
-pub fn send(
-    producer: &FutureProducer,
+pub fn send<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
     topic: &str,
     key: &str,
     body: &[u8],

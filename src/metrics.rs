@@ -31,6 +31,7 @@ pub struct Metrics {
     pub restore_seconds: Histogram,
     pub businesses_restored: prometheus::IntCounter,
     pub duplicates_skipped: prometheus::IntCounter,
+    pub transactions: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -189,6 +190,11 @@ impl Metrics {
                 must(registry.register(Box::new(c.clone())));
                 c
             },
+            transactions: counter(
+                "transactions_total",
+                "Kafka transactions of exactly_once mode, by outcome (committed, aborted).",
+                &["outcome"],
+            ),
             registry,
         };
         // Series that exist from the start, so dashboards and alerts see zeros.
@@ -264,12 +270,16 @@ pub struct Health {
     pub restoring: AtomicBool,
     /// `POST /reload` requests to the run loop.
     pub reload: crate::reload::Trigger,
+    /// The producer has requests outstanding and has heard nothing from the
+    /// broker for a while (a frozen or unreachable broker).
+    pub broker_stalled: AtomicBool,
 }
 
 impl Health {
     pub fn ready(&self) -> bool {
         self.assigned.load(Ordering::Relaxed)
             && self.broker_up.load(Ordering::Relaxed)
+            && !self.broker_stalled.load(Ordering::Relaxed)
             && !self.restoring.load(Ordering::Relaxed)
     }
 }

@@ -79,7 +79,11 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
-        let port = free_port();
+        Broker::start_on(free_port())
+    }
+
+    /// A fresh broker (empty: in-memory storage) on `port`.
+    pub fn start_on(port: u16) -> Broker {
         let addr = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
@@ -133,6 +137,58 @@ impl Broker {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
     }
+
+    pub fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// SIGSTOP: the process stays, its sockets stay open, nothing answers.
+    pub fn freeze(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// SIGCONT after [`Broker::freeze`].
+    pub fn thaw(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid} failed");
+}
+
+/// CPU time (user + system) a process has used, in seconds, from /proc.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks as f64 / hz
+}
+
+/// Resident set size of a process in KiB (VmRSS), from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 impl Drop for Broker {
@@ -300,12 +356,25 @@ impl Service {
 
     pub fn wait_ready(&mut self, timeout: Duration) {
         let addr = self.metrics_addr.clone();
-        wait_for("the service to report ready on /readyz", timeout, || {
+        let deadline = Instant::now() + timeout;
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("reviewguard exited early ({status}): {}", self.log());
             }
-            matches!(http_get(&addr, "/readyz"), Some((200, _))).then_some(())
-        });
+            let answer = http_get(&addr, "/readyz");
+            if matches!(answer, Some((200, _))) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for /readyz to say ready; it said {answer:?}; log tail (newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Wait until `reviews_consumed_total` reaches `n`.
@@ -321,6 +390,15 @@ impl Service {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// `/readyz`: Some(true) on 200, Some(false) on 503, None when it does not answer.
+    pub fn ready(&self) -> Option<bool> {
+        http_get(&self.metrics_addr, "/readyz").map(|(status, _)| status == 200)
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
@@ -549,7 +627,8 @@ pub fn assert_states_match(
     use reviewguard::features::BusinessState;
     use std::collections::BTreeMap;
     let mut latest: BTreeMap<(String, String), BusinessState> = BTreeMap::new();
-    for m in read_all(brokers, "reviewguard.changelog", partitions) {
+    let all = read_all(brokers, "reviewguard.changelog", partitions);
+    for m in all {
         let Some(p) = rdkafka::Message::payload(&m).filter(|p| p.starts_with(b"{")) else {
             continue;
         };
@@ -562,6 +641,16 @@ pub fn assert_states_match(
             latest.insert(key, r.state);
         }
     }
+    let missing: Vec<String> = reference
+        .iter()
+        .filter(|(d, id, _)| !latest.contains_key(&(d.as_str().to_owned(), id.to_string())))
+        .map(|(d, id, s)| format!("{d} {id} (last source offset {})", s.source_offset))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} businesses of the reference have no state in the changelog: {missing:?}",
+        missing.len()
+    );
     assert_eq!(
         latest.len(),
         reference.len(),
@@ -596,4 +685,36 @@ impl MockBroker {
             addr,
         }
     }
+
+    /// The next `n` TxnOffsetCommit requests fail with ILLEGAL_GENERATION, as
+    /// when a rebalance has fenced the member: librdkafka makes the
+    /// transaction abortable.
+    pub fn fail_txn_offset_commits(&self, n: usize) {
+        self._cluster.request_errors(
+            rdkafka::types::RDKafkaApiKey::TxnOffsetCommit,
+            &vec![rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION; n],
+        );
+    }
+}
+
+/// Wait until `value()` is at least `min` and has not changed for `quiet`.
+pub fn wait_settled(
+    what: &str,
+    timeout: Duration,
+    quiet: Duration,
+    min: u64,
+    mut value: impl FnMut() -> Option<u64>,
+) -> u64 {
+    let mut last: Option<(u64, Instant)> = None;
+    wait_for(what, timeout, || {
+        let v = value()?;
+        match last {
+            Some((prev, since)) if prev == v && v >= min && since.elapsed() >= quiet => Some(v),
+            Some((prev, _)) if prev == v => None,
+            _ => {
+                last = Some((v, Instant::now()));
+                None
+            }
+        }
+    })
 }
