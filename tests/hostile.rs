@@ -519,23 +519,26 @@ fn hostile_barrage_is_dead_lettered_scored_and_survived() {
         assert!(!rec["error"].as_str().unwrap().contains(DLQ_MARKER));
     }
 
-    // Reviews after the barrage are still processed and flagged.
+    // Reviews after the barrage are still processed and flagged: the two
+    // illness reports end in a high-severity flag (the first alone may
+    // already raise a lower one, depending on the model).
+    let is_high_after =
+        |v: &serde_json::Value| v["business_id"] == "shop-after" && v["severity"] == "high";
     let flags = wait_for("the follow-up flag", Duration::from_secs(30), || {
         let flags = read_all(&broker.addr, "inspection.food", PARTITIONS);
         flags
             .iter()
             .any(|f| {
                 let v: serde_json::Value = serde_json::from_slice(f.payload().unwrap()).unwrap();
-                v["business_id"] == "shop-after"
+                is_high_after(&v)
             })
             .then_some(flags)
     });
     let flag: serde_json::Value = flags
         .iter()
         .map(|f| serde_json::from_slice::<serde_json::Value>(f.payload().unwrap()).unwrap())
-        .find(|v| v["business_id"] == "shop-after")
+        .find(is_high_after)
         .unwrap();
-    assert_eq!(flag["severity"], "high", "{flag}");
     assert_eq!(flag["evidence"][0]["signals"][0], "illness", "{flag}");
     let flag_text = flag.to_string();
     assert!(
