@@ -280,15 +280,7 @@ fn replay_beside_bare_parse(scorer: &Scorer) {
     }
     let bare = t.elapsed();
     let t = Instant::now();
-    let (summary, _states) = replay::replay(
-        scorer,
-        &jsonl[..],
-        std::io::sink(),
-        review::DEFAULT_MAX_MESSAGE_BYTES,
-        String::new,
-        |_| {},
-    )
-    .expect("replay into a sink");
+    let (summary, _states) = replay_to_sink(scorer, &jsonl);
     let rep = t.elapsed();
     let rate = |d: Duration| target as f64 / d.as_secs_f64();
     println!("\n## replay beside a bare serde_json parse ({target} reviews, {mb:.0} MB)\n");
@@ -309,6 +301,18 @@ fn replay_beside_bare_parse(scorer: &Scorer) {
         rate(rep) / rate(bare)
     );
     assert_eq!(parsed, target, "every line parses");
+}
+
+fn replay_to_sink(scorer: &Scorer, jsonl: &[u8]) -> (replay::ReplaySummary, States) {
+    replay::replay(
+        scorer,
+        jsonl,
+        std::io::sink(),
+        review::DEFAULT_MAX_MESSAGE_BYTES,
+        String::new,
+        |_| {},
+    )
+    .expect("replay into a sink")
 }
 
 /// `reviews_per` reviews for each of `businesses` businesses, 1 in 20 of them
@@ -364,15 +368,7 @@ fn scaling_and_memory(scorer: &Scorer) {
         let jsonl = synthetic(businesses, reviews_per);
         let before = live();
         let t = Instant::now();
-        let (summary, states) = replay::replay(
-            scorer,
-            &jsonl[..],
-            std::io::sink(),
-            review::DEFAULT_MAX_MESSAGE_BYTES,
-            String::new,
-            |_| {},
-        )
-        .expect("replay into a sink");
+        let (summary, states) = replay_to_sink(scorer, &jsonl);
         let secs = t.elapsed().as_secs_f64();
         let held = live() - before;
         assert_eq!(states.len(), businesses);
