@@ -628,12 +628,15 @@ impl Config {
         p
     }
 
-    /// A librdkafka client config with the brokers, client id and security
-    /// settings; callers add their own properties.
+    /// A librdkafka client config with the brokers, client id, security
+    /// settings and reconnect backoff; callers add their own properties.
     pub fn kafka_client(&self) -> rdkafka::config::ClientConfig {
         let mut c = rdkafka::config::ClientConfig::new();
         c.set("bootstrap.servers", &self.kafka.brokers)
-            .set("client.id", &self.kafka.client_id);
+            .set("client.id", &self.kafka.client_id)
+            // Exponential reconnect backoff; librdkafka adds -25%..+50% jitter.
+            .set("reconnect.backoff.ms", "200")
+            .set("reconnect.backoff.max.ms", "10000");
         for (k, v) in self.kafka_security() {
             c.set(k, v);
         }

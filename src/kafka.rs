@@ -290,10 +290,7 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
         // memory: at most 16 MiB queued, 8 MiB per fetch.
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.max.bytes", "8388608")
-        .set("max.partition.fetch.bytes", "1048576")
-        // Exponential reconnect backoff; librdkafka adds -25%..+50% jitter.
-        .set("reconnect.backoff.ms", "200")
-        .set("reconnect.backoff.max.ms", "10000");
+        .set("max.partition.fetch.bytes", "1048576");
     c
 }
 
@@ -306,9 +303,7 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
         // Bounded: a full queue makes `send` wait (and the loop stop reading).
         .set("queue.buffering.max.kbytes", "16384")
         .set("queue.buffering.max.messages", "20000")
-        .set("statistics.interval.ms", "1000")
-        .set("reconnect.backoff.ms", "200")
-        .set("reconnect.backoff.max.ms", "10000");
+        .set("statistics.interval.ms", "1000");
     if cfg.kafka.guarantee() == Guarantee::ExactlyOnce {
         c.set("transactional.id", cfg.kafka.transactional_id())
             .set("transaction.timeout.ms", "60000");
@@ -320,8 +315,6 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
 fn barrier_producer(cfg: &Config) -> Result<FutureProducer> {
     cfg.kafka_client()
         .set("enable.idempotence", "true")
-        .set("reconnect.backoff.ms", "200")
-        .set("reconnect.backoff.max.ms", "10000")
         .create()
         .context("cannot create the changelog barrier producer (check kafka.brokers)")
 }
