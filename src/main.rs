@@ -902,11 +902,22 @@ fn eval_signals(
     let r = reviewguard::devset::evaluate(&ex, domain, &set);
     println!("{} labelled reviews of {}", set.len(), corpus.display());
     print!("{}", r.table());
+    let texts: std::collections::HashMap<usize, &str> =
+        set.iter().map(|l| (l.index, l.text.as_str())).collect();
     for (index, want, got) in r.errors.iter().take(errors) {
+        // The terms behind the answer, never the review text.
+        let hits: Vec<String> = texts
+            .get(index)
+            .map(|t| ex.extract(domain, t).hits)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| format!("{}:{}", h.category.as_str(), h.term))
+            .collect();
         eprintln!(
-            "{index}: expected {:?} got {:?}",
+            "{index}: expected {:?} got {:?} hits {:?}",
             want.sorted_names(),
-            got.sorted_names()
+            got.sorted_names(),
+            hits
         );
     }
     Ok(())
