@@ -132,16 +132,31 @@ pub struct Report {
 }
 
 pub fn evaluate(ex: &Extractor, domain: Domain, set: &[Labelled]) -> Report {
+    let got: Vec<CategorySet> = set
+        .iter()
+        .map(|l| ex.extract(domain, &l.text).categories)
+        .collect();
+    let labels: Vec<CategorySet> = set.iter().map(|l| l.labels).collect();
+    let mut r = score(domain, &labels, &got);
+    // Positions to record indices.
+    for e in &mut r.errors {
+        e.0 = set[e.0].index;
+    }
+    r
+}
+
+/// Score answers against labels, record by record; `errors` holds the
+/// positions of the records that were wrong.
+pub fn score(domain: Domain, labels: &[CategorySet], got: &[CategorySet]) -> Report {
     let mut r = Report::default();
     for c in Category::of(domain) {
         r.per_category.insert(c.as_str(), Counts::default());
     }
-    for l in set {
-        let got = ex.extract(domain, &l.text).categories;
+    for (i, (&want, &got)) in labels.iter().zip(got).enumerate() {
         for c in Category::of(domain) {
-            let (want, have) = (l.labels.contains(*c), got.contains(*c));
+            let (w, h) = (want.contains(*c), got.contains(*c));
             let counts = r.per_category.entry(c.as_str()).or_default();
-            match (want, have) {
+            match (w, h) {
                 (true, true) => {
                     counts.tp += 1;
                     r.micro.tp += 1;
@@ -157,8 +172,8 @@ pub fn evaluate(ex: &Extractor, domain: Domain, set: &[Labelled]) -> Report {
                 (false, false) => {}
             }
         }
-        if got != l.labels {
-            r.errors.push((l.index, l.labels, got));
+        if got != want {
+            r.errors.push((i, want, got));
         }
     }
     r

@@ -6,6 +6,7 @@
 //! after the last scope breaker (吃了不到一小时就拉肚子 is a report).
 
 use crate::category::{Category, CategorySet};
+use crate::ngram::SignalModel;
 use crate::review::Domain;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
@@ -17,6 +18,16 @@ use std::path::Path;
 pub const BUILTIN_COMMON: &str = include_str!("../config/lexicons/common.toml");
 pub const BUILTIN_FOOD: &str = include_str!("../config/lexicons/food.toml");
 pub const BUILTIN_TOURISM: &str = include_str!("../config/lexicons/tourism.toml");
+
+/// Learned signal models beside the lexicons (`src/ngram.rs`), one per domain,
+/// each optional: `signals-food.json`, `signals-tourism.json`.
+pub const SIGNAL_MODEL_FILES: [(&str, Domain); 2] = [
+    ("signals-food.json", Domain::Food),
+    ("signals-tourism.json", Domain::Tourism),
+];
+
+/// The signal models compiled in (food has none: its lexicons meet the bar).
+const BUILTIN_SIGNAL_MODELS: [Option<&str>; 2] = [None, None];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LexiconError {
@@ -94,6 +105,8 @@ struct DomainMatcher {
     kinds: Vec<TermKind>,
     names: Vec<String>,
     pairs: PairMatcher,
+    /// The learned complement, asked for what the lexicons did not find.
+    model: Option<SignalModel>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,13 +180,43 @@ fn invalid(path: &str, message: impl Into<String>) -> LexiconError {
 }
 
 impl Extractor {
-    /// The lexicons compiled into the binary.
+    /// The lexicons and signal models compiled into the binary.
     pub fn builtin() -> Result<Extractor, LexiconError> {
-        Extractor::from_sources(
+        let mut ex = Extractor::from_sources(
             ("builtin common.toml", BUILTIN_COMMON),
             ("builtin food.toml", BUILTIN_FOOD),
             ("builtin tourism.toml", BUILTIN_TOURISM),
-        )
+        )?;
+        for ((name, domain), src) in SIGNAL_MODEL_FILES.iter().zip(BUILTIN_SIGNAL_MODELS) {
+            if let Some(src) = src {
+                ex.set_model(*domain, Some((&format!("builtin {name}"), src)))?;
+            }
+        }
+        Ok(ex)
+    }
+
+    /// Replace (or with `None` remove) the learned signal model of a domain.
+    pub fn set_model(
+        &mut self,
+        domain: Domain,
+        src: Option<(&str, &str)>,
+    ) -> Result<(), LexiconError> {
+        let model = match src {
+            Some((path, text)) => Some(
+                SignalModel::parse(path, text, domain).map_err(|e| invalid(path, e.to_string()))?,
+            ),
+            None => None,
+        };
+        match domain {
+            Domain::Food => self.food.model = model,
+            Domain::Tourism => self.tourism.model = model,
+        }
+        Ok(())
+    }
+
+    /// Whether a learned signal model serves `domain`.
+    pub fn has_model(&self, domain: Domain) -> bool {
+        self.matcher(domain).model.is_some()
     }
 
     /// Lexicons from a directory holding `common.toml`, `food.toml` and `tourism.toml`.
@@ -192,7 +235,14 @@ impl Extractor {
             read("food.toml")?,
             read("tourism.toml")?,
         );
-        Extractor::from_sources((&c.0, &c.1), (&f.0, &f.1), (&t.0, &t.1))
+        let mut ex = Extractor::from_sources((&c.0, &c.1), (&f.0, &f.1), (&t.0, &t.1))?;
+        for (name, domain) in SIGNAL_MODEL_FILES {
+            if dir.join(name).is_file() {
+                let (path, text) = read(name)?;
+                ex.set_model(domain, Some((&path, &text)))?;
+            }
+        }
+        Ok(ex)
     }
 
     pub fn from_sources(
@@ -255,9 +305,36 @@ impl Extractor {
         self.variants.replace_all(&chars, &self.variant_targets)
     }
 
-    /// The risk categories a review asserts, with the terms behind them.
+    /// The risk categories a review asserts, with the terms behind them:
+    /// the lexicons', then the learned model's for what they did not find.
     pub fn extract(&self, domain: Domain, text: &str) -> Extraction {
         let norm = self.normalise(text);
+        let mut out = self.lexicon_on(domain, &norm);
+        if let Some(model) = &self.matcher(domain).model {
+            for (category, pos, why) in model.judge(&norm, out.categories).fired {
+                // The n-gram that weighs most must not be negated, a worry
+                // or about another place.
+                if self.cancelled_at(&norm, pos, 0) {
+                    continue;
+                }
+                out.categories.insert(category);
+                if out.hits.len() < 16 {
+                    out.hits.push(Hit {
+                        category,
+                        term: why,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// What the lexicons alone find (no learned model).
+    pub fn extract_lexicon(&self, domain: Domain, text: &str) -> Extraction {
+        self.lexicon_on(domain, &self.normalise(text))
+    }
+
+    fn lexicon_on(&self, domain: Domain, norm: &str) -> Extraction {
         let m = self.matcher(domain);
         let mut out = Extraction::default();
         let mut cues: Vec<CueMatch> = Vec::new();
@@ -298,7 +375,7 @@ impl Extractor {
                 }
             }
         }
-        self.extract_pairs(&m.pairs, &norm, &mut out);
+        self.extract_pairs(&m.pairs, norm, &mut out);
         out
     }
 
@@ -327,7 +404,7 @@ impl Extractor {
                     }
                     PairRole::Then if !found[pair] => {
                         let (category, within, ref name) = pm.pairs[pair];
-                        let Some(&(_, first_start)) = firsts[pair]
+                        let Some(&(first_end, first_start)) = firsts[pair]
                             .iter()
                             .rev()
                             .find(|(end, _)| *end <= mat.start())
@@ -342,8 +419,11 @@ impl Extractor {
                             return;
                         }
                         checks_left -= 1;
-                        if self.cancelled_at(norm, first_start)
-                            || self.cancelled_at(norm, mat.start())
+                        // A cue before the first part cancels it (and so the
+                        // pair); the second part answers only to cues after
+                        // the first (照片和实物根本不是一回事: 不 is the pair's own).
+                        if self.cancelled_at(norm, first_start, 0)
+                            || self.cancelled_at(norm, mat.start(), first_end)
                         {
                             continue;
                         }
@@ -362,13 +442,15 @@ impl Extractor {
         }
     }
 
-    /// [`Extractor::cancelled`] for a position in the whole text: looks in its clause.
-    fn cancelled_at(&self, norm: &str, pos: usize) -> bool {
+    /// [`Extractor::cancelled`] for a position in the whole text: looks in its
+    /// clause, from byte `from` on at the earliest.
+    fn cancelled_at(&self, norm: &str, pos: usize, from: usize) -> bool {
         let clause_start = norm[..pos]
             .rfind(|ch: char| self.clause_breaks.contains(&ch))
             .map_or(0, |i| {
                 i + norm[i..].chars().next().map_or(1, char::len_utf8)
-            });
+            })
+            .max(from.min(pos));
         self.cancelled(&norm[clause_start..], pos - clause_start)
     }
 
@@ -550,6 +632,7 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
             roles,
             pairs,
         },
+        model: None,
     })
 }
 
@@ -724,6 +807,87 @@ mod tests {
         assert!(tour("实物和图片没有不一样").is_empty());
         let e = x().extract(Domain::Tourism, "携程上的图片和实物差太多");
         assert!(e.hits.iter().any(|h| h.term == "照片…不符"), "{:?}", e.hits);
+    }
+
+    #[test]
+    fn a_pair_answers_only_to_cues_after_its_first_part() {
+        // 不 belongs to the first part (根本不是), it does not negate 平方.
+        assert_eq!(
+            tour("进门一看根本不是45平方米的房间"),
+            vec!["false_advertising"]
+        );
+        // A negation between the parts still cancels.
+        assert!(tour("照片和实物没有不一样").is_empty());
+    }
+
+    /// A hand-made signal model: safety when 蓝鲸 and 鲸鱼 are both there.
+    fn with_model() -> Extractor {
+        let bits = 10;
+        let w = |g: &str| format!("[{},3.0]", crate::ngram::bucket_of(g, bits));
+        let json = format!(
+            r#"{{"format":"{}","domain":"tourism","bits":{bits},"fitted_on":"test",
+            "categories":[{{"category":"safety","alpha":1,"intercept":-4,"threshold":0,
+            "weights":[{},{}]}}]}}"#,
+            crate::ngram::FORMAT,
+            w("蓝鲸"),
+            w("鲸鱼")
+        );
+        let mut ex = x();
+        ex.set_model(Domain::Tourism, Some(("t.json", &json)))
+            .unwrap();
+        ex
+    }
+
+    #[test]
+    fn the_learned_model_adds_explained_signals_that_cues_still_cancel() {
+        let ex = with_model();
+        let e = ex.extract(Domain::Tourism, "窗外有一条蓝鲸鱼");
+        assert_eq!(e.categories.sorted_names(), vec!["safety"]);
+        assert!(
+            e.hits
+                .iter()
+                .any(|h| h.term.starts_with("ngram:") && h.term.contains("鲸")),
+            "{:?}",
+            e.hits
+        );
+        assert!(
+            ex.extract(Domain::Tourism, "窗外没有蓝鲸鱼")
+                .categories
+                .is_empty()
+        );
+        assert!(
+            ex.extract(Domain::Tourism, "怕有蓝鲸鱼")
+                .categories
+                .is_empty()
+        );
+        assert!(
+            ex.extract_lexicon(Domain::Tourism, "窗外有一条蓝鲸鱼")
+                .categories
+                .is_empty()
+        );
+        // Food has no model; the tourism one does not leak into it.
+        assert!(
+            ex.extract(Domain::Food, "窗外有一条蓝鲸鱼")
+                .categories
+                .is_empty()
+        );
+        let mut ex = ex;
+        ex.set_model(Domain::Tourism, None).unwrap();
+        assert!(
+            ex.extract(Domain::Tourism, "窗外有一条蓝鲸鱼")
+                .categories
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_bad_signal_model_is_refused_with_its_path() {
+        let mut ex = x();
+        let e = ex
+            .set_model(Domain::Tourism, Some(("my/signals-tourism.json", "{")))
+            .unwrap_err();
+        assert!(e.to_string().contains("my/signals-tourism.json"), "{e}");
+        assert!(!ex.has_model(Domain::Tourism));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod flag;
 pub mod kafka;
 pub mod metrics;
 pub mod model;
+pub mod ngram;
 pub mod pipeline;
 pub mod privacy;
 pub mod progress;

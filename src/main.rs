@@ -127,6 +127,35 @@ enum Command {
         /// Print this many wrong records (index, expected, got) to stderr.
         #[arg(long, default_value_t = 0)]
         errors: usize,
+        /// The lexicons alone: leave out the learned signal model (signals-<domain>.json).
+        #[arg(long)]
+        lexicon_only: bool,
+    },
+    /// Fit the learned signal model (char n-gram logistic regression) on a
+    /// hand-labelled corpus, report k-fold cross-validated figures, write it.
+    FitSignals {
+        /// Corpus CSV with a `review` column, e.g. ../shared/data/ChnSentiCorp_htl_all.csv.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv.
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        domain: String,
+        /// Lexicon folder whose terms the model complements; default: built in.
+        #[arg(long)]
+        lexicons: Option<PathBuf>,
+        /// Write the model here, e.g. config/lexicons/signals-tourism.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Folds of the cross-validation that reports honest figures (0: none).
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Features are hashed into 2^bits buckets.
+        #[arg(long, default_value_t = 12)]
+        bits: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Score past inspections with a model.
     Evaluate {
@@ -272,7 +301,37 @@ fn real_main() -> Result<()> {
             domain,
             lexicons,
             errors,
-        } => eval_signals(&corpus, &labels, &domain, lexicons.as_deref(), errors),
+            lexicon_only,
+        } => eval_signals(
+            &corpus,
+            &labels,
+            &domain,
+            lexicons.as_deref(),
+            errors,
+            lexicon_only,
+        ),
+        Command::FitSignals {
+            corpus,
+            labels,
+            domain,
+            lexicons,
+            out,
+            folds,
+            bits,
+            seed,
+        } => fit_signals(
+            &corpus,
+            &labels,
+            &domain,
+            lexicons.as_deref(),
+            out.as_deref(),
+            folds,
+            reviewguard::ngram::FitOptions {
+                bits,
+                seed,
+                ..Default::default()
+            },
+        ),
         Command::Evaluate {
             reviews,
             inspections,
@@ -895,19 +954,94 @@ fn eval_signals(
     domain: &str,
     lexicons: Option<&Path>,
     errors: usize,
+    lexicon_only: bool,
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
-    let ex = extractor_from(lexicons)?;
+    let mut ex = extractor_from(lexicons)?;
+    if lexicon_only {
+        ex.set_model(domain, None)?;
+    }
+    println!(
+        "signals: lexicons{}",
+        if ex.has_model(domain) {
+            " + learned model"
+        } else {
+            " only"
+        }
+    );
     let set = reviewguard::devset::load(corpus, labels, domain)?;
     let r = reviewguard::devset::evaluate(&ex, domain, &set);
     println!("{} labelled reviews of {}", set.len(), corpus.display());
     print!("{}", r.table());
+    let texts: std::collections::HashMap<usize, &str> =
+        set.iter().map(|l| (l.index, l.text.as_str())).collect();
     for (index, want, got) in r.errors.iter().take(errors) {
+        // The terms behind the answer, never the review text.
+        let hits: Vec<String> = texts
+            .get(index)
+            .map(|t| ex.extract(domain, t).hits)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| format!("{}:{}", h.category.as_str(), h.term))
+            .collect();
         eprintln!(
-            "{index}: expected {:?} got {:?}",
+            "{index}: expected {:?} got {:?} hits {:?}",
             want.sorted_names(),
-            got.sorted_names()
+            got.sorted_names(),
+            hits
         );
+    }
+    Ok(())
+}
+
+fn fit_signals(
+    corpus: &Path,
+    labels: &Path,
+    domain: &str,
+    lexicons: Option<&Path>,
+    out: Option<&Path>,
+    folds: usize,
+    opts: reviewguard::ngram::FitOptions,
+) -> Result<()> {
+    use reviewguard::{devset, ngram};
+    let domain = parse_domain(domain)?;
+    if !(4..=16).contains(&opts.bits) {
+        bail!("--bits must be 4..=16, got {}", opts.bits);
+    }
+    let ex = extractor_from(lexicons)?;
+    let set = devset::load(corpus, labels, domain)?;
+    let examples = ngram::examples(&ex, domain, &set, opts.bits);
+    let labelled: Vec<_> = examples.iter().map(|e| e.labels).collect();
+    let lexicon: Vec<_> = examples.iter().map(|e| e.lexicon).collect();
+    println!("{} labelled reviews of {}", set.len(), corpus.display());
+    println!("\nlexicons alone:");
+    print!("{}", devset::score(domain, &labelled, &lexicon).table());
+    if folds >= 2 {
+        let cv = ngram::cross_validate(&examples, domain, folds, &opts)?;
+        println!(
+            "\nlexicons OR model, {folds}-fold cross-validated (each review judged by a model fitted without it; no cue check):"
+        );
+        print!("{}", devset::score(domain, &labelled, &cv).table());
+    }
+    if let Some(out) = out {
+        let name = labels
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = ngram::fit(
+            &examples,
+            domain,
+            &opts,
+            &format!(
+                "{} labelled reviews ({name}), seed {}",
+                set.len(),
+                opts.seed
+            ),
+        )?;
+        let mut text = serde_json::to_string(&file)?;
+        text.push('\n');
+        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+        println!("\nwrote {}", out.display());
     }
     Ok(())
 }

@@ -56,6 +56,13 @@ impl Reloader {
                 for f in LEXICON_FILES {
                     h.update(std::fs::read(dir.join(f)).ok()?);
                 }
+                // Learned signal models beside the lexicons are optional.
+                for (f, _) in crate::extract::SIGNAL_MODEL_FILES {
+                    h.update(f);
+                    if let Ok(bytes) = std::fs::read(dir.join(f)) {
+                        h.update(bytes);
+                    }
+                }
             }
         }
         Some(hex::encode(h.finalize()))
@@ -257,5 +264,46 @@ mod tests {
                 .get(),
             1
         );
+    }
+
+    #[test]
+    fn a_signal_model_beside_the_lexicons_is_reloaded_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("common.toml", crate::extract::BUILTIN_COMMON),
+            ("food.toml", crate::extract::BUILTIN_FOOD),
+            ("tourism.toml", crate::extract::BUILTIN_TOURISM),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut scorer = Scorer {
+            extractor: Arc::new(Extractor::from_dir(dir.path()).unwrap()),
+            models: Models::builtin().unwrap(),
+            pseudonyms: Pseudonymiser::new(b"k"),
+            decide: Default::default(),
+        };
+        let metrics = Metrics::new();
+        let mut r = Reloader::new(Watched {
+            lexicons: Some(dir.path().to_owned()),
+            ..Default::default()
+        });
+        assert!(!scorer.extractor.has_model(Domain::Tourism));
+        let model = dir.path().join("signals-tourism.json");
+        std::fs::write(&model, "{ truncated").unwrap();
+        assert!(!r.check(&mut scorer, &metrics), "a bad model is refused");
+        assert_eq!(metrics.lexicon_reload_failures.get(), 1);
+        let good = format!(
+            r#"{{"format":"{}","domain":"tourism","bits":8,"fitted_on":"t","categories":[]}}"#,
+            crate::ngram::FORMAT
+        );
+        std::fs::write(&model, good).unwrap();
+        assert!(r.check(&mut scorer, &metrics));
+        assert!(scorer.extractor.has_model(Domain::Tourism));
+        std::fs::remove_file(&model).unwrap();
+        assert!(
+            r.check(&mut scorer, &metrics),
+            "removing it is a change too"
+        );
+        assert!(!scorer.extractor.has_model(Domain::Tourism));
     }
 }

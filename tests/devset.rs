@@ -28,11 +28,9 @@ fn measure(corpus: &str, labels: &str, domain: Domain) -> Option<devset::Report>
     Some(r)
 }
 
-#[test]
-fn food_signals_meet_the_quality_bar() {
-    let Some(r) = measure("waimai_10k.csv", "waimai_10k.csv", Domain::Food) else {
-        return;
-    };
+/// The bar of issue 3: micro-F1 >= 0.90 and recall >= 0.85 for every category
+/// with at least 10 labelled examples.
+fn meets_the_bar(r: &devset::Report) {
     assert!(r.micro.f1() >= 0.90, "micro-F1 {:.3}", r.micro.f1());
     for (name, c) in &r.per_category {
         if c.support() >= 10 {
@@ -41,10 +39,16 @@ fn food_signals_meet_the_quality_bar() {
     }
 }
 
-/// Tourism is below the 0.90 bar (issue 3 stays open); this guards what it
-/// has reached so far against regressions.
 #[test]
-fn tourism_signals_do_not_regress() {
+fn food_signals_meet_the_quality_bar() {
+    let Some(r) = measure("waimai_10k.csv", "waimai_10k.csv", Domain::Food) else {
+        return;
+    };
+    meets_the_bar(&r);
+}
+
+#[test]
+fn tourism_signals_meet_the_quality_bar() {
     let Some(r) = measure(
         "ChnSentiCorp_htl_all.csv",
         "ChnSentiCorp_htl_all.csv",
@@ -52,12 +56,7 @@ fn tourism_signals_do_not_regress() {
     ) else {
         return;
     };
-    assert!(r.micro.f1() >= 0.85, "micro-F1 {:.3}", r.micro.f1());
-    assert!(
-        r.micro.precision() >= 0.85,
-        "precision {:.3}",
-        r.micro.precision()
-    );
+    meets_the_bar(&r);
 }
 
 /// The held-out sets (`dev/labels/holdout/`, docs/labelling-holdout.md) were
@@ -74,9 +73,9 @@ fn held_out_figures_are_reported_and_guarded() {
     ) else {
         return;
     };
-    // Far below the development set's 0.85: see the README, "Signal quality".
+    // Far below the development set's 0.90: see the README, "Signal quality".
     assert!(
-        t.micro.f1() >= 0.40,
+        t.micro.f1() >= 0.44,
         "tourism held-out micro-F1 {:.3}",
         t.micro.f1()
     );
