@@ -11,6 +11,8 @@ mod common;
 
 use common::{Broker, Service, metric, produce_with};
 use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -56,6 +58,8 @@ fn bare_consumer(brokers: &str, n: usize) -> f64 {
         .set("group.id", format!("bare-{}", std::process::id()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
+        // As the service's default: Tansu 0.6 holds every fetch this long.
+        .set("fetch.wait.max.ms", "10")
         .create()
         .expect("consumer");
     consumer
@@ -77,6 +81,118 @@ fn bare_consumer(brokers: &str, n: usize) -> f64 {
     }
     std::hint::black_box(bytes);
     first.map_or(0.0, |t| t.elapsed().as_secs_f64())
+}
+
+/// Send `payloads` at `rate` per second (record i at i / rate seconds), to
+/// their own topics or all to `topic`; the seconds it took.
+fn paced_send(
+    brokers: &str,
+    payloads: &[(String, String, Vec<u8>)],
+    rate: f64,
+    topic: Option<&str>,
+) -> f64 {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .create()
+        .expect("producer");
+    let start = Instant::now();
+    for (i, (t, key, value)) in payloads.iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut rec = BaseRecord::to(topic.unwrap_or(t)).key(key).payload(value);
+        while let Err((_, back)) = producer.send(rec) {
+            rec = back;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let sent = start.elapsed().as_secs_f64();
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    sent
+}
+
+/// p50 and p99 (ms) from a record's timestamp to its arrival at a bare
+/// consumer, for `payloads` sent at `rate` to a topic of their own.
+fn bare_latency(brokers: &str, payloads: &[(String, String, Vec<u8>)], rate: f64) -> (f64, f64) {
+    const TOPIC: &str = "latency.bare";
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for r in rt
+        .block_on(admin.create_topics(
+            [&NewTopic::new(TOPIC, 6, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("create topic")
+    {
+        r.expect("create topic");
+    }
+    let n = payloads.len();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let brokers_owned = brokers.to_owned();
+    let reader = std::thread::spawn(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers_owned)
+            .set("group.id", format!("bare-latency-{}", std::process::id()))
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[TOPIC]).expect("subscribe");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut lat = Vec::with_capacity(n);
+        let mut ready = false;
+        while lat.len() < n && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(5)) {
+                if let Some(ts) = m.timestamp().to_millis() {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    lat.push((now - ts).max(0) as f64);
+                }
+            }
+            if !ready && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                ready = true;
+                let _ = ready_tx.send(());
+            }
+        }
+        lat
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("bare latency consumer assigned");
+    paced_send(brokers, payloads, rate, Some(TOPIC));
+    let mut lat = reader.join().expect("reader");
+    assert_eq!(
+        lat.len(),
+        n,
+        "bare latency consumer got {} of {n}",
+        lat.len()
+    );
+    lat.sort_by(f64::total_cmp);
+    let q = |q: f64| lat[((q * n as f64) as usize).min(n - 1)];
+    (q(0.50), q(0.99))
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the
+    // 12th and stime the 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
 }
 
 /// Seconds from the service's first consumed review to the n-th.
@@ -171,7 +287,10 @@ fn main() {
         / 1e6;
     produce_all(&broker.addr, &reviews);
 
+    let me = std::process::id();
+    let bare_cpu0 = cpu_seconds(me);
     let bare = bare_consumer(&broker.addr, n);
+    let bare_cpu = cpu_seconds(me) - bare_cpu0;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut svc = Service::start(
         &broker.addr,
@@ -179,7 +298,12 @@ fn main() {
         dir.path(),
         &[("RUST_LOG", "warn")],
     );
+    let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
     let run = service_drain(&mut svc, n as u64);
+    let (svc_cpu, broker_cpu) = (
+        cpu_seconds(svc.child.id()) - svc_cpu0,
+        cpu_seconds(broker.pid()) - broker_cpu0,
+    );
     let (bare_rate, run_rate) = (n as f64 / bare, n as f64 / run);
     println!(
         "# reviewguard run beside a bare consumer (Tansu, 6 partitions per topic, same run)\n"
@@ -196,17 +320,18 @@ fn main() {
         run_rate / bare_rate
     );
 
+    println!(
+        "\nCPU: the bare consumer used {bare_cpu:.2} s ({:.1} µs per review); while `run` drained, reviewguard used {svc_cpu:.2} s ({:.1} µs per review, {:.2} cores), Tansu {broker_cpu:.2} s ({:.2} cores).\n",
+        bare_cpu / n as f64 * 1e6,
+        svc_cpu / n as f64 * 1e6,
+        svc_cpu / run,
+        broker_cpu / run
+    );
+
     // Latency at half of the maximum: a fresh stream at run_rate / 2.
     let rate = (run_rate / 2.0).max(1.0);
     let secs = 20.0;
     let extra = world(((rate * secs) as usize).max(1000), 32);
-    let before = svc.metrics().unwrap_or_default();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &broker.addr)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "1")
-        .create()
-        .expect("producer");
     let payloads: Vec<(String, String, Vec<u8>)> = extra
         .iter()
         .map(|r| {
@@ -217,21 +342,13 @@ fn main() {
             )
         })
         .collect();
-    let start = Instant::now();
-    for (i, (topic, key, value)) in payloads.iter().enumerate() {
-        // Paced: review i goes out at i / rate seconds.
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let mut rec = BaseRecord::to(topic).key(key).payload(value);
-        while let Err((_, back)) = producer.send(rec) {
-            rec = back;
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    let sent = start.elapsed().as_secs_f64();
-    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    // The broker's own floor: the same paced stream to a topic that a bare
+    // consumer reads, latency from the record's timestamp to its arrival.
+    let (bare_p50, bare_p99) = bare_latency(&broker.addr, &payloads, rate);
+
+    let before = svc.metrics().unwrap_or_default();
+    let sent = paced_send(&broker.addr, &payloads, rate, None);
     let after = svc.wait_consumed((n + extra.len()) as u64, Duration::from_secs(300));
     let name = "reviewguard_pipeline_latency_seconds";
     let (b, a) = (buckets(&before, name), buckets(&after, name));
@@ -240,10 +357,16 @@ fn main() {
         extra.len(),
         rate
     );
-    println!("| p50 | p99 | observations |");
-    println!("| ---: | ---: | ---: |");
+    println!("| path | p50 | p99 | observations |");
+    println!("| --- | ---: | ---: | ---: |");
     println!(
-        "| {:.1} ms | {:.1} ms | {:.0} |",
+        "| producer → Tansu → bare consumer (floor) | {:.1} ms | {:.1} ms | {} |",
+        bare_p50,
+        bare_p99,
+        payloads.len()
+    );
+    println!(
+        "| producer → Tansu → reviewguard run, outputs acknowledged | {:.1} ms | {:.1} ms | {:.0} |",
         quantile(&b, &a, 0.50) * 1e3,
         quantile(&b, &a, 0.99) * 1e3,
         a.last().map_or(0.0, |x| x.1) - b.last().map_or(0.0, |x| x.1)

@@ -40,6 +40,18 @@ pub struct Record {
     pub state: BusinessState,
 }
 
+/// A [`Record`] to write, borrowing the state (same JSON).
+#[derive(Debug, Serialize)]
+pub struct RecordRef<'a> {
+    pub format_version: u32,
+    pub source_topic: &'a str,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub domain: Domain,
+    pub business_id: &'a str,
+    pub state: &'a BusinessState,
+}
+
 /// What a restore did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Restored {

@@ -70,6 +70,10 @@ pub struct KafkaConfig {
     /// also how long a rebalance waits for members to rejoin, so a crashed
     /// member's partitions move on within about this much time.
     pub max_poll_interval_ms: u32,
+    /// Longest time the broker may hold a fetch waiting for data. Apache
+    /// Kafka answers as soon as data arrives, so this only matters when idle;
+    /// brokers that wait it out on every fetch (Tansu 0.6) add it to latency.
+    pub fetch_wait_max_ms: u32,
     pub client_id: String,
     /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
     pub security_protocol: String,
@@ -162,8 +166,16 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Messages processed before their outputs are awaited and offsets stored.
     pub batch_size: usize,
-    /// Longest wait for a batch to fill, in milliseconds.
+    /// Longest wait for a batch to fill, in milliseconds; 0: a batch ends
+    /// as soon as no further message is ready (low latency when traffic is
+    /// light, full batches under load).
     pub batch_wait_ms: u64,
+    /// How often the changed states go to the changelog and the input
+    /// offsets are committed (with them, in exactly_once mode, the
+    /// transaction), in milliseconds. Longer: fewer changelog records (a
+    /// business changed many times is written once), more work redone
+    /// after a crash.
+    pub commit_interval_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -174,6 +186,7 @@ impl Default for KafkaConfig {
             auto_offset_reset: "earliest".into(),
             session_timeout_ms: 6000,
             max_poll_interval_ms: 15000,
+            fetch_wait_max_ms: 10,
             client_id: "reviewguard".into(),
             security_protocol: "plaintext".into(),
             sasl_mechanism: String::new(),
@@ -280,7 +293,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_message_bytes: crate::review::DEFAULT_MAX_MESSAGE_BYTES,
             batch_size: 500,
-            batch_wait_ms: 20,
+            batch_wait_ms: 0,
+            commit_interval_ms: 1000,
         }
     }
 }
@@ -478,6 +492,18 @@ impl Config {
             return Err(invalid(
                 "kafka.session_timeout_ms",
                 "must be from 1000 to 300000",
+            ));
+        }
+        if !(1..=10_000).contains(&self.kafka.fetch_wait_max_ms) {
+            return Err(invalid(
+                "kafka.fetch_wait_max_ms",
+                "must be from 1 to 10000",
+            ));
+        }
+        if !(1..=60_000).contains(&self.limits.commit_interval_ms) {
+            return Err(invalid(
+                "limits.commit_interval_ms",
+                "must be from 1 to 60000",
             ));
         }
         if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {

@@ -78,6 +78,10 @@ pub struct Broker {
 }
 
 impl Broker {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start() -> Broker {
         Broker::start_on(free_port())
     }
