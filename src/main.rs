@@ -846,10 +846,12 @@ low {:.2}, medium {:.2}, high {:.2}.\n\n",
         f.thresholds.high,
     );
     if let Some(weights) = model.weights() {
-        s.push_str("## Coefficients (standardised features, towards violations, largest first)\n\
+        s.push_str(
+            "## Coefficients (standardised features, towards violations, largest first)\n\
 A weight is the change in log-odds of violations for one standard deviation more of the feature, \
 the others held equal. Features are correlated (7-day counts are part of 30-day ones), so read \
-signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|---|\n");
+signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|---|\n",
+        );
         let mut coefs: Vec<(usize, f64)> = weights.into_iter().enumerate().collect();
         coefs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
         for (i, w) in coefs {
@@ -874,12 +876,14 @@ signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|
         let rows = t.validation_features.len().max(1) as f64;
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| abs[b].total_cmp(&abs[a]).then(a.cmp(&b)));
-        s.push_str("## Feature influence (validation inspections, largest first)\n\
+        s.push_str(
+            "## Feature influence (validation inspections, largest first)\n\
 A flag's reasons are per-feature contributions in calibrated log-odds of violations: in each tree, \
 the change in node value at each split on the way to the leaf is credited to the split's feature \
 (path attribution), averaged over trees and scaled to log-odds; with the base value they add up to \
 the score. Below, their mean size and mean signed value over the validation inspections.\n\n\
-| feature | meaning | mean abs. contribution | mean contribution |\n|---|---|---|---|\n");
+| feature | meaning | mean abs. contribution | mean contribution |\n|---|---|---|---|\n",
+        );
         for j in order {
             s.push_str(&format!(
                 "| {} | {} | {:.3} | {:+.3} |\n",

@@ -208,10 +208,7 @@ impl serde_json::ser::Formatter for Layout {
         }
         Ok(())
     }
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-    ) -> std::io::Result<()> {
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(if self.arrays == 0 { b": " } else { b":" })
     }
     fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
@@ -273,9 +270,14 @@ impl TreeEnsemble {
         if n == 0 || self.roots.is_empty() {
             return Err("trees: the ensemble has no nodes or no trees".into());
         }
-        if [self.threshold.len(), self.left.len(), self.right.len(), self.value.len()]
-            .iter()
-            .any(|l| *l != n)
+        if [
+            self.threshold.len(),
+            self.left.len(),
+            self.right.len(),
+            self.value.len(),
+        ]
+        .iter()
+        .any(|l| *l != n)
         {
             return Err(format!(
                 "trees: node arrays differ in length (feature {n}, threshold {}, left {}, right {}, value {})",
@@ -292,7 +294,9 @@ impl TreeEnsemble {
         for (t, &root) in self.roots.iter().enumerate() {
             let end = self.roots.get(t + 1).map_or(n, |r| *r as usize);
             if root as usize >= n {
-                return Err(format!("trees: root {root} of tree {t} is past the {n} nodes"));
+                return Err(format!(
+                    "trees: root {root} of tree {t} is past the {n} nodes"
+                ));
             }
             for i in root as usize..end {
                 let v = self.value[i];
@@ -781,7 +785,10 @@ mod tests {
         assert!((base - 0.425).abs() < 1e-12 && (raw - 0.6).abs() < 1e-12);
         assert!((base + c.iter().sum::<f64>() - raw).abs() < 1e-12);
         assert!((c[feature("illness_7d")] - 0.25).abs() < 1e-12, "{c:?}");
-        assert!((c[feature("reviews_30d")] - (-0.025)).abs() < 1e-12, "{c:?}");
+        assert!(
+            (c[feature("reviews_30d")] - (-0.025)).abs() < 1e-12,
+            "{c:?}"
+        );
         assert!((c[feature("hygiene_7d")] - (-0.05)).abs() < 1e-12, "{c:?}");
         assert_eq!(forest.raw_score(&x), raw);
         // The score: calibrated, its contributions in log-odds add up too.
@@ -816,16 +823,41 @@ mod tests {
 
     #[test]
     fn malformed_ensembles_are_refused_with_what_is_wrong() {
-        let cases: [(&str, fn(&mut serde_json::Value), &str); 7] = [
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(&str, Edit, &str); 7] = [
             ("cycle", |v| v["trees"]["left"][5] = 3.into(), "child 3"),
-            ("self loop", |v| v["trees"]["right"][0] = 0.into(), "child 0"),
-            ("child in the next tree", |v| v["trees"]["right"][0] = 4.into(), "child 4"),
-            ("child past the end", |v| v["trees"]["left"][5] = 99.into(), "child 99"),
-            ("feature out of range", |v| v["trees"]["feature"][0] = 19.into(), "feature 19"),
-            ("short array", |v| {
-                v["trees"]["value"].as_array_mut().unwrap().pop();
-            }, "differ in length"),
-            ("value above 1", |v| v["trees"]["value"][1] = 1.5.into(), "outside [0, 1]"),
+            (
+                "self loop",
+                |v| v["trees"]["right"][0] = 0.into(),
+                "child 0",
+            ),
+            (
+                "child in the next tree",
+                |v| v["trees"]["right"][0] = 4.into(),
+                "child 4",
+            ),
+            (
+                "child past the end",
+                |v| v["trees"]["left"][5] = 99.into(),
+                "child 99",
+            ),
+            (
+                "feature out of range",
+                |v| v["trees"]["feature"][0] = 19.into(),
+                "feature 19",
+            ),
+            (
+                "short array",
+                |v| {
+                    v["trees"]["value"].as_array_mut().unwrap().pop();
+                },
+                "differ in length",
+            ),
+            (
+                "value above 1",
+                |v| v["trees"]["value"][1] = 1.5.into(),
+                "outside [0, 1]",
+            ),
         ];
         for (what, edit, expect) in cases {
             let mut v = ensemble_value();
@@ -842,11 +874,21 @@ mod tests {
         let mut v = ensemble_value();
         v["format_version"] = 2.into();
         seal(&mut v);
-        assert!(load(&v).unwrap_err().to_string().contains("format_version 3"));
+        assert!(
+            load(&v)
+                .unwrap_err()
+                .to_string()
+                .contains("format_version 3")
+        );
         let mut v = ensemble_value();
         v["format_version"] = 4.into();
         seal(&mut v);
-        assert!(load(&v).unwrap_err().to_string().contains("format_version 4"));
+        assert!(
+            load(&v)
+                .unwrap_err()
+                .to_string()
+                .contains("format_version 4")
+        );
     }
 
     #[test]

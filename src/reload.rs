@@ -285,4 +285,53 @@ mod tests {
             1
         );
     }
+
+    #[test]
+    fn shadow_models_reload_like_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let shadow = dir.path().join("shadow-food.json");
+        std::fs::write(&shadow, crate::model::BUILTIN_FOOD).unwrap();
+        let mut models = Models::builtin().unwrap();
+        models.shadow_food = Some(Arc::new(
+            crate::model::Model::load(&shadow, Domain::Food).unwrap(),
+        ));
+        let mut scorer = Scorer {
+            extractor: Arc::new(Extractor::builtin().unwrap()),
+            models,
+            pseudonyms: Pseudonymiser::new(b"k"),
+            decide: Default::default(),
+        };
+        let metrics = Metrics::new();
+        let mut r = Reloader::new(Watched {
+            shadow_food_model: Some(shadow.clone()),
+            ..Default::default()
+        });
+        assert!(!r.check(&mut scorer, &metrics));
+        let live = scorer.models.food.file.version.clone();
+
+        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        v["version"] = "2099.2".into();
+        crate::model::seal(&mut v);
+        std::fs::write(&shadow, v.to_string()).unwrap();
+        assert!(r.check(&mut scorer, &metrics));
+        let version = |s: &Scorer| s.models.shadow_food.as_ref().unwrap().file.version.clone();
+        assert_eq!(version(&scorer), "2099.2");
+        assert_eq!(
+            scorer.models.food.file.version, live,
+            "the live model is untouched"
+        );
+        assert!(metrics.render().contains("version=\"2099.2\""));
+
+        // A tourism model where the food shadow belongs: refused, the shadow keeps serving.
+        std::fs::write(&shadow, crate::model::BUILTIN_TOURISM).unwrap();
+        assert!(!r.check(&mut scorer, &metrics));
+        assert_eq!(version(&scorer), "2099.2");
+        assert_eq!(
+            metrics
+                .model_reload_failures
+                .with_label_values(&["food"])
+                .get(),
+            1
+        );
+    }
 }

@@ -668,7 +668,10 @@ fn fit_forest(
             xb[[r, j]] = *v;
         }
     }
-    let balanced = Dataset::new(xb, Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()));
+    let balanced = Dataset::new(
+        xb,
+        Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()),
+    );
     let params = DecisionTree::params()
         .max_depth(Some(FOREST_DEPTH))
         .min_weight_leaf(5.0);
@@ -694,7 +697,10 @@ fn fit_forest(
         e.roots
             .push(u32::try_from(root).map_err(|_| anyhow!("too many nodes"))?);
         flatten(tree.root_node(), &feats, &mut e)?;
-        let (mut pos, mut cnt) = (vec![0.0; e.feature.len() - root], vec![0.0; e.feature.len() - root]);
+        let (mut pos, mut cnt) = (
+            vec![0.0; e.feature.len() - root],
+            vec![0.0; e.feature.len() - root],
+        );
         let mut in_bag = vec![false; fit_x.len()];
         for &b in &drawn {
             let i = rows[b];
