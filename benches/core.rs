@@ -119,6 +119,12 @@ fn per_review(c: &mut Criterion) {
     if builtin.kind() == ModelKind::TreeEnsemble {
         kinds.push(("score_food_trees", builtin));
     }
+    // Another food model file to compare (e.g. a tree ensemble of another size).
+    if let Ok(path) = std::env::var("REVIEWGUARD_BENCH_FOOD_MODEL") {
+        let m = Model::load(std::path::Path::new(&path), Domain::Food)
+            .expect("REVIEWGUARD_BENCH_FOOD_MODEL names a food model file");
+        kinds.push(("score_food_model_file", m));
+    }
     g.throughput(Throughput::Elements(food.len() as u64));
     for (name, model) in &kinds {
         g.bench_function(*name, |b| {

@@ -115,6 +115,12 @@ enum Command {
         /// logistic regression), `logistic` or `trees`.
         #[arg(long, default_value = "auto")]
         model_kind: String,
+        /// Trees in the tree ensemble.
+        #[arg(long, default_value_t = train::FOREST_TREES)]
+        trees: usize,
+        /// Greatest depth of each tree.
+        #[arg(long, default_value_t = train::FOREST_DEPTH)]
+        max_depth: usize,
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {
@@ -262,6 +268,8 @@ fn real_main() -> Result<()> {
             seed,
             fit_share,
             model_kind,
+            trees,
+            max_depth,
         } => train_cmd(
             &reviews,
             &inspections,
@@ -272,6 +280,7 @@ fn real_main() -> Result<()> {
             seed,
             fit_share,
             &model_kind,
+            (trees, max_depth),
         ),
         Command::EvalSignals {
             corpus,
@@ -660,6 +669,7 @@ fn train_cmd(
     seed: Option<u64>,
     fit_share: f64,
     model_kind: &str,
+    (trees, max_depth): (usize, usize),
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
     if !(0.3..=0.95).contains(&fit_share) {
@@ -673,7 +683,7 @@ fn train_cmd(
     let ex = Extractor::builtin()?;
     // File names only: the same data in another folder gives the same model file.
     let command = format!(
-        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}{}",
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}{}{}",
         file_name(reviews),
         file_name(inspections),
         seed.map_or(String::new(), |s| format!(" --seed {s}")),
@@ -681,6 +691,11 @@ fn train_cmd(
             String::new()
         } else {
             format!(" --model-kind {model_kind}")
+        },
+        if (trees, max_depth) == (train::FOREST_TREES, train::FOREST_DEPTH) {
+            String::new()
+        } else {
+            format!(" --trees {trees} --max-depth {max_depth}")
         }
     );
     let t = train::train(
@@ -696,6 +711,8 @@ fn train_cmd(
             command: format!("reviewguard {command}"),
             fit_share,
             kind,
+            trees,
+            max_depth,
             progress: reviewguard::progress::bar(0, "training"),
         },
     )?;

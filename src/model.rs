@@ -242,23 +242,29 @@ pub struct TreeEnsemble {
 }
 
 /// One node as scoring reads it (packed, so a hop touches one cache line).
+/// A leaf points to itself on both sides with an infinite threshold, so a
+/// walk can take a fixed number of steps without asking whether it is at a
+/// leaf (and a step at a leaf credits nothing: the value does not change).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Node {
     threshold: f64,
     value: f64,
-    /// `LEAF` for a leaf.
     feature: u32,
     left: u32,
     right: u32,
 }
 
-const LEAF: u32 = u32::MAX;
+/// Trees walked side by side: their memory loads overlap instead of each
+/// waiting for the one before.
+const LANES: usize = 8;
 
 /// A checked [`TreeEnsemble`], ready to score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
     nodes: Vec<Node>,
     roots: Vec<u32>,
+    /// The longest root-to-leaf path, in splits.
+    depth: usize,
 }
 
 impl TreeEnsemble {
@@ -306,11 +312,11 @@ impl TreeEnsemble {
                 let f = self.feature[i];
                 if f < 0 {
                     nodes.push(Node {
-                        threshold: 0.0,
+                        threshold: f64::INFINITY,
                         value: v,
-                        feature: LEAF,
-                        left: 0,
-                        right: 0,
+                        feature: 0,
+                        left: i as u32,
+                        right: i as u32,
                     });
                     continue;
                 }
@@ -340,9 +346,19 @@ impl TreeEnsemble {
                 });
             }
         }
+        // Children come after their parent, so one pass finds every depth.
+        let mut depths = vec![0usize; n];
+        for (i, node) in nodes.iter().enumerate() {
+            if node.left as usize != i {
+                for c in [node.left, node.right] {
+                    depths[c as usize] = depths[c as usize].max(depths[i] + 1);
+                }
+            }
+        }
         Ok(Forest {
             nodes,
             roots: self.roots.clone(),
+            depth: depths.into_iter().max().unwrap_or(0),
         })
     }
 }
@@ -353,19 +369,25 @@ impl Forest {
     }
 
     /// The raw score: mean over trees of the value of the leaf `x` reaches.
+    /// `x` holds one value per feature of the model.
     pub fn raw_score(&self, x: &[f64]) -> f64 {
         let mut sum = 0.0;
-        for &root in &self.roots {
-            let mut node = &self.nodes[root as usize];
-            while node.feature != LEAF {
-                let next = if x[node.feature as usize] <= node.threshold {
-                    node.left
-                } else {
-                    node.right
-                };
-                node = &self.nodes[next as usize];
+        for chunk in self.roots.chunks(LANES) {
+            let mut at = [0u32; LANES];
+            at[..chunk.len()].copy_from_slice(chunk);
+            for _ in 0..self.depth {
+                for a in at.iter_mut().take(chunk.len()) {
+                    let n = &self.nodes[*a as usize];
+                    *a = if x[n.feature as usize] <= n.threshold {
+                        n.left
+                    } else {
+                        n.right
+                    };
+                }
             }
-            sum += node.value;
+            for a in &at[..chunk.len()] {
+                sum += self.nodes[*a as usize].value;
+            }
         }
         sum / self.roots.len() as f64
     }
@@ -379,21 +401,25 @@ impl Forest {
     pub fn attribute(&self, x: &[f64], contributions: &mut [f64]) -> (f64, f64) {
         let k = 1.0 / self.roots.len() as f64;
         let (mut base, mut raw) = (0.0, 0.0);
-        for &root in &self.roots {
-            let mut node = &self.nodes[root as usize];
-            base += node.value;
-            while node.feature != LEAF {
-                let f = node.feature as usize;
-                let next = if x[f] <= node.threshold {
-                    node.left
-                } else {
-                    node.right
-                };
-                let child = &self.nodes[next as usize];
-                contributions[f] += k * (child.value - node.value);
-                node = child;
+        for chunk in self.roots.chunks(LANES) {
+            let mut at = [0u32; LANES];
+            at[..chunk.len()].copy_from_slice(chunk);
+            for a in &at[..chunk.len()] {
+                base += self.nodes[*a as usize].value;
             }
-            raw += node.value;
+            for _ in 0..self.depth {
+                for a in at.iter_mut().take(chunk.len()) {
+                    let n = &self.nodes[*a as usize];
+                    let f = n.feature as usize;
+                    let next = if x[f] <= n.threshold { n.left } else { n.right };
+                    // Zero at a leaf (it points to itself).
+                    contributions[f] += k * (self.nodes[next as usize].value - n.value);
+                    *a = next;
+                }
+            }
+            for a in &at[..chunk.len()] {
+                raw += self.nodes[*a as usize].value;
+            }
         }
         (base * k, raw * k)
     }

@@ -306,6 +306,9 @@ pub struct TrainOptions {
     pub fit_share: f64,
     /// Which model to ship.
     pub kind: KindChoice,
+    /// Trees in the ensemble and their greatest depth.
+    pub trees: usize,
+    pub max_depth: usize,
     /// Shows how far feature building and fitting are (hidden: nothing shown).
     pub progress: ProgressBar,
 }
@@ -346,8 +349,8 @@ pub struct ForestComparison {
     pub calibration: Calibration,
 }
 
-pub const FOREST_TREES: usize = 100;
-pub const FOREST_DEPTH: usize = 8;
+pub const FOREST_TREES: usize = 50;
+pub const FOREST_DEPTH: usize = 6;
 /// Share of the features each tree sees (drawn with replacement, as
 /// linfa's bootstrap does).
 pub const FOREST_FEATURE_SHARE: f64 = 0.6;
@@ -435,7 +438,7 @@ pub fn train(
     let dataset = Dataset::new(xm, Array1::from(targets));
     opts.progress
         .set_message(format!("{} fitting", opts.domain));
-    opts.progress.set_length(6 + FOREST_TREES as u64);
+    opts.progress.set_length(6 + opts.trees as u64);
     opts.progress.set_position(0);
     let xvm = matrix(xv, &mean, &std);
     let mut best: Option<(
@@ -477,6 +480,7 @@ pub fn train(
         yv,
         weight,
         opts.seed.unwrap_or(0),
+        (opts.trees, opts.max_depth),
         &opts.progress,
     )?;
     let wins = ensemble_wins(&forest.validation, &logistic_validation);
@@ -636,8 +640,9 @@ fn walk(e: &TreeEnsemble, root: usize, x: &[f64], mut visit: impl FnMut(usize)) 
     }
 }
 
-/// A random-subspace forest of linfa-trees decision trees: [`FOREST_TREES`]
-/// trees of depth at most [`FOREST_DEPTH`], each fitted on a bootstrap
+/// A random-subspace forest of linfa-trees decision trees: `trees` trees of
+/// depth at most `max_depth` (defaults [`FOREST_TREES`], [`FOREST_DEPTH`]),
+/// each fitted on a bootstrap
 /// (linfa's `bootstrap_with_indices`, seeded) of the class-balanced fitting
 /// rows (positives repeated `weight` times) and [`FOREST_FEATURE_SHARE`] of
 /// the features, on raw feature values. Each node's value is the smoothed
@@ -652,8 +657,12 @@ fn fit_forest(
     val_y: &[bool],
     weight: usize,
     seed: u64,
+    (trees, max_depth): (usize, usize),
     progress: &ProgressBar,
 ) -> Result<ForestComparison> {
+    if trees == 0 || max_depth == 0 {
+        bail!("the tree ensemble needs at least one tree of depth at least 1");
+    }
     use linfa_trees::DecisionTree;
     let n_feat = fit_x.first().map_or(0, Vec::len);
     let mut rows = Vec::new();
@@ -673,7 +682,7 @@ fn fit_forest(
         Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()),
     );
     let params = DecisionTree::params()
-        .max_depth(Some(FOREST_DEPTH))
+        .max_depth(Some(max_depth))
         .min_weight_leaf(5.0);
     let n_sub = ((n_feat as f64) * FOREST_FEATURE_SHARE).ceil() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7669_6577);
@@ -688,7 +697,7 @@ fn fit_forest(
     let (mut oob_sum, mut oob_n) = (vec![0.0; fit_x.len()], vec![0usize; fit_x.len()]);
     for (train, drawn, feats) in balanced
         .bootstrap_with_indices((rows.len(), n_sub), &mut rng)
-        .take(FOREST_TREES)
+        .take(trees)
     {
         let tree = params
             .fit(&train)
@@ -741,7 +750,7 @@ fn fit_forest(
         .collect();
     Ok(ForestComparison {
         trees: forest.trees(),
-        max_depth: FOREST_DEPTH,
+        max_depth,
         nodes: e.feature.len(),
         validation: metrics(&scores, val_y),
         validation_scores: scores,
