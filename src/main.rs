@@ -821,7 +821,7 @@ class-balanced fitting rows and {:.0}% of the features (raw values); a tree's no
 smoothed share of violations among its bootstrap rows reaching it, the score the mean leaf value \
 over trees, Platt-calibrated on out-of-bag scores of the fitting rows.\n\n\
 Rule: the tree ensemble is shipped when its validation ROC-AUC **and** its validation lift@10% are \
-both higher than the logistic regression's; otherwise the logistic regression (simpler, and as good) \
+both higher than the logistic regression's; otherwise the logistic regression (the simpler model) \
 is shipped.\n\n\
 ## Logistic regression vs the tree ensemble (same split, validation)\n{}\n{}\n\n\
 ## Validation of the shipped model (later inspections, not used to fit)\n{}\n\
