@@ -474,10 +474,8 @@ pub fn train(
         .collect();
     let logistic_validation = metrics(&scores, yv);
     let forest = fit_forest(
-        xf,
-        yf,
-        xv,
-        yv,
+        (xf, yf),
+        (xv, yv),
         weight,
         opts.seed.unwrap_or(0),
         (opts.trees, opts.max_depth),
@@ -651,10 +649,8 @@ fn walk(e: &TreeEnsemble, root: usize, x: &[f64], mut visit: impl FnMut(usize)) 
 /// fitting rows' out-of-bag scores (each row scored only by the trees that
 /// did not see it), so the calibration is not fitted on memorised rows.
 fn fit_forest(
-    fit_x: &[Vec<f64>],
-    fit_y: &[bool],
-    val_x: &[Vec<f64>],
-    val_y: &[bool],
+    (fit_x, fit_y): (&[Vec<f64>], &[bool]),
+    (val_x, val_y): (&[Vec<f64>], &[bool]),
     weight: usize,
     seed: u64,
     (trees, max_depth): (usize, usize),
