@@ -642,8 +642,9 @@ fn walk(e: &TreeEnsemble, root: usize, x: &[f64], mut visit: impl FnMut(usize)) 
 /// depth at most `max_depth` (defaults [`FOREST_TREES`], [`FOREST_DEPTH`]),
 /// each fitted on a bootstrap
 /// (linfa's `bootstrap_with_indices`, seeded) of the class-balanced fitting
-/// rows (positives repeated `weight` times) and [`FOREST_FEATURE_SHARE`] of
-/// the features, on raw feature values. Each node's value is the smoothed
+/// rows (positives repeated `weight` times; weighted by [`tie_free_weights`]
+/// so that the fit is deterministic) and [`FOREST_FEATURE_SHARE`] of the
+/// features, on raw feature values. Each node's value is the smoothed
 /// share of violations among its tree's bootstrap rows that reach it; the
 /// raw score is the mean leaf value over trees, Platt-calibrated on the
 /// fitting rows' out-of-bag scores (each row scored only by the trees that
@@ -677,9 +678,13 @@ fn fit_forest(
         xb,
         Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()),
     );
+    // At least 5 rows per leaf: row weights are 1 or NEGATIVE_ROW_WEIGHT
+    // (see `tie_free_weights`), so 5 rows weigh at least 5 and 4 rows less
+    // than 4.001; 4.5 keeps that rule clear of f32 rounding in linfa's
+    // running sums.
     let params = DecisionTree::params()
         .max_depth(Some(max_depth))
-        .min_weight_leaf(5.0);
+        .min_weight_leaf(4.5);
     let n_sub = ((n_feat as f64) * FOREST_FEATURE_SHARE).ceil() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7669_6577);
     let mut e = TreeEnsemble {
@@ -695,6 +700,7 @@ fn fit_forest(
         .bootstrap_with_indices((rows.len(), n_sub), &mut rng)
         .take(trees)
     {
+        let train = tie_free_weights(train)?;
         let tree = params
             .fit(&train)
             .map_err(|e| anyhow!("fitting a decision tree failed: {e}"))?;
@@ -754,6 +760,56 @@ fn fit_forest(
         ensemble: e,
         calibration,
     })
+}
+
+/// Weight of a "no violation" row in a tree's fitting rows; "violation"
+/// rows weigh 1. Exactly representable in f32: 1 + 2^-13.
+const NEGATIVE_ROW_WEIGHT: f32 = 1.0 + 1.0 / 8192.0;
+/// Most rows a tree may be fitted on for [`NEGATIVE_ROW_WEIGHT`] to rule out
+/// ties (2^22; see [`tie_free_weights`]).
+const MAX_TIE_FREE_ROWS: usize = 1 << 22;
+
+/// Give a tree's fitting rows weights under which linfa-trees can never see
+/// a tie between the two classes.
+///
+/// linfa-trees labels every node with the class of larger weighted count
+/// (`find_modal_class`), and on an exact tie it returns whichever class its
+/// `HashMap` iterates last: the map's hasher is seeded at random per map, so
+/// a tie labels the leaf at random, and `prune` (which merges sibling leaves
+/// of one label) then gives the tree a different shape from run to run. Our
+/// flattened trees keep only the shape (node values come from our own
+/// counts, see [`fit_forest`]), but the shape is enough to make training
+/// non-deterministic. With unit weights ties are plain equal counts.
+///
+/// Here "violation" rows weigh 1 and "no violation" rows weigh
+/// w = 1 + 2^-13. linfa sums a node's weights per class in f32, adding them
+/// one by one from 0. A node with p violation rows and n others has
+/// weighted counts p (exact: an integer below 2^24) and S(n), the f32 sum of
+/// n copies of w; all addends are equal, so S(n) depends on n alone, not on
+/// row order. For every 1 <= n <= 2^22, n < S(n) < n + 1: the test
+/// `negative_weight_sums_never_reach_an_integer` checks every such n (while
+/// n*w is exact in f32, for n < 2^11, S(n) - n = n*2^-13 < 1/4; past that
+/// each addition rounds to a grid of 2^-12 or coarser and S(n) - n stays
+/// within [2^-13, 1/2]; from 2^23 on f32 holds only integers). Hence S(n)
+/// is never an integer, so never equal to p: no tie. And the winner is the
+/// one unit weights would give, ties going to "no violation": S(n) > p when
+/// n >= p, S(n) < n + 1 <= p when n < p. The 2^-13 reweighting moves the
+/// impurity of a split by about 1e-4 at most.
+fn tie_free_weights(
+    train: DatasetBase<Array2<f64>, Array1<bool>>,
+) -> Result<DatasetBase<Array2<f64>, Array1<bool>>> {
+    if train.nsamples() > MAX_TIE_FREE_ROWS {
+        bail!(
+            "a tree would be fitted on {} rows; at most {MAX_TIE_FREE_ROWS} keep its training deterministic",
+            train.nsamples()
+        );
+    }
+    let weights = train
+        .targets()
+        .iter()
+        .map(|&violation| if violation { 1.0 } else { NEGATIVE_ROW_WEIGHT })
+        .collect::<Array1<f32>>();
+    Ok(train.with_weights(weights))
 }
 
 /// Severity cut-offs on the calibrated probability that an inspection finds
@@ -862,6 +918,36 @@ pub fn metrics_markdown(m: &Metrics) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_weight_sums_never_reach_an_integer() {
+        // linfa-trees' weighted count of n "no violation" rows, summed in f32
+        // as linfa does: strictly between n and n + 1 for every n it allows.
+        let mut s = 0.0f32;
+        for n in 1..=MAX_TIE_FREE_ROWS {
+            s += NEGATIVE_ROW_WEIGHT;
+            let (lo, hi) = (n as f64, n as f64 + 1.0);
+            assert!(
+                f64::from(s) > lo && f64::from(s) < hi,
+                "{n} rows sum to {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_even_split_is_labelled_no_violation_every_time() {
+        // One node, as many rows of each class: unweighted, linfa-trees labels
+        // it by HashMap order (a new random seed per fit); weighted, it is
+        // always "no violation".
+        use linfa_trees::DecisionTree;
+        let x = Array2::from_shape_vec((8, 1), vec![0.0; 8]).unwrap();
+        let y = Array1::from(vec![true, false, true, false, true, false, true, false]);
+        for _ in 0..64 {
+            let d = tie_free_weights(Dataset::new(x.clone(), y.clone())).unwrap();
+            let tree = DecisionTree::params().max_depth(Some(1)).fit(&d).unwrap();
+            assert_eq!(tree.predict(&x).to_vec(), vec![false; 8]);
+        }
+    }
 
     #[test]
     fn auc_and_lift_on_known_cases() {
