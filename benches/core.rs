@@ -6,9 +6,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use reviewguard::decide::DecideConfig;
 use reviewguard::extract::Extractor;
 use reviewguard::features::{BusinessState, Observation};
+use reviewguard::model::{Model, ModelKind};
 use reviewguard::pipeline::{Models, Scorer, States};
 use reviewguard::privacy::Pseudonymiser;
-use reviewguard::review::{self, DecodeOptions, Review};
+use reviewguard::review::{self, DecodeOptions, Domain, Review};
 use reviewguard::simulate::{self, SimConfig};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -96,6 +97,45 @@ fn per_review(c: &mut Criterion) {
             }
         })
     });
+    // The score by model kind, on the food reviews: the logistic regression
+    // of format version 2 (tests/fixtures) beside the default food model
+    // when that is a tree ensemble.
+    let lr = Model::from_bytes(
+        include_bytes!("../tests/fixtures/food-v2-logistic.json"),
+        "food-v2-logistic.json",
+        Domain::Food,
+    )
+    .expect("the logistic regression fixture loads");
+    let food: Vec<Vec<f64>> = reviews
+        .iter()
+        .filter(|r| r.domain == Domain::Food)
+        .filter_map(|r| {
+            let s = states.get(r.domain, &r.business_id)?;
+            Some(s.features_at(r.event_time.max(s.as_of)))
+        })
+        .collect();
+    let mut kinds = vec![("score_food_logistic", lr)];
+    let builtin = Model::builtin(Domain::Food).expect("builtin food model");
+    if builtin.kind() == ModelKind::TreeEnsemble {
+        kinds.push(("score_food_trees", builtin));
+    }
+    // Another food model file to compare (e.g. a tree ensemble of another size).
+    if let Ok(path) = std::env::var("REVIEWGUARD_BENCH_FOOD_MODEL") {
+        let m = Model::load(std::path::Path::new(&path), Domain::Food)
+            .expect("REVIEWGUARD_BENCH_FOOD_MODEL names a food model file");
+        kinds.push(("score_food_model_file", m));
+    }
+    g.throughput(Throughput::Elements(food.len() as u64));
+    for (name, model) in &kinds {
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                for x in &food {
+                    black_box(model.score(black_box(x)));
+                }
+            })
+        });
+    }
+    g.throughput(Throughput::Elements(n));
     g.bench_function("process", |b| {
         b.iter(|| {
             let mut states = States::default();

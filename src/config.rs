@@ -707,6 +707,8 @@ impl Config {
         crate::reload::Watched {
             food_model: path(&self.models.food),
             tourism_model: path(&self.models.tourism),
+            shadow_food_model: path(&self.models.shadow_food),
+            shadow_tourism_model: path(&self.models.shadow_tourism),
             lexicons: self.lexicon_dir(),
         }
     }

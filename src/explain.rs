@@ -98,8 +98,14 @@ pub fn explain(
         let t = &model.file.thresholds;
         writeln!(
             out,
-            "  score {probability:.4} by model {} {} (sha256 {}); thresholds low {:.4} medium {:.4} high {:.4}",
-            model.file.name, model.file.version, model.sha256, t.low, t.medium, t.high
+            "  score {probability:.4} by model {} {} ({}, sha256 {}); thresholds low {:.4} medium {:.4} high {:.4}",
+            model.file.name,
+            model.file.version,
+            model.kind().as_str(),
+            model.sha256,
+            t.low,
+            t.medium,
+            t.high
         )?;
         let by_model = decide::severity_of(probability, t);
         let cluster = state.distinct_reporters(

@@ -19,6 +19,11 @@ pub struct ModelRef {
     pub sha256: String,
 }
 
+/// A feature that pushed the score up: its value and its contribution in
+/// calibrated log-odds of violations ([`crate::model::Score`]): for a
+/// logistic regression, weight × standardised value; for a tree ensemble, its
+/// path attribution. The contributions of all features and the model's base
+/// add up to the score's log-odds; the flag shows the largest positive ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub feature: String,

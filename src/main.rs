@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use reviewguard::config::Config;
 use reviewguard::extract::Extractor;
 use reviewguard::metrics::{Health, Metrics};
-use reviewguard::model::Model;
+use reviewguard::model::{Model, ModelKind};
 use reviewguard::pipeline::{Models, Scorer};
 use reviewguard::privacy::Pseudonymiser;
 use reviewguard::review::{self, Domain};
@@ -110,6 +110,17 @@ enum Command {
         /// Share of inspections (earliest first) used to fit; the rest validate.
         #[arg(long, default_value_t = 0.7)]
         fit_share: f64,
+        /// Model to ship: `auto` (the tree ensemble when both its validation
+        /// ROC-AUC and lift@10% beat the logistic regression's, else the
+        /// logistic regression), `logistic` or `trees`.
+        #[arg(long, default_value = "auto")]
+        model_kind: String,
+        /// Trees in the tree ensemble.
+        #[arg(long, default_value_t = train::FOREST_TREES)]
+        trees: usize,
+        /// Greatest depth of each tree.
+        #[arg(long, default_value_t = train::FOREST_DEPTH)]
+        max_depth: usize,
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {
@@ -285,6 +296,9 @@ fn real_main() -> Result<()> {
             version,
             seed,
             fit_share,
+            model_kind,
+            trees,
+            max_depth,
         } => train_cmd(
             &reviews,
             &inspections,
@@ -294,6 +308,8 @@ fn real_main() -> Result<()> {
             &version,
             seed,
             fit_share,
+            &model_kind,
+            (trees, max_depth),
         ),
         Command::EvalSignals {
             corpus,
@@ -711,20 +727,35 @@ fn train_cmd(
     version: &str,
     seed: Option<u64>,
     fit_share: f64,
+    model_kind: &str,
+    (trees, max_depth): (usize, usize),
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
     if !(0.3..=0.95).contains(&fit_share) {
         bail!("--fit-share must be from 0.3 to 0.95");
     }
+    let kind = train::KindChoice::parse(model_kind).ok_or_else(|| {
+        anyhow!("--model-kind must be auto, logistic or trees, got {model_kind:?}")
+    })?;
     let revs = train::read_reviews(reviews)?;
     let insp = train::read_inspections(inspections)?;
     let ex = Extractor::builtin()?;
     // File names only: the same data in another folder gives the same model file.
     let command = format!(
-        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}",
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}{}{}",
         file_name(reviews),
         file_name(inspections),
-        seed.map_or(String::new(), |s| format!(" --seed {s}"))
+        seed.map_or(String::new(), |s| format!(" --seed {s}")),
+        if kind == train::KindChoice::Auto {
+            String::new()
+        } else {
+            format!(" --model-kind {model_kind}")
+        },
+        if (trees, max_depth) == (train::FOREST_TREES, train::FOREST_DEPTH) {
+            String::new()
+        } else {
+            format!(" --trees {trees} --max-depth {max_depth}")
+        }
     );
     let t = train::train(
         &revs,
@@ -738,6 +769,9 @@ fn train_cmd(
             seed,
             command: format!("reviewguard {command}"),
             fit_share,
+            kind,
+            trees,
+            max_depth,
             progress: reviewguard::progress::bar(0, "training"),
         },
     )?;
@@ -754,13 +788,16 @@ fn train_cmd(
             dir,
             &[
                 reviewguard::report::Series {
-                    name: "logistic regression",
+                    name: shipped_name(t.file.kind),
                     scores: &t.validation_scores,
                     outcomes: &t.validation_outcomes,
                 },
                 reviewguard::report::Series {
-                    name: "tree ensemble",
-                    scores: &t.forest.validation_scores,
+                    name: shipped_name(other_kind(t.file.kind)),
+                    scores: match t.file.kind {
+                        ModelKind::TreeEnsemble => &t.logistic_scores,
+                        ModelKind::LogisticRegression => &t.forest.validation_scores,
+                    },
                     outcomes: &t.validation_outcomes,
                 },
             ],
@@ -776,8 +813,11 @@ fn train_cmd(
         domain = %domain,
         model = %out.display(),
         sha256 = %model.sha256,
+        kind = t.file.kind.as_str(),
         roc_auc = t.validation.roc_auc,
         lift_at_10pct = t.validation.lift_at_10pct,
+        logistic_roc_auc = t.logistic.roc_auc,
+        logistic_lift_at_10pct = t.logistic.lift_at_10pct,
         forest_roc_auc = t.forest.validation.roc_auc,
         forest_lift_at_10pct = t.forest.validation.lift_at_10pct,
         "model written"
@@ -792,34 +832,67 @@ fn file_name(p: &Path) -> String {
     )
 }
 
+fn shipped_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::LogisticRegression => "logistic regression",
+        ModelKind::TreeEnsemble => "tree ensemble",
+    }
+}
+
+fn other_kind(kind: ModelKind) -> ModelKind {
+    match kind {
+        ModelKind::LogisticRegression => ModelKind::TreeEnsemble,
+        ModelKind::TreeEnsemble => ModelKind::LogisticRegression,
+    }
+}
+
 fn model_card(model: &Model, t: &train::Trained) -> String {
     let f = &model.file;
     let names = &f.feature_names;
-    let mut coefs: Vec<(usize, f64)> = model.weights().into_iter().enumerate().collect();
-    coefs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let trees_name = format!(
+        "bagged decision trees ({} trees, depth <= {}, {} nodes)",
+        t.forest.trees, t.forest.max_depth, t.forest.nodes
+    );
+    let (lr_row, trees_row) = match f.kind {
+        ModelKind::LogisticRegression => (
+            "logistic regression (shipped)".to_owned(),
+            trees_name.clone(),
+        ),
+        ModelKind::TreeEnsemble => (
+            "logistic regression".to_owned(),
+            format!("{trees_name} (shipped)"),
+        ),
+    };
     let mut s = format!(
         "# Model card: {} {} ({})\n\n\
 sha256 of the model file: `{}`\n\n\
+Model: **{}** (`kind` `{}`).\n\n\
 ## Data\n{}; {} inspections ({} with violations), up to {}. Seed: {}.\n\n\
 Command: `{}`\n\n\
 ## How it was fitted\n\
 Features are point-in-time: each inspection sees only reviews created before it, folded in by the \
-same core code the stream uses. The earliest {} inspections were used to fit a logistic regression \
-(linfa-logistic) on standardised features, positives repeated to balance the classes; the \
-regularisation strength (alpha) was chosen on the later {} by ROC-AUC: {}.\n\n\
-## Validation (later inspections, not used to fit)\n{}\n\
-Scores are calibrated (Platt scaling on the fitting rows as they are, slope {:.3}, intercept {:.3}) into the \
+same core code the stream uses. The earliest {} inspections were used to fit, the later {} to validate. \
+Two models are fitted on the same rows and judged on the same validation inspections:\n\n\
+- a logistic regression (linfa-logistic) on standardised features, positives repeated to balance \
+the classes; the regularisation strength (alpha) chosen on validation by ROC-AUC: {};\n\
+- bagged decision trees: {} linfa-trees trees of depth at most {}, each on a seeded bootstrap of the \
+class-balanced fitting rows and {:.0}% of the features (raw values); a tree's node value is the \
+smoothed share of violations among its bootstrap rows reaching it, the score the mean leaf value \
+over trees, Platt-calibrated on out-of-bag scores of the fitting rows.\n\n\
+Rule: the tree ensemble is shipped when its validation ROC-AUC **and** its validation lift@10% are \
+both higher than the logistic regression's; otherwise the logistic regression (the simpler model) \
+is shipped.\n\n\
+## Logistic regression vs the tree ensemble (same split, validation)\n{}\n{}\n\n\
+## Validation of the shipped model (later inspections, not used to fit)\n{}\n\
+Scores are calibrated (Platt scaling, slope {:.3}, intercept {:.3}) into the \
 probability that an inspection finds violations. Severity thresholds on that probability: \
-low {:.2}, medium {:.2}, high {:.2}.\n\n\
-## Logistic regression vs a tree ensemble (same split, validation)\n{}\n{}\n\
-## Coefficients (standardised features, towards violations, largest first)\n\
-A weight is the change in log-odds of violations for one standard deviation more of the feature, \
-the others held equal. Features are correlated (7-day counts are part of 30-day ones), so read \
-signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|---|\n",
+low {:.2}, medium {:.2}, high {:.2}.\n\n",
         f.name,
         f.version,
         f.domain,
         model.sha256,
+        shipped_name(f.kind),
+        f.kind.as_str(),
         f.provenance.data,
         f.provenance.rows,
         f.provenance.positives,
@@ -833,40 +906,69 @@ signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|
             .map(|(a, auc)| format!("{a} -> {auc:.3}"))
             .collect::<Vec<_>>()
             .join(", "),
+        t.forest.trees,
+        t.forest.max_depth,
+        train::FOREST_FEATURE_SHARE * 100.0,
+        reviewguard::report::comparison_markdown(&[
+            (&lr_row, &t.logistic),
+            (&trees_row, &t.forest.validation),
+        ]),
+        t.decision,
         train::metrics_markdown(&t.validation),
         f.calibration.slope,
         f.calibration.intercept,
         f.thresholds.low,
         f.thresholds.medium,
         f.thresholds.high,
-        reviewguard::report::comparison_markdown(&[
-            ("logistic regression (shipped)", &t.validation),
-            (
-                &format!(
-                    "bagged decision trees ({} trees, depth <= {})",
-                    t.forest.trees, t.forest.max_depth
-                ),
-                &t.forest.validation,
-            ),
-        ]),
-        if t.forest.wins {
-            "The tree ensemble ranks better on validation (ROC-AUC and lift@10%). The model file \
-carries a logistic regression only (its weights give each flag its reasons), so the logistic \
-regression is shipped; consider the ensemble once the file format can carry it."
-        } else {
-            "The logistic regression is as good or better on validation, and its weights explain each \
-flag, so it is the model shipped. (Ensemble: linfa-ensemble bagging of linfa-trees, each tree on a \
-bootstrap of the balanced fitting rows and 60% of the features; score = share of trees voting \
-violations, Platt-calibrated on the fitting rows.)"
-        },
     );
-    for (i, w) in coefs {
-        s.push_str(&format!(
-            "| {} | {} | {:+.3} |\n",
-            names[i],
-            reviewguard::report::readable(&names[i]),
-            w
-        ));
+    if let Some(weights) = model.weights() {
+        s.push_str(
+            "## Coefficients (standardised features, towards violations, largest first)\n\
+A weight is the change in log-odds of violations for one standard deviation more of the feature, \
+the others held equal. Features are correlated (7-day counts are part of 30-day ones), so read \
+signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|---|\n",
+        );
+        let mut coefs: Vec<(usize, f64)> = weights.into_iter().enumerate().collect();
+        coefs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+        for (i, w) in coefs {
+            s.push_str(&format!(
+                "| {} | {} | {:+.3} |\n",
+                names[i],
+                reviewguard::report::readable(&names[i]),
+                w
+            ));
+        }
+    } else {
+        // Mean contribution over the validation inspections: what the flags' reasons show.
+        let n = names.len();
+        let (mut abs, mut signed) = (vec![0.0; n], vec![0.0; n]);
+        for x in &t.validation_features {
+            let sc = model.score(x);
+            for (j, c) in sc.contributions.iter().enumerate() {
+                abs[j] += c.abs();
+                signed[j] += c;
+            }
+        }
+        let rows = t.validation_features.len().max(1) as f64;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| abs[b].total_cmp(&abs[a]).then(a.cmp(&b)));
+        s.push_str(
+            "## Feature influence (validation inspections, largest first)\n\
+A flag's reasons are per-feature contributions in calibrated log-odds of violations: in each tree, \
+the change in node value at each split on the way to the leaf is credited to the split's feature \
+(path attribution), averaged over trees and scaled to log-odds; with the base value they add up to \
+the score. Below, their mean size and mean signed value over the validation inspections.\n\n\
+| feature | meaning | mean abs. contribution | mean contribution |\n|---|---|---|---|\n",
+        );
+        for j in order {
+            s.push_str(&format!(
+                "| {} | {} | {:.3} | {:+.3} |\n",
+                names[j],
+                reviewguard::report::readable(&names[j]),
+                abs[j] / rows,
+                signed[j] / rows
+            ));
+        }
     }
     s.push_str("\n## Limits\n\
 - Fitted on simulated data (`reviewguard simulate`): the generative story is documented in `src/simulate.rs`; \

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub businesses_tracked: IntGaugeVec,
     pub model_info: GaugeVec,
+    /// The shadow model of each domain that has one (value 1).
+    pub shadow_model_info: GaugeVec,
     pub risk_score: HistogramVec,
     pub shadow_risk_score: HistogramVec,
     pub shadow_agreement: IntCounterVec,
@@ -129,6 +131,17 @@ impl Metrics {
                 must(registry.register(Box::new(g.clone())));
                 g
             },
+            shadow_model_info: {
+                let g = must(GaugeVec::new(
+                    Opts::new(
+                        "shadow_model_info",
+                        "The shadow model scored beside the live one, per domain that has one (value 1).",
+                    ),
+                    &["domain", "name", "version"],
+                ));
+                must(registry.register(Box::new(g.clone())));
+                g
+            },
             risk_score: histogram(
                 "risk_score",
                 "Model scores of reviews that carried a risk signal.",
@@ -231,12 +244,17 @@ impl Metrics {
 
     pub fn set_models(&self, models: &crate::pipeline::Models) {
         self.model_info.reset();
+        self.shadow_model_info.reset();
         for d in crate::review::Domain::ALL {
             let f = &models.get(d).file;
             self.model_info
                 .with_label_values(&[d.as_str(), &f.name, &f.version])
                 .set(1.0);
-            if models.shadow(d).is_some() {
+            if let Some(shadow) = models.shadow(d) {
+                let f = &shadow.file;
+                self.shadow_model_info
+                    .with_label_values(&[d.as_str(), &f.name, &f.version])
+                    .set(1.0);
                 for a in crate::pipeline::Agreement::ALL {
                     self.shadow_agreement
                         .with_label_values(&[d.as_str(), a.as_str()]);

@@ -12,19 +12,39 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What to watch. `None` entries are the compiled-in defaults, never reloaded.
+/// What to watch. `None` entries are the compiled-in defaults (or, for the
+/// shadows, no shadow model), never reloaded.
 #[derive(Debug, Clone, Default)]
 pub struct Watched {
     pub food_model: Option<PathBuf>,
     pub tourism_model: Option<PathBuf>,
+    pub shadow_food_model: Option<PathBuf>,
+    pub shadow_tourism_model: Option<PathBuf>,
     pub lexicons: Option<PathBuf>,
 }
+
+/// One watched model file: the live or the shadow model of a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Live(Domain),
+    Shadow(Domain),
+}
+
+const SLOTS: [Slot; 4] = [
+    Slot::Live(Domain::Food),
+    Slot::Live(Domain::Tourism),
+    Slot::Shadow(Domain::Food),
+    Slot::Shadow(Domain::Tourism),
+];
+/// Index of the lexicons in `Reloader::seen`, after the model slots.
+const LEXICONS: usize = SLOTS.len();
 
 #[derive(Debug)]
 pub struct Reloader {
     watched: Watched,
-    /// Content hash last acted on, per watched item (loaded or refused).
-    seen: [Option<String>; 3],
+    /// Content hash last acted on, per watched item (loaded or refused):
+    /// the model slots, then the lexicons.
+    seen: [Option<String>; SLOTS.len() + 1],
 }
 
 const LEXICON_FILES: [&str; 3] = ["common.toml", "food.toml", "tourism.toml"];
@@ -34,24 +54,28 @@ impl Reloader {
     pub fn new(watched: Watched) -> Reloader {
         let mut r = Reloader {
             watched,
-            seen: [None, None, None],
+            seen: Default::default(),
         };
-        r.seen = [r.digest(0), r.digest(1), r.digest(2)];
+        for i in 0..r.seen.len() {
+            r.seen[i] = r.digest(i);
+        }
         r
+    }
+
+    fn path(&self, slot: Slot) -> Option<&PathBuf> {
+        match slot {
+            Slot::Live(Domain::Food) => self.watched.food_model.as_ref(),
+            Slot::Live(Domain::Tourism) => self.watched.tourism_model.as_ref(),
+            Slot::Shadow(Domain::Food) => self.watched.shadow_food_model.as_ref(),
+            Slot::Shadow(Domain::Tourism) => self.watched.shadow_tourism_model.as_ref(),
+        }
     }
 
     fn digest(&self, i: usize) -> Option<String> {
         let mut h = Sha256::new();
-        match i {
-            0 | 1 => {
-                let p = if i == 0 {
-                    &self.watched.food_model
-                } else {
-                    &self.watched.tourism_model
-                };
-                h.update(std::fs::read(p.as_ref()?).ok()?);
-            }
-            _ => {
+        match SLOTS.get(i) {
+            Some(slot) => h.update(std::fs::read(self.path(*slot)?).ok()?),
+            None => {
                 let dir = self.watched.lexicons.as_ref()?;
                 for f in LEXICON_FILES {
                     h.update(std::fs::read(dir.join(f)).ok()?);
@@ -71,25 +95,28 @@ impl Reloader {
     /// Look for changes and apply them to `scorer`. Returns whether anything changed.
     pub fn check(&mut self, scorer: &mut Scorer, metrics: &Metrics) -> bool {
         let mut changed = false;
-        for (i, domain) in [(0, Domain::Food), (1, Domain::Tourism)] {
-            let path = if i == 0 {
-                &self.watched.food_model
-            } else {
-                &self.watched.tourism_model
+        for (i, slot) in SLOTS.into_iter().enumerate() {
+            let Some(path) = self.path(slot).cloned() else {
+                continue;
             };
-            let Some(path) = path.clone() else { continue };
             let digest = self.digest(i);
             if digest.is_none() || digest == self.seen[i] {
                 continue;
             }
             self.seen[i] = digest;
+            let (domain, role) = match slot {
+                Slot::Live(d) => (d, "live"),
+                Slot::Shadow(d) => (d, "shadow"),
+            };
             match Model::load(&path, domain) {
                 Ok(m) => {
-                    tracing::info!(%domain, path = %path.display(), version = %m.file.version, sha256 = %m.sha256, "model reloaded");
+                    tracing::info!(%domain, role, path = %path.display(), version = %m.file.version, kind = m.kind().as_str(), sha256 = %m.sha256, "model reloaded");
                     let m = Arc::new(m);
-                    match domain {
-                        Domain::Food => scorer.models.food = m,
-                        Domain::Tourism => scorer.models.tourism = m,
+                    match slot {
+                        Slot::Live(Domain::Food) => scorer.models.food = m,
+                        Slot::Live(Domain::Tourism) => scorer.models.tourism = m,
+                        Slot::Shadow(Domain::Food) => scorer.models.shadow_food = Some(m),
+                        Slot::Shadow(Domain::Tourism) => scorer.models.shadow_tourism = Some(m),
                     }
                     metrics.set_models(&scorer.models);
                     changed = true;
@@ -99,14 +126,14 @@ impl Reloader {
                         .model_reload_failures
                         .with_label_values(&[domain.as_str()])
                         .inc();
-                    tracing::warn!(%domain, error = %e, "changed model file refused; the previous model keeps serving");
+                    tracing::warn!(%domain, role, error = %e, "changed model file refused; the previous model keeps serving");
                 }
             }
         }
         if let Some(dir) = self.watched.lexicons.clone() {
-            let digest = self.digest(2);
-            if digest.is_some() && digest != self.seen[2] {
-                self.seen[2] = digest;
+            let digest = self.digest(LEXICONS);
+            if digest.is_some() && digest != self.seen[LEXICONS] {
+                self.seen[LEXICONS] = digest;
                 match Extractor::from_dir(&dir) {
                     Ok(ex) => {
                         tracing::info!(dir = %dir.display(), "lexicons reloaded");
@@ -305,5 +332,54 @@ mod tests {
             "removing it is a change too"
         );
         assert!(!scorer.extractor.has_model(Domain::Tourism));
+    }
+
+    #[test]
+    fn shadow_models_reload_like_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let shadow = dir.path().join("shadow-food.json");
+        std::fs::write(&shadow, crate::model::BUILTIN_FOOD).unwrap();
+        let mut models = Models::builtin().unwrap();
+        models.shadow_food = Some(Arc::new(
+            crate::model::Model::load(&shadow, Domain::Food).unwrap(),
+        ));
+        let mut scorer = Scorer {
+            extractor: Arc::new(Extractor::builtin().unwrap()),
+            models,
+            pseudonyms: Pseudonymiser::new(b"k"),
+            decide: Default::default(),
+        };
+        let metrics = Metrics::new();
+        let mut r = Reloader::new(Watched {
+            shadow_food_model: Some(shadow.clone()),
+            ..Default::default()
+        });
+        assert!(!r.check(&mut scorer, &metrics));
+        let live = scorer.models.food.file.version.clone();
+
+        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        v["version"] = "2099.2".into();
+        crate::model::seal(&mut v);
+        std::fs::write(&shadow, v.to_string()).unwrap();
+        assert!(r.check(&mut scorer, &metrics));
+        let version = |s: &Scorer| s.models.shadow_food.as_ref().unwrap().file.version.clone();
+        assert_eq!(version(&scorer), "2099.2");
+        assert_eq!(
+            scorer.models.food.file.version, live,
+            "the live model is untouched"
+        );
+        assert!(metrics.render().contains("version=\"2099.2\""));
+
+        // A tourism model where the food shadow belongs: refused, the shadow keeps serving.
+        std::fs::write(&shadow, crate::model::BUILTIN_TOURISM).unwrap();
+        assert!(!r.check(&mut scorer, &metrics));
+        assert_eq!(version(&scorer), "2099.2");
+        assert_eq!(
+            metrics
+                .model_reload_failures
+                .with_label_values(&["food"])
+                .get(),
+            1
+        );
     }
 }

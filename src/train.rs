@@ -7,7 +7,9 @@
 
 use crate::extract::Extractor;
 use crate::features::{self, BusinessState};
-use crate::model::{self, Calibration, Model, ModelFile, Provenance, Thresholds};
+use crate::model::{
+    self, Calibration, Model, ModelFile, ModelKind, Provenance, Thresholds, TreeEnsemble,
+};
 use crate::pipeline::{self, States};
 use crate::privacy::Pseudonymiser;
 use crate::review::{self, DecodeOptions, Domain, Review};
@@ -16,7 +18,7 @@ use chrono::{NaiveDate, TimeZone};
 use indicatif::ProgressBar;
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -270,6 +272,27 @@ fn average_precision(order: &[usize], y: &[bool], positives: usize) -> f64 {
     sum / positives as f64
 }
 
+/// Which model `train` ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KindChoice {
+    /// The one that wins on validation (see [`ensemble_wins`]).
+    #[default]
+    Auto,
+    Logistic,
+    Trees,
+}
+
+impl KindChoice {
+    pub fn parse(s: &str) -> Option<KindChoice> {
+        match s {
+            "auto" => Some(KindChoice::Auto),
+            "logistic" => Some(KindChoice::Logistic),
+            "trees" => Some(KindChoice::Trees),
+            _ => None,
+        }
+    }
+}
+
 /// Options of [`train`].
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -281,6 +304,11 @@ pub struct TrainOptions {
     pub command: String,
     /// Share of inspections, earliest first, used for fitting; the rest validate.
     pub fit_share: f64,
+    /// Which model to ship.
+    pub kind: KindChoice,
+    /// Trees in the ensemble and their greatest depth.
+    pub trees: usize,
+    pub max_depth: usize,
     /// Shows how far feature building and fitting are (hidden: nothing shown).
     pub progress: ProgressBar,
 }
@@ -289,11 +317,19 @@ pub struct TrainOptions {
 #[derive(Debug, Clone)]
 pub struct Trained {
     pub file: ModelFile,
+    /// Why the shipped kind was chosen, in a sentence.
+    pub decision: String,
+    /// The shipped model's figures and scores on validation.
     pub validation: Metrics,
-    pub alpha: f64,
-    pub alphas: Vec<(f64, f64)>,
     pub validation_scores: Vec<f64>,
     pub validation_outcomes: Vec<bool>,
+    /// The validation rows' raw feature vectors.
+    pub validation_features: Vec<Vec<f64>>,
+    pub alpha: f64,
+    pub alphas: Vec<(f64, f64)>,
+    /// The logistic regression on validation.
+    pub logistic: Metrics,
+    pub logistic_scores: Vec<f64>,
     /// The tree ensemble fitted on the same rows, judged on the same validation.
     pub forest: ForestComparison,
 }
@@ -303,16 +339,29 @@ pub struct Trained {
 pub struct ForestComparison {
     pub trees: usize,
     pub max_depth: usize,
+    pub nodes: usize,
     pub validation: Metrics,
     pub validation_scores: Vec<f64>,
-    /// Whether the ensemble beat the logistic regression on validation
-    /// (ROC-AUC and lift@10% both higher). The model file carries a logistic
-    /// regression only, so a winning ensemble is reported, not shipped.
+    /// Whether the ensemble beat the logistic regression on validation:
+    /// [`ensemble_wins`].
     pub wins: bool,
+    pub ensemble: TreeEnsemble,
+    pub calibration: Calibration,
 }
 
-pub const FOREST_TREES: usize = 100;
-pub const FOREST_DEPTH: usize = 8;
+pub const FOREST_TREES: usize = 50;
+pub const FOREST_DEPTH: usize = 6;
+/// Share of the features each tree sees (drawn with replacement, as
+/// linfa's bootstrap does).
+pub const FOREST_FEATURE_SHARE: f64 = 0.6;
+
+/// The rule that decides which model ships: the tree ensemble wins when its
+/// validation ROC-AUC and its validation lift at 10% capacity are both
+/// strictly higher than the logistic regression's; otherwise the logistic
+/// regression (the simpler model) ships.
+pub fn ensemble_wins(trees: &Metrics, logistic: &Metrics) -> bool {
+    trees.roc_auc > logistic.roc_auc && trees.lift_at_10pct > logistic.lift_at_10pct
+}
 
 fn standardisation(x: &[Vec<f64>], n: usize) -> (Vec<f64>, Vec<f64>) {
     let rows = x.len().max(1) as f64;
@@ -389,7 +438,7 @@ pub fn train(
     let dataset = Dataset::new(xm, Array1::from(targets));
     opts.progress
         .set_message(format!("{} fitting", opts.domain));
-    opts.progress.set_length(6 + FOREST_TREES as u64);
+    opts.progress.set_length(6 + opts.trees as u64);
     opts.progress.set_position(0);
     let xvm = matrix(xv, &mean, &std);
     let mut best: Option<(
@@ -423,16 +472,51 @@ pub fn train(
         .into_iter()
         .map(|p| calibration.apply(p))
         .collect();
-    let validation = metrics(&scores, yv);
-    let xfm = matrix(xf, &mean, &std);
-    let forest = fit_forest(&dataset, &xfm, yf, &xvm, yv, opts.seed.unwrap_or(0))?;
-    opts.progress.inc(FOREST_TREES as u64);
-    let forest = ForestComparison {
-        wins: forest.validation.roc_auc > validation.roc_auc
-            && forest.validation.lift_at_10pct > validation.lift_at_10pct,
-        ..forest
-    };
+    let logistic_validation = metrics(&scores, yv);
+    let forest = fit_forest(
+        (xf, yf),
+        (xv, yv),
+        weight,
+        opts.seed.unwrap_or(0),
+        (opts.trees, opts.max_depth),
+        &opts.progress,
+    )?;
+    let wins = ensemble_wins(&forest.validation, &logistic_validation);
+    let forest = ForestComparison { wins, ..forest };
     opts.progress.finish_and_clear();
+    let cmp = format!(
+        "validation ROC-AUC {:.3} vs {:.3}, lift@10% {:.2}x vs {:.2}x (tree ensemble vs logistic regression)",
+        forest.validation.roc_auc,
+        logistic_validation.roc_auc,
+        forest.validation.lift_at_10pct,
+        logistic_validation.lift_at_10pct
+    );
+    let (kind, decision) = match opts.kind {
+        KindChoice::Auto if wins => (
+            ModelKind::TreeEnsemble,
+            format!(
+                "The tree ensemble is shipped: it wins on validation, both ROC-AUC and lift@10% higher ({cmp})."
+            ),
+        ),
+        KindChoice::Auto => (
+            ModelKind::LogisticRegression,
+            format!(
+                "The logistic regression is shipped: the tree ensemble does not beat it on both validation ROC-AUC and lift@10% ({cmp})."
+            ),
+        ),
+        KindChoice::Logistic => (
+            ModelKind::LogisticRegression,
+            format!("The logistic regression is shipped, as asked (--model-kind logistic; {cmp})."),
+        ),
+        KindChoice::Trees => (
+            ModelKind::TreeEnsemble,
+            format!("The tree ensemble is shipped, as asked (--model-kind trees; {cmp})."),
+        ),
+    };
+    let (validation, shipped_scores) = match kind {
+        ModelKind::TreeEnsemble => (forest.validation.clone(), forest.validation_scores.clone()),
+        ModelKind::LogisticRegression => (logistic_validation.clone(), scores.clone()),
+    };
     let thresholds = DEFAULT_THRESHOLDS;
     let mut m = BTreeMap::new();
     for (k, v) in [
@@ -442,18 +526,28 @@ pub fn train(
         ("lift_at_10pct", validation.lift_at_10pct),
         ("brier", validation.brier),
         ("alpha", alpha),
+        ("logistic_roc_auc", logistic_validation.roc_auc),
+        ("logistic_lift_at_10pct", logistic_validation.lift_at_10pct),
+        ("trees_roc_auc", forest.validation.roc_auc),
+        ("trees_lift_at_10pct", forest.validation.lift_at_10pct),
     ] {
         m.insert(k.to_owned(), (v * 10_000.0).round() / 10_000.0);
     }
+    let (logistic, trees, calibration) = match kind {
+        ModelKind::LogisticRegression => (Some(fitted), None, calibration),
+        ModelKind::TreeEnsemble => (None, Some(forest.ensemble.clone()), forest.calibration),
+    };
     let mut file = ModelFile {
         format_version: model::FORMAT_VERSION,
         name: opts.name.clone(),
         version: opts.version.clone(),
         domain: opts.domain,
+        kind,
         feature_names: features::feature_names(opts.domain),
         mean,
         std,
-        logistic: fitted,
+        logistic,
+        trees,
         calibration,
         thresholds,
         provenance: Provenance {
@@ -474,66 +568,248 @@ pub fn train(
         .map_err(|e| anyhow!("cannot serialise the model: {e}"))?;
     Ok(Trained {
         file,
+        decision,
         validation,
+        validation_scores: shipped_scores,
+        validation_outcomes: yv.to_vec(),
+        validation_features: xv.to_vec(),
         alpha,
         alphas,
-        validation_scores: scores,
-        validation_outcomes: yv.to_vec(),
+        logistic: logistic_validation,
+        logistic_scores: scores,
         forest,
     })
 }
 
-/// A random-subspace forest: linfa-ensemble's bagging of linfa-trees
-/// decision trees ([`FOREST_TREES`] trees of depth at most [`FOREST_DEPTH`],
-/// each on a bootstrap of the balanced fitting rows and 60% of the features),
-/// seeded. Its score is the share of trees voting "violations", smoothed,
-/// then Platt-calibrated on the fitting rows like the logistic regression.
+/// Round to 6 decimals: keeps model files compact. A split threshold is a
+/// midpoint between fitting values at least 1e-5 apart, so rounding it never
+/// moves it past one of them.
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// Append `node` and its subtree (pre-order) to `e`; returns its index.
+/// `feats` maps the tree's columns to the model's features.
+fn flatten(
+    node: &linfa_trees::TreeNode<f64, bool>,
+    feats: &[usize],
+    e: &mut TreeEnsemble,
+) -> Result<u32> {
+    let i = e.feature.len();
+    let index = u32::try_from(i).map_err(|_| anyhow!("the tree ensemble has too many nodes"))?;
+    e.feature.push(-1);
+    e.threshold.push(0.0);
+    e.left.push(0);
+    e.right.push(0);
+    e.value.push(0.0);
+    if node.is_leaf() {
+        return Ok(index);
+    }
+    let children = node.children();
+    if let (Some(Some(l)), Some(Some(r))) = (children.first(), children.get(1)) {
+        let (f, threshold, _) = node.split();
+        let feature = feats
+            .get(f)
+            .ok_or_else(|| anyhow!("a tree splits on column {f} of {}", feats.len()))?;
+        e.feature[i] = i32::try_from(*feature).map_err(|_| anyhow!("feature index {feature}"))?;
+        e.threshold[i] = round6(threshold);
+        let l = flatten(l, feats, e)?;
+        let r = flatten(r, feats, e)?;
+        e.left[i] = l;
+        e.right[i] = r;
+    }
+    Ok(index)
+}
+
+/// The nodes `x` passes in the tree rooted at `root`, root first, leaf last.
+fn walk(e: &TreeEnsemble, root: usize, x: &[f64], mut visit: impl FnMut(usize)) {
+    let mut i = root;
+    loop {
+        visit(i);
+        let f = e.feature[i];
+        if f < 0 {
+            return;
+        }
+        i = if x[f as usize] <= e.threshold[i] {
+            e.left[i]
+        } else {
+            e.right[i]
+        } as usize;
+    }
+}
+
+/// A random-subspace forest of linfa-trees decision trees: `trees` trees of
+/// depth at most `max_depth` (defaults [`FOREST_TREES`], [`FOREST_DEPTH`]),
+/// each fitted on a bootstrap
+/// (linfa's `bootstrap_with_indices`, seeded) of the class-balanced fitting
+/// rows (positives repeated `weight` times; weighted by [`tie_free_weights`]
+/// so that the fit is deterministic) and [`FOREST_FEATURE_SHARE`] of the
+/// features, on raw feature values. Each node's value is the smoothed
+/// share of violations among its tree's bootstrap rows that reach it; the
+/// raw score is the mean leaf value over trees, Platt-calibrated on the
+/// fitting rows' out-of-bag scores (each row scored only by the trees that
+/// did not see it), so the calibration is not fitted on memorised rows.
 fn fit_forest(
-    balanced: &Dataset<f64, bool, ndarray::Ix1>,
-    fit_x: &Array2<f64>,
-    fit_y: &[bool],
-    val_x: &Array2<f64>,
-    val_y: &[bool],
+    (fit_x, fit_y): (&[Vec<f64>], &[bool]),
+    (val_x, val_y): (&[Vec<f64>], &[bool]),
+    weight: usize,
     seed: u64,
+    (trees, max_depth): (usize, usize),
+    progress: &ProgressBar,
 ) -> Result<ForestComparison> {
-    use linfa_ensemble::EnsembleLearnerParams;
+    if trees == 0 || max_depth == 0 {
+        bail!("the tree ensemble needs at least one tree of depth at least 1");
+    }
     use linfa_trees::DecisionTree;
-    let forest = EnsembleLearnerParams::new_fixed_rng(
-        DecisionTree::params()
-            .max_depth(Some(FOREST_DEPTH))
-            .min_weight_leaf(5.0),
-        ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7669_6577),
-    )
-    .ensemble_size(FOREST_TREES)
-    .bootstrap_proportion(1.0)
-    .feature_proportion(0.6)
-    .fit(balanced)
-    .map_err(|e| anyhow!("fitting the tree ensemble failed: {e}"))?;
-    let votes = |x: &Array2<f64>| -> Vec<f64> {
-        let mut yes = vec![0usize; x.nrows()];
-        for (tree, feats) in forest.models.iter().zip(&forest.model_features) {
-            let sub = x.select(Axis(1), feats);
-            for (v, p) in yes.iter_mut().zip(tree.predict(&sub).iter()) {
-                *v += usize::from(*p);
+    let n_feat = fit_x.first().map_or(0, Vec::len);
+    let mut rows = Vec::new();
+    for (i, &label) in fit_y.iter().enumerate() {
+        for _ in 0..if label { weight } else { 1 } {
+            rows.push(i);
+        }
+    }
+    let mut xb = Array2::zeros((rows.len(), n_feat));
+    for (r, &i) in rows.iter().enumerate() {
+        for (j, v) in fit_x[i].iter().enumerate() {
+            xb[[r, j]] = *v;
+        }
+    }
+    let balanced = Dataset::new(
+        xb,
+        Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()),
+    );
+    // At least 5 rows per leaf: row weights are 1 or NEGATIVE_ROW_WEIGHT
+    // (see `tie_free_weights`), so 5 rows weigh at least 5 and 4 rows less
+    // than 4.001; 4.5 keeps that rule clear of f32 rounding in linfa's
+    // running sums.
+    let params = DecisionTree::params()
+        .max_depth(Some(max_depth))
+        .min_weight_leaf(4.5);
+    let n_sub = ((n_feat as f64) * FOREST_FEATURE_SHARE).ceil() as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7669_6577);
+    let mut e = TreeEnsemble {
+        roots: Vec::new(),
+        feature: Vec::new(),
+        threshold: Vec::new(),
+        left: Vec::new(),
+        right: Vec::new(),
+        value: Vec::new(),
+    };
+    let (mut oob_sum, mut oob_n) = (vec![0.0; fit_x.len()], vec![0usize; fit_x.len()]);
+    for (train, drawn, feats) in balanced
+        .bootstrap_with_indices((rows.len(), n_sub), &mut rng)
+        .take(trees)
+    {
+        let train = tie_free_weights(train)?;
+        let tree = params
+            .fit(&train)
+            .map_err(|e| anyhow!("fitting a decision tree failed: {e}"))?;
+        let root = e.feature.len();
+        e.roots
+            .push(u32::try_from(root).map_err(|_| anyhow!("too many nodes"))?);
+        flatten(tree.root_node(), &feats, &mut e)?;
+        let (mut pos, mut cnt) = (
+            vec![0.0; e.feature.len() - root],
+            vec![0.0; e.feature.len() - root],
+        );
+        let mut in_bag = vec![false; fit_x.len()];
+        for &b in &drawn {
+            let i = rows[b];
+            in_bag[i] = true;
+            let y = f64::from(u8::from(fit_y[i]));
+            walk(&e, root, &fit_x[i], |n| {
+                pos[n - root] += y;
+                cnt[n - root] += 1.0;
+            });
+        }
+        for (k, (p, c)) in pos.iter().zip(&cnt).enumerate() {
+            e.value[root + k] = round6((p + 1.0) / (c + 2.0));
+        }
+        for (i, x) in fit_x.iter().enumerate() {
+            if !in_bag[i] {
+                let mut leaf = root;
+                walk(&e, root, x, |n| leaf = n);
+                oob_sum[i] += e.value[leaf];
+                oob_n[i] += 1;
             }
         }
-        let n = forest.models.len() as f64;
-        yes.into_iter()
-            .map(|v| (v as f64 + 0.5) / (n + 1.0))
-            .collect()
-    };
-    let calibration = calibrate(&votes(fit_x), fit_y)?;
-    let scores: Vec<f64> = votes(val_x)
-        .into_iter()
-        .map(|p| calibration.apply(p))
+        progress.inc(1);
+    }
+    let forest = e
+        .check(n_feat)
+        .map_err(|m| anyhow!("the fitted tree ensemble is malformed: {m}"))?;
+    let (mut oob_p, mut oob_y) = (Vec::new(), Vec::new());
+    for ((s, n), y) in oob_sum.iter().zip(&oob_n).zip(fit_y) {
+        if *n > 0 {
+            oob_p.push(s / *n as f64);
+            oob_y.push(*y);
+        }
+    }
+    let calibration = calibrate(&oob_p, &oob_y)?;
+    let scores: Vec<f64> = val_x
+        .iter()
+        .map(|x| calibration.apply(forest.raw_score(x)))
         .collect();
     Ok(ForestComparison {
-        trees: forest.models.len(),
-        max_depth: FOREST_DEPTH,
+        trees: forest.trees(),
+        max_depth,
+        nodes: e.feature.len(),
         validation: metrics(&scores, val_y),
         validation_scores: scores,
         wins: false,
+        ensemble: e,
+        calibration,
     })
+}
+
+/// Weight of a "no violation" row in a tree's fitting rows; "violation"
+/// rows weigh 1. Exactly representable in f32: 1 + 2^-13.
+const NEGATIVE_ROW_WEIGHT: f32 = 1.0 + 1.0 / 8192.0;
+/// Most rows a tree may be fitted on for [`NEGATIVE_ROW_WEIGHT`] to rule out
+/// ties (2^22; see [`tie_free_weights`]).
+const MAX_TIE_FREE_ROWS: usize = 1 << 22;
+
+/// Give a tree's fitting rows weights under which linfa-trees can never see
+/// a tie between the two classes.
+///
+/// linfa-trees labels every node with the class of larger weighted count
+/// (`find_modal_class`), and on an exact tie it returns whichever class its
+/// `HashMap` iterates last: the map's hasher is seeded at random per map, so
+/// a tie labels the leaf at random, and `prune` (which merges sibling leaves
+/// of one label) then gives the tree a different shape from run to run. Our
+/// flattened trees keep only the shape (node values come from our own
+/// counts, see [`fit_forest`]), but the shape is enough to make training
+/// non-deterministic. With unit weights ties are plain equal counts.
+///
+/// Here "violation" rows weigh 1 and "no violation" rows weigh
+/// w = 1 + 2^-13. linfa sums a node's weights per class in f32, adding them
+/// one by one from 0. A node with p violation rows and n others has
+/// weighted counts p (exact: an integer below 2^24) and S(n), the f32 sum of
+/// n copies of w; all addends are equal, so S(n) depends on n alone, not on
+/// row order. For every 1 <= n <= 2^22, n < S(n) < n + 1: the test
+/// `negative_weight_sums_never_reach_an_integer` checks every such n (while
+/// n*w is exact in f32, for n < 2^11, S(n) - n = n*2^-13 < 1/4; past that
+/// each addition rounds to a grid of 2^-12 or coarser and S(n) - n stays
+/// within [2^-13, 1/2]; from 2^23 on f32 holds only integers). Hence S(n)
+/// is never an integer, so never equal to p: no tie. And the winner is the
+/// one unit weights would give, ties going to "no violation": S(n) > p when
+/// n >= p, S(n) < n + 1 <= p when n < p. The 2^-13 reweighting moves the
+/// impurity of a split by about 1e-4 at most.
+fn tie_free_weights(
+    train: DatasetBase<Array2<f64>, Array1<bool>>,
+) -> Result<DatasetBase<Array2<f64>, Array1<bool>>> {
+    if train.nsamples() > MAX_TIE_FREE_ROWS {
+        bail!(
+            "a tree would be fitted on {} rows; at most {MAX_TIE_FREE_ROWS} keep its training deterministic",
+            train.nsamples()
+        );
+    }
+    let weights = train
+        .targets()
+        .iter()
+        .map(|&violation| if violation { 1.0 } else { NEGATIVE_ROW_WEIGHT })
+        .collect::<Array1<f32>>();
+    Ok(train.with_weights(weights))
 }
 
 /// Severity cut-offs on the calibrated probability that an inspection finds
@@ -642,6 +918,36 @@ pub fn metrics_markdown(m: &Metrics) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_weight_sums_never_reach_an_integer() {
+        // linfa-trees' weighted count of n "no violation" rows, summed in f32
+        // as linfa does: strictly between n and n + 1 for every n it allows.
+        let mut s = 0.0f32;
+        for n in 1..=MAX_TIE_FREE_ROWS {
+            s += NEGATIVE_ROW_WEIGHT;
+            let (lo, hi) = (n as f64, n as f64 + 1.0);
+            assert!(
+                f64::from(s) > lo && f64::from(s) < hi,
+                "{n} rows sum to {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_even_split_is_labelled_no_violation_every_time() {
+        // One node, as many rows of each class: unweighted, linfa-trees labels
+        // it by HashMap order (a new random seed per fit); weighted, it is
+        // always "no violation".
+        use linfa_trees::DecisionTree;
+        let x = Array2::from_shape_vec((8, 1), vec![0.0; 8]).unwrap();
+        let y = Array1::from(vec![true, false, true, false, true, false, true, false]);
+        for _ in 0..64 {
+            let d = tie_free_weights(Dataset::new(x.clone(), y.clone())).unwrap();
+            let tree = DecisionTree::params().max_depth(Some(1)).fit(&d).unwrap();
+            assert_eq!(tree.predict(&x).to_vec(), vec![false; 8]);
+        }
+    }
 
     #[test]
     fn auc_and_lift_on_known_cases() {

@@ -1,6 +1,7 @@
 //! The offline commands as a user runs them: `extract`, `replay`, `simulate`,
 //! `train`, `evaluate`.
 
+use reviewguard::review::Domain;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -183,8 +184,14 @@ fn train_then_evaluate_reports_the_contract_figures() {
             .unwrap()
             .success()
     );
-    // Trained twice with the same seed: byte-identical model files.
-    for (out_file, report) in [("food.json", "report"), ("again.json", "report2")] {
+    // The model that wins validation, then the tree ensemble twice with the
+    // same seed: byte-identical model files and cards (each process seeds its
+    // HashMaps anew, so a tie broken by HashMap order would show).
+    for (out_file, report, kind) in [
+        ("food.json", "report", "auto"),
+        ("trees.json", "report2", "trees"),
+        ("trees-again.json", "report3", "trees"),
+    ] {
         let out = bin()
             .args([
                 "train",
@@ -196,6 +203,8 @@ fn train_then_evaluate_reports_the_contract_figures() {
                 "food",
                 "--seed",
                 "9",
+                "--model-kind",
+                kind,
             ])
             .args(["--out", &p(out_file), "--report", &p(report)])
             .output()
@@ -206,11 +215,26 @@ fn train_then_evaluate_reports_the_contract_figures() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let trees = std::fs::read(p("trees.json")).unwrap();
     assert_eq!(
-        std::fs::read(p("food.json")).unwrap(),
-        std::fs::read(p("again.json")).unwrap(),
+        trees,
+        std::fs::read(p("trees-again.json")).unwrap(),
         "same data and seed, same model file"
     );
+    let sealed: serde_json::Value = serde_json::from_slice(&trees).unwrap();
+    assert_eq!(sealed["kind"], "tree_ensemble");
+    assert_eq!(
+        std::fs::read_to_string(p("trees.md"))
+            .unwrap()
+            .replace("trees.json", ""),
+        std::fs::read_to_string(p("trees-again.md"))
+            .unwrap()
+            .replace("trees-again.json", ""),
+        "same data and seed, same model card"
+    );
+    let m = reviewguard::model::Model::load(std::path::Path::new(&p("trees.json")), Domain::Food)
+        .unwrap();
+    assert!(m.forest().unwrap().trees() > 10);
     let card = std::fs::read_to_string(p("food.md")).unwrap();
     assert!(card.contains("ROC-AUC"), "{card}");
     // The report: Markdown with the anchors and the ensemble comparison, and real PNGs.

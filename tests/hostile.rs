@@ -439,7 +439,19 @@ fn hostile_barrage_is_dead_lettered_scored_and_survived() {
     };
 
     svc.wait_ready(Duration::from_secs(60));
-    let m = svc.wait_consumed(total, Duration::from_secs(60));
+    svc.wait_consumed(total, Duration::from_secs(60));
+    // A review is counted as consumed when read and as scored once processed:
+    // wait until every consumed one is scored or rejected.
+    let m = wait_for(
+        "every consumed review scored or rejected",
+        Duration::from_secs(60),
+        || {
+            let m = svc.metrics()?;
+            let done = metric(&m, "reviewguard_reviews_scored_total", &[])
+                + metric(&m, "reviewguard_reviews_rejected_total", &[]);
+            (done as u64 >= total).then_some(m)
+        },
+    );
     let consumed = metric(&m, "reviewguard_reviews_consumed_total", &[]) as u64;
     let rejected = metric(&m, "reviewguard_reviews_rejected_total", &[]) as u64;
     let scored = metric(&m, "reviewguard_reviews_scored_total", &[]) as u64;
