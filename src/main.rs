@@ -124,17 +124,8 @@ enum Command {
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {
-        /// Corpus CSV with a `review` column, e.g. ../shared/data/waimai_10k.csv.
-        #[arg(long)]
-        corpus: PathBuf,
-        /// Labels CSV (index,sha256,signals), e.g. dev/labels/waimai_10k.csv.
-        #[arg(long)]
-        labels: PathBuf,
-        #[arg(long)]
-        domain: String,
-        /// Lexicon folder; default: built in.
-        #[arg(long)]
-        lexicons: Option<PathBuf>,
+        #[command(flatten)]
+        set: LabelledSet,
         /// Print this many wrong records (index, expected, got) to stderr.
         #[arg(long, default_value_t = 0)]
         errors: usize,
@@ -145,17 +136,8 @@ enum Command {
     /// Fit the learned signal model (char n-gram logistic regression) on a
     /// hand-labelled corpus, report k-fold cross-validated figures, write it.
     FitSignals {
-        /// Corpus CSV with a `review` column, e.g. ../shared/data/ChnSentiCorp_htl_all.csv.
-        #[arg(long)]
-        corpus: PathBuf,
-        /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv.
-        #[arg(long)]
-        labels: PathBuf,
-        #[arg(long)]
-        domain: String,
-        /// Lexicon folder whose terms the model complements; default: built in.
-        #[arg(long)]
-        lexicons: Option<PathBuf>,
+        #[command(flatten)]
+        set: LabelledSet,
         /// Write the model here, e.g. config/lexicons/signals-tourism.json.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -182,6 +164,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A hand-labelled corpus and the lexicons to run on it.
+#[derive(clap::Args)]
+struct LabelledSet {
+    /// Corpus CSV with a `review` column, e.g. ../shared/data/ChnSentiCorp_htl_all.csv.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv.
+    #[arg(long)]
+    labels: PathBuf,
+    #[arg(long)]
+    domain: String,
+    /// Lexicon folder (fit-signals: the terms the model complements); default: built in.
+    #[arg(long)]
+    lexicons: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -312,10 +310,13 @@ fn real_main() -> Result<()> {
             (trees, max_depth),
         ),
         Command::EvalSignals {
-            corpus,
-            labels,
-            domain,
-            lexicons,
+            set:
+                LabelledSet {
+                    corpus,
+                    labels,
+                    domain,
+                    lexicons,
+                },
             errors,
             lexicon_only,
         } => eval_signals(
@@ -327,10 +328,13 @@ fn real_main() -> Result<()> {
             lexicon_only,
         ),
         Command::FitSignals {
-            corpus,
-            labels,
-            domain,
-            lexicons,
+            set:
+                LabelledSet {
+                    corpus,
+                    labels,
+                    domain,
+                    lexicons,
+                },
             out,
             folds,
             bits,
