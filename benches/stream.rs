@@ -11,8 +11,6 @@ mod common;
 
 use common::{Broker, Service, metric, produce_with};
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -116,25 +114,10 @@ fn paced_send(
 
 /// p50 and p99 (ms) from a record's timestamp to its arrival at a bare
 /// consumer, for `payloads` sent at `rate` to a topic of their own.
-fn bare_latency(brokers: &str, payloads: &[(String, String, Vec<u8>)], rate: f64) -> (f64, f64) {
+fn bare_latency(broker: &Broker, payloads: &[(String, String, Vec<u8>)], rate: f64) -> (f64, f64) {
     const TOPIC: &str = "latency.bare";
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    for r in rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(TOPIC, 6, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .expect("create topic")
-    {
-        r.expect("create topic");
-    }
+    broker.create_named_topics(&[TOPIC], 6);
+    let brokers = broker.addr.as_str();
     let n = payloads.len();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let brokers_owned = brokers.to_owned();
@@ -345,7 +328,7 @@ fn main() {
 
     // The broker's own floor: the same paced stream to a topic that a bare
     // consumer reads, latency from the record's timestamp to its arrival.
-    let (bare_p50, bare_p99) = bare_latency(&broker.addr, &payloads, rate);
+    let (bare_p50, bare_p99) = bare_latency(&broker, &payloads, rate);
 
     let before = svc.metrics().unwrap_or_default();
     let sent = paced_send(&broker.addr, &payloads, rate, None);

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A changelog record as read back. It is written as a [`RecordRef`] (one
+/// definition of the JSON a record is written in).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Record {
     pub format_version: u32,
     pub source_topic: String,
@@ -40,7 +42,27 @@ pub struct Record {
     pub state: BusinessState,
 }
 
-/// A [`Record`] to write, borrowing the state (same JSON).
+impl Record {
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            format_version: self.format_version,
+            source_topic: &self.source_topic,
+            source_partition: self.source_partition,
+            source_offset: self.source_offset,
+            domain: self.domain,
+            business_id: &self.business_id,
+            state: &self.state,
+        }
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(s)
+    }
+}
+
+/// A [`Record`] to write, borrowing the state.
 #[derive(Debug, Serialize)]
 pub struct RecordRef<'a> {
     pub format_version: u32,

@@ -4,6 +4,7 @@
 //! key and the reason.
 
 use crate::decide::DecideConfig;
+use crate::review::Domain;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -240,6 +241,17 @@ impl KafkaConfig {
 }
 
 impl TopicsConfig {
+    /// The domain of a review topic; `None` for any other topic.
+    pub fn domain_of(&self, topic: &str) -> Option<Domain> {
+        if topic == self.reviews_food {
+            Some(Domain::Food)
+        } else if topic == self.reviews_tourism {
+            Some(Domain::Tourism)
+        } else {
+            None
+        }
+    }
+
     /// Every topic the service uses, inputs first.
     pub fn all(&self) -> [&str; 6] {
         [

@@ -269,7 +269,7 @@ impl PartitionState {
     }
 
     fn touch(&mut self, domain: Domain, business_id: &str) {
-        let set = &mut self.touched[domain_slot(domain)];
+        let set = &mut self.touched[domain.index()];
         if !set.contains(business_id) {
             set.insert(business_id.into());
         }
@@ -330,13 +330,6 @@ impl Counters {
             scored: [s(Domain::Food), s(Domain::Tourism)],
             risk_score: [r(Domain::Food), r(Domain::Tourism)],
         }
-    }
-}
-
-fn domain_slot(domain: Domain) -> usize {
-    match domain {
-        Domain::Food => 0,
-        Domain::Tourism => 1,
     }
 }
 
@@ -843,16 +836,6 @@ impl Shell<'_> {
         }
     }
 
-    fn domain_of(&self, topic: &str) -> Option<Domain> {
-        if topic == self.cfg.topics.reviews_food {
-            Some(Domain::Food)
-        } else if topic == self.cfg.topics.reviews_tourism {
-            Some(Domain::Tourism)
-        } else {
-            None
-        }
-    }
-
     /// Run a batch of messages through the core, each partition's on its own
     /// thread (in offset order, as one thread would), then send their outputs
     /// in the order read.
@@ -861,30 +844,29 @@ impl Shell<'_> {
         if msgs.is_empty() {
             return Ok(());
         }
-        // Message indices by partition.
+        // Message indices by partition, and each message's group.
         let mut groups: Vec<(&str, i32, Vec<usize>)> = Vec::new();
+        let mut group_of = Vec::with_capacity(msgs.len());
         for (i, m) in msgs.iter().enumerate() {
-            match groups
-                .iter_mut()
-                .find(|(t, p, _)| *p == m.partition() && *t == m.topic())
+            let g = match groups
+                .iter()
+                .position(|(t, p, _)| *p == m.partition() && *t == m.topic())
             {
-                Some(g) => g.2.push(i),
-                None => groups.push((m.topic(), m.partition(), vec![i])),
-            }
+                Some(g) => g,
+                None => {
+                    groups.push((m.topic(), m.partition(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[g].2.push(i);
+            group_of.push(g);
         }
         let mut work: Vec<(&mut PartitionState, DecodeOptions, &[usize])> = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
             if let Some((_, _, idxs)) = groups.iter().find(|(t, p, _)| *p == tp.1 && *t == tp.0) {
-                let default_domain = if tp.0 == self.cfg.topics.reviews_food {
-                    Some(Domain::Food)
-                } else if tp.0 == self.cfg.topics.reviews_tourism {
-                    Some(Domain::Tourism)
-                } else {
-                    None
-                };
                 let opts = DecodeOptions {
                     max_bytes: self.cfg.limits.max_message_bytes,
-                    default_domain,
+                    default_domain: self.cfg.topics.domain_of(&tp.0),
                 };
                 work.push((part, opts, idxs.as_slice()));
             }
@@ -897,13 +879,6 @@ impl Shell<'_> {
             })
             .collect();
         steps.sort_unstable_by_key(|(i, _)| *i);
-        // Which group (partition) each message is in.
-        let mut group_of = vec![0usize; msgs.len()];
-        for (g, (_, _, idxs)) in groups.iter().enumerate() {
-            for &i in idxs {
-                group_of[i] = g;
-            }
-        }
         let tps: Vec<Tp> = groups
             .iter()
             .map(|(t, p, _)| ((*t).to_owned(), *p))
@@ -957,12 +932,12 @@ impl Shell<'_> {
             self.in_txn = true;
         }
         let offset = m.offset();
-        let topic_domain = self.domain_of(m.topic());
+        let topic_domain = self.cfg.topics.domain_of(m.topic());
         let timestamp_ms = m.timestamp().to_millis();
         let seq = self.read_seq;
         self.read_seq += 1;
         self.summary.consumed += 1;
-        counts.consumed[topic_domain.map_or(2, domain_slot)] += 1;
+        counts.consumed[topic_domain.map_or(2, Domain::index)] += 1;
         let mut outputs = 0;
         match step {
             Step::Skip => {}
@@ -991,12 +966,12 @@ impl Shell<'_> {
             }
             Step::Duplicate => self.metrics.duplicates_skipped.inc(),
             Step::Scored(domain, outcome) => {
-                counts.scored[domain_slot(domain)] += 1;
+                counts.scored[domain.index()] += 1;
                 for c in outcome.signals.iter() {
                     counts.signal(domain, c);
                 }
                 if let Some(p) = outcome.risk_score {
-                    self.counters.risk_score[domain_slot(domain)].observe(p);
+                    self.counters.risk_score[domain.index()].observe(p);
                 }
                 self.metrics.observe_shadow(domain, &outcome);
                 if let Some(flag) = outcome.flag {
@@ -1015,19 +990,16 @@ impl Shell<'_> {
         }
         if outputs == 0 {
             // Done with it: nothing to deliver.
-            if let Some(ts) = timestamp_ms {
-                self.metrics
-                    .pipeline_latency
-                    .observe(((now_ms - ts).max(0) as f64) / 1000.0);
-            }
+            self.observe_latency(timestamp_ms, now_ms);
         }
         self.batch_len += 1;
         Ok(true)
     }
 
-    fn observe_latency(&self, timestamp_ms: Option<i64>) {
+    /// Kafka message timestamp to `now_ms` (outputs acknowledged, or
+    /// processed when it has none).
+    fn observe_latency(&self, timestamp_ms: Option<i64>, now_ms: i64) {
         if let Some(ts) = timestamp_ms {
-            let now_ms = chrono::Utc::now().timestamp_millis();
             self.metrics
                 .pipeline_latency
                 .observe(((now_ms - ts).max(0) as f64) / 1000.0);
@@ -1094,7 +1066,7 @@ impl Shell<'_> {
                 self.count_flags(&[(domain, severity)]);
             }
         }
-        self.observe_latency(d.timestamp_ms);
+        self.observe_latency(d.timestamp_ms, chrono::Utc::now().timestamp_millis());
         Ok(())
     }
 
@@ -1308,7 +1280,7 @@ impl Shell<'_> {
         let mut body = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
             for domain in Domain::ALL {
-                for business_id in std::mem::take(&mut part.touched[domain_slot(domain)]) {
+                for business_id in std::mem::take(&mut part.touched[domain.index()]) {
                     let Some(state) = part.states.get(domain, &business_id) else {
                         continue;
                     };

@@ -310,40 +310,18 @@ fn real_main() -> Result<()> {
             (trees, max_depth),
         ),
         Command::EvalSignals {
-            set:
-                LabelledSet {
-                    corpus,
-                    labels,
-                    domain,
-                    lexicons,
-                },
+            set,
             errors,
             lexicon_only,
-        } => eval_signals(
-            &corpus,
-            &labels,
-            &domain,
-            lexicons.as_deref(),
-            errors,
-            lexicon_only,
-        ),
+        } => eval_signals(&set, errors, lexicon_only),
         Command::FitSignals {
-            set:
-                LabelledSet {
-                    corpus,
-                    labels,
-                    domain,
-                    lexicons,
-                },
+            set,
             out,
             folds,
             bits,
             seed,
         } => fit_signals(
-            &corpus,
-            &labels,
-            &domain,
-            lexicons.as_deref(),
+            &set,
             out.as_deref(),
             folds,
             reviewguard::ngram::FitOptions {
@@ -1054,16 +1032,24 @@ created before it.\n\n{}\n{}",
     Ok(())
 }
 
-fn eval_signals(
-    corpus: &Path,
-    labels: &Path,
-    domain: &str,
-    lexicons: Option<&Path>,
-    errors: usize,
-    lexicon_only: bool,
-) -> Result<()> {
-    let domain = parse_domain(domain)?;
-    let mut ex = extractor_from(lexicons)?;
+impl LabelledSet {
+    /// The domain, the extractor from `lexicons` and the labelled reviews.
+    fn open(
+        &self,
+    ) -> Result<(
+        Domain,
+        reviewguard::extract::Extractor,
+        Vec<reviewguard::devset::Labelled>,
+    )> {
+        let domain = parse_domain(&self.domain)?;
+        let ex = extractor_from(self.lexicons.as_deref())?;
+        let set = reviewguard::devset::load(&self.corpus, &self.labels, domain)?;
+        Ok((domain, ex, set))
+    }
+}
+
+fn eval_signals(labelled: &LabelledSet, errors: usize, lexicon_only: bool) -> Result<()> {
+    let (domain, mut ex, set) = labelled.open()?;
     if lexicon_only {
         ex.set_model(domain, None)?;
     }
@@ -1075,9 +1061,12 @@ fn eval_signals(
             " only"
         }
     );
-    let set = reviewguard::devset::load(corpus, labels, domain)?;
     let r = reviewguard::devset::evaluate(&ex, domain, &set);
-    println!("{} labelled reviews of {}", set.len(), corpus.display());
+    println!(
+        "{} labelled reviews of {}",
+        set.len(),
+        labelled.corpus.display()
+    );
     print!("{}", r.table());
     let texts: std::collections::HashMap<usize, &str> =
         set.iter().map(|l| (l.index, l.text.as_str())).collect();
@@ -1101,25 +1090,24 @@ fn eval_signals(
 }
 
 fn fit_signals(
-    corpus: &Path,
-    labels: &Path,
-    domain: &str,
-    lexicons: Option<&Path>,
+    input: &LabelledSet,
     out: Option<&Path>,
     folds: usize,
     opts: reviewguard::ngram::FitOptions,
 ) -> Result<()> {
     use reviewguard::{devset, ngram};
-    let domain = parse_domain(domain)?;
     if !(4..=16).contains(&opts.bits) {
         bail!("--bits must be 4..=16, got {}", opts.bits);
     }
-    let ex = extractor_from(lexicons)?;
-    let set = devset::load(corpus, labels, domain)?;
+    let (domain, ex, set) = input.open()?;
     let examples = ngram::examples(&ex, domain, &set, opts.bits);
     let labelled: Vec<_> = examples.iter().map(|e| e.labels).collect();
     let lexicon: Vec<_> = examples.iter().map(|e| e.lexicon).collect();
-    println!("{} labelled reviews of {}", set.len(), corpus.display());
+    println!(
+        "{} labelled reviews of {}",
+        set.len(),
+        input.corpus.display()
+    );
     println!("\nlexicons alone:");
     print!("{}", devset::score(domain, &labelled, &lexicon).table());
     if folds >= 2 {
@@ -1130,7 +1118,8 @@ fn fit_signals(
         print!("{}", devset::score(domain, &labelled, &cv).table());
     }
     if let Some(out) = out {
-        let name = labels
+        let name = input
+            .labels
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();

@@ -109,13 +109,6 @@ pub struct States {
     maps: [HashMap<Box<str>, BusinessState>; 2],
 }
 
-fn slot(domain: Domain) -> usize {
-    match domain {
-        Domain::Food => 0,
-        Domain::Tourism => 1,
-    }
-}
-
 impl States {
     pub fn len(&self) -> usize {
         self.maps.iter().map(HashMap::len).sum()
@@ -124,28 +117,28 @@ impl States {
         self.len() == 0
     }
     pub fn get(&self, domain: Domain, business_id: &str) -> Option<&BusinessState> {
-        self.maps[slot(domain)].get(business_id)
+        self.maps[domain.index()].get(business_id)
     }
     pub fn count(&self, domain: Domain) -> usize {
-        self.maps[slot(domain)].len()
+        self.maps[domain.index()].len()
     }
     /// Every business: domain, id, state (in no particular order).
     pub fn iter(&self) -> impl Iterator<Item = (Domain, &str, &BusinessState)> {
         Domain::ALL.into_iter().flat_map(move |d| {
-            self.maps[slot(d)]
+            self.maps[d.index()]
                 .iter()
                 .map(move |(id, s)| (d, id.as_ref(), s))
         })
     }
     pub fn get_mut(&mut self, domain: Domain, business_id: &str) -> Option<&mut BusinessState> {
-        self.maps[slot(domain)].get_mut(business_id)
+        self.maps[domain.index()].get_mut(business_id)
     }
     /// Put a restored state in place (replacing what was there).
     pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
-        self.maps[slot(domain)].insert(business_id.into_boxed_str(), state);
+        self.maps[domain.index()].insert(business_id.into_boxed_str(), state);
     }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
-        let map = &mut self.maps[slot(domain)];
+        let map = &mut self.maps[domain.index()];
         if !map.contains_key(business_id) {
             map.insert(business_id.into(), BusinessState::new(domain, t));
         }

@@ -23,6 +23,14 @@ pub enum Domain {
 impl Domain {
     pub const ALL: [Domain; 2] = [Domain::Food, Domain::Tourism];
 
+    /// Position in [`Domain::ALL`], for per-domain arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Domain::Food => 0,
+            Domain::Tourism => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Domain::Food => "food",

@@ -115,11 +115,15 @@ impl Broker {
     }
 
     pub fn create_topics(&self, partitions: i32) {
+        self.create_named_topics(&TOPICS, partitions);
+    }
+
+    pub fn create_named_topics(&self, names: &[&str], partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.addr)
             .create()
             .unwrap();
-        let topics: Vec<NewTopic<'_>> = TOPICS
+        let topics: Vec<NewTopic<'_>> = names
             .iter()
             .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
             .collect();
