@@ -140,7 +140,7 @@ pub fn explain(
                         reason.feature, reason.value, reason.contribution, reason.text
                     )?;
                 }
-                x.flags.push(f.clone());
+                x.flags.push(Flag::clone(f));
             }
             None => {
                 let why = match last_flag {

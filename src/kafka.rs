@@ -250,29 +250,52 @@ impl DeadLetter {
     }
 }
 
-struct PartitionState {
+/// A partition's businesses are spread over this many shards by a hash of
+/// their id, and the shards of a partition fold in parallel: a batch often
+/// holds one partition's messages only. A business's reviews stay in offset
+/// order in its shard, so the results are those of a single thread.
+const SHARDS: usize = 8;
+
+/// The shard of a business: FNV-1a of its id (fixed, so a business's shard
+/// is the same in every batch; a skewed set of ids costs parallelism only).
+fn shard_of(business_id: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in business_id.as_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % SHARDS as u64) as usize
+}
+
+#[derive(Default)]
+struct Shard {
     states: States,
-    /// One past the last offset handled here (0 after a restore: the
-    /// per-business `source_offset` then tells what was already applied).
-    next_offset: i64,
     /// Businesses changed since the last commit (for the changelog), per domain.
     touched: [HashSet<Box<str>>; 2],
 }
 
+struct PartitionState {
+    shards: Vec<Shard>,
+    /// One past the last offset handled here (0 after a restore: the
+    /// per-business `source_offset` then tells what was already applied).
+    next_offset: i64,
+}
+
 impl PartitionState {
     fn new(states: States) -> PartitionState {
+        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::default()).collect();
+        for (domain, business_id, state) in states.into_businesses() {
+            shards[shard_of(&business_id)]
+                .states
+                .insert(domain, business_id.into(), state);
+        }
         PartitionState {
-            states,
+            shards,
             next_offset: 0,
-            touched: Default::default(),
         }
     }
 
-    fn touch(&mut self, domain: Domain, business_id: &str) {
-        let set = &mut self.touched[domain.index()];
-        if !set.contains(business_id) {
-            set.insert(business_id.into());
-        }
+    fn count(&self, domain: Domain) -> usize {
+        self.shards.iter().map(|s| s.states.count(domain)).sum()
     }
 }
 
@@ -347,38 +370,26 @@ enum Step {
     Scored(Domain, Outcome),
 }
 
-/// A message decoded and its signals extracted, with the time that took.
-type Prepared = (usize, Duration, Result<(Review, CategorySet), Rejection>);
+/// A review decoded and its signals extracted: its message's index in the
+/// batch and the time that took.
+struct Prepared {
+    msg: usize,
+    took: Duration,
+    review: Review,
+    signals: CategorySet,
+}
 
-/// Decode and extract (pure, any thread), then fold into the partition's
-/// state in offset order (the partition's own thread).
-fn work_partition(
+/// Decode and extract a run of a batch's messages (pure, any thread).
+fn prepare(
     scorer: &Scorer,
-    metrics: &Metrics,
-    opts: &DecodeOptions,
-    part: &mut PartitionState,
     msgs: &[BorrowedMessage<'_>],
-    idxs: &[usize],
-) -> Vec<(usize, Step)> {
-    use rayon::prelude::*;
-    let mut todo = Vec::with_capacity(idxs.len());
-    let mut out = Vec::with_capacity(idxs.len());
-    for &i in idxs {
-        let offset = msgs[i].offset();
-        if offset < part.next_offset {
-            // Fetched again after a rebalance: already handled here.
-            out.push((i, Step::Skip));
-        } else {
-            part.next_offset = offset + 1;
-            todo.push(i);
-        }
-    }
-    let prepared: Vec<Prepared> = todo
-        .par_iter()
-        .with_min_len(64)
-        .map(|&i| {
-            let started = Instant::now();
-            let payload = msgs[i].payload().unwrap_or_default();
+    todo: &[(usize, DecodeOptions)],
+) -> Vec<(usize, Duration, Result<(Review, CategorySet), Rejection>)> {
+    // One clock reading per message: each one's time runs from the last's end.
+    let mut last = Instant::now();
+    todo.iter()
+        .map(|(i, opts)| {
+            let payload = msgs[*i].payload().unwrap_or_default();
             let r = review::decode(payload, opts).map(|review| {
                 let signals = scorer
                     .extractor
@@ -386,38 +397,53 @@ fn work_partition(
                     .categories;
                 (review, signals)
             });
-            (i, started.elapsed(), r)
+            let now = Instant::now();
+            let took = now - last;
+            last = now;
+            (*i, took, r)
         })
-        .collect();
+        .collect()
+}
+
+/// Fold a shard's reviews of a batch into its state, in offset order.
+fn fold_shard(
+    scorer: &Scorer,
+    metrics: &Metrics,
+    msgs: &[BorrowedMessage<'_>],
+    shard: &mut Shard,
+    prepared: &[Prepared],
+    mine: &[usize],
+) -> Vec<(usize, Step)> {
     let processing = metrics.review_processing.local();
-    for (i, prepare, r) in prepared {
-        let started = Instant::now();
-        let offset = msgs[i].offset();
-        let step = match r {
-            Err(rejection) => Step::Rejected(rejection),
-            Ok((review, signals)) => {
-                let applied = part
-                    .states
-                    .get(review.domain, &review.business_id)
-                    .is_some_and(|s| s.source_offset >= offset);
-                if applied {
-                    Step::Duplicate
-                } else {
-                    let mut outcome = scorer.process_extracted(&mut part.states, &review, signals);
-                    if let Some(s) = part.states.get_mut(review.domain, &review.business_id) {
-                        s.source_offset = offset;
-                    }
-                    part.touch(review.domain, &review.business_id);
-                    if let Some(flag) = outcome.flag.as_mut() {
-                        flag.emitted_at =
-                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                    }
-                    Step::Scored(review.domain, outcome)
-                }
+    let mut out = Vec::with_capacity(mine.len());
+    let mut last = Instant::now();
+    for &k in mine {
+        let p = &prepared[k];
+        let offset = msgs[p.msg].offset();
+        let (review, domain) = (&p.review, p.review.domain);
+        let state = shard
+            .states
+            .entry(domain, &review.business_id, review.event_time);
+        let step = if state.source_offset >= offset {
+            // The restored state holds it already.
+            Step::Duplicate
+        } else {
+            let mut outcome = scorer.process_state(state, review, p.signals);
+            state.source_offset = offset;
+            let touched = &mut shard.touched[domain.index()];
+            if !touched.contains(review.business_id.as_str()) {
+                touched.insert(review.business_id.as_str().into());
             }
+            if let Some(flag) = outcome.flag.as_mut() {
+                flag.emitted_at =
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            }
+            Step::Scored(domain, outcome)
         };
-        processing.observe((prepare + started.elapsed()).as_secs_f64());
-        out.push((i, step));
+        let now = Instant::now();
+        processing.observe((p.took + (now - last)).as_secs_f64());
+        last = now;
+        out.push((p.msg, step));
     }
     processing.flush();
     out
@@ -828,7 +854,7 @@ impl Shell<'_> {
 
     fn update_tracked(&self) {
         for d in Domain::ALL {
-            let n: usize = self.partitions.values().map(|p| p.states.count(d)).sum();
+            let n: usize = self.partitions.values().map(|p| p.count(d)).sum();
             self.metrics
                 .businesses_tracked
                 .with_label_values(&[d.as_str()])
@@ -848,36 +874,85 @@ impl Shell<'_> {
         let mut groups: Vec<(&str, i32, Vec<usize>)> = Vec::new();
         let mut group_of = Vec::with_capacity(msgs.len());
         for (i, m) in msgs.iter().enumerate() {
+            // (Each `topic()` call measures and checks the C string.)
+            let (topic, partition) = (m.topic(), m.partition());
             let g = match groups
                 .iter()
-                .position(|(t, p, _)| *p == m.partition() && *t == m.topic())
+                .position(|(t, p, _)| *p == partition && *t == topic)
             {
                 Some(g) => g,
                 None => {
-                    groups.push((m.topic(), m.partition(), Vec::new()));
+                    groups.push((topic, partition, Vec::new()));
                     groups.len() - 1
                 }
             };
             groups[g].2.push(i);
             group_of.push(g);
         }
-        let mut work: Vec<(&mut PartitionState, DecodeOptions, &[usize])> = Vec::new();
-        for (tp, part) in self.partitions.iter_mut() {
-            if let Some((_, _, idxs)) = groups.iter().find(|(t, p, _)| *p == tp.1 && *t == tp.0) {
-                let opts = DecodeOptions {
-                    max_bytes: self.cfg.limits.max_message_bytes,
-                    default_domain: self.cfg.topics.domain_of(&tp.0),
-                };
-                work.push((part, opts, idxs.as_slice()));
+        // What this instance applies: messages of its partitions not handled
+        // before (a rebalance can deliver some again), with their decoding options.
+        let mut steps: Vec<(usize, Step)> = Vec::with_capacity(msgs.len());
+        let mut todo: Vec<(usize, DecodeOptions)> = Vec::with_capacity(msgs.len());
+        for (t, p, idxs) in &groups {
+            let Some(part) = self.partitions.get_mut(&((*t).to_owned(), *p)) else {
+                continue;
+            };
+            let opts = DecodeOptions {
+                max_bytes: self.cfg.limits.max_message_bytes,
+                default_domain: self.cfg.topics.domain_of(t),
+            };
+            for &i in idxs {
+                let offset = msgs[i].offset();
+                if offset < part.next_offset {
+                    // Fetched again after a rebalance: already handled here.
+                    steps.push((i, Step::Skip));
+                } else {
+                    part.next_offset = offset + 1;
+                    todo.push((i, opts));
+                }
             }
         }
         let (scorer, metrics) = (&self.scorer, &self.metrics);
-        let mut steps: Vec<(usize, Step)> = work
-            .into_par_iter()
-            .flat_map_iter(|(part, opts, idxs)| {
-                work_partition(scorer, metrics, &opts, part, msgs, idxs)
-            })
+        // Decode and extract on every core (pure), ...
+        let decoded: Vec<_> = todo
+            .par_chunks(32)
+            .flat_map_iter(|run| prepare(scorer, msgs, run))
             .collect();
+        // ... put each review in its partition's shard, ...
+        let mut prepared = Vec::with_capacity(decoded.len());
+        // By partition group and shard.
+        let mut mine: Vec<Vec<usize>> = vec![Vec::new(); groups.len() * SHARDS];
+        for (i, took, r) in decoded {
+            match r {
+                Err(rejection) => steps.push((i, Step::Rejected(rejection))),
+                Ok((review, signals)) => {
+                    let unit = group_of[i] * SHARDS + shard_of(&review.business_id);
+                    mine[unit].push(prepared.len());
+                    prepared.push(Prepared {
+                        msg: i,
+                        took,
+                        review,
+                        signals,
+                    });
+                }
+            }
+        }
+        // ... and fold the shards in parallel, each in offset order.
+        let mut work: Vec<(&mut Shard, &[usize])> = Vec::with_capacity(mine.len());
+        for (tp, part) in self.partitions.iter_mut() {
+            let Some(g) = groups.iter().position(|(t, p, _)| *p == tp.1 && *t == tp.0) else {
+                continue;
+            };
+            for (k, shard) in part.shards.iter_mut().enumerate() {
+                let list = &mine[g * SHARDS + k];
+                if !list.is_empty() {
+                    work.push((shard, list.as_slice()));
+                }
+            }
+        }
+        steps.par_extend(work.into_par_iter().flat_map_iter(|(shard, list)| {
+            fold_shard(scorer, metrics, msgs, shard, &prepared, list)
+        }));
         steps.sort_unstable_by_key(|(i, _)| *i);
         let tps: Vec<Tp> = groups
             .iter()
@@ -932,7 +1007,7 @@ impl Shell<'_> {
             self.in_txn = true;
         }
         let offset = m.offset();
-        let topic_domain = self.cfg.topics.domain_of(m.topic());
+        let topic_domain = self.cfg.topics.domain_of(&tp.0);
         let timestamp_ms = m.timestamp().to_millis();
         let seq = self.read_seq;
         self.read_seq += 1;
@@ -1279,29 +1354,31 @@ impl Shell<'_> {
         let mut futures = Vec::new();
         let mut body = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
-            for domain in Domain::ALL {
-                for business_id in std::mem::take(&mut part.touched[domain.index()]) {
-                    let Some(state) = part.states.get(domain, &business_id) else {
-                        continue;
-                    };
-                    let record = crate::changelog::RecordRef {
-                        format_version: crate::changelog::FORMAT_VERSION,
-                        source_topic: &tp.0,
-                        source_partition: tp.1,
-                        source_offset: state.source_offset,
-                        domain,
-                        business_id: &business_id,
-                        state,
-                    };
-                    body.clear();
-                    serde_json::to_writer(&mut body, &record)?;
-                    futures.push(send(
-                        &self.producer,
-                        &self.cfg.topics.changelog,
-                        &business_id,
-                        &body,
-                        Some(tp.1),
-                    )?);
+            for shard in part.shards.iter_mut() {
+                for domain in Domain::ALL {
+                    for business_id in std::mem::take(&mut shard.touched[domain.index()]) {
+                        let Some(state) = shard.states.get(domain, &business_id) else {
+                            continue;
+                        };
+                        let record = crate::changelog::RecordRef {
+                            format_version: crate::changelog::FORMAT_VERSION,
+                            source_topic: &tp.0,
+                            source_partition: tp.1,
+                            source_offset: state.source_offset,
+                            domain,
+                            business_id: &business_id,
+                            state,
+                        };
+                        body.clear();
+                        serde_json::to_writer(&mut body, &record)?;
+                        futures.push(send(
+                            &self.producer,
+                            &self.cfg.topics.changelog,
+                            &business_id,
+                            &body,
+                            Some(tp.1),
+                        )?);
+                    }
                 }
             }
         }

@@ -421,7 +421,8 @@ impl Forest {
                 raw += self.nodes[*a as usize].value;
             }
         }
-        (base * k, raw * k)
+        // Divided as `raw_score` divides, so both give the same bits.
+        (base * k, raw / self.roots.len() as f64)
     }
 }
 
@@ -664,6 +665,16 @@ impl Model {
             .collect()
     }
 
+    /// The calibrated probability of violations: exactly
+    /// `score(raw).probability`, without working out each feature's part
+    /// (what deciding needs; the parts are for the flag's reasons).
+    pub fn probability(&self, raw: &[f64]) -> f64 {
+        match &self.forest {
+            Some(forest) => self.file.calibration.apply(forest.raw_score(raw)),
+            None => self.score(raw).probability,
+        }
+    }
+
     /// The calibrated probability of violations and each feature's part in it.
     pub fn score(&self, raw: &[f64]) -> Score {
         let cal = self.file.calibration;
@@ -783,6 +794,34 @@ mod tests {
 
     fn load(v: &serde_json::Value) -> Result<Model, ModelError> {
         Model::from_bytes(&serde_json::to_vec(v).unwrap(), "m.json", Domain::Food)
+    }
+
+    /// Deciding uses `probability`, the flag `score`: they must agree to the bit.
+    #[test]
+    fn probability_is_the_scores_probability_to_the_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for d in Domain::ALL {
+            let lr: serde_json::Value = serde_json::from_str(V2_FOOD).unwrap();
+            let mut models = vec![Model::builtin(d).unwrap()];
+            if d == Domain::Food {
+                models.push(load(&lr).unwrap());
+                models.push(load(&ensemble_value()).unwrap());
+            }
+            for m in &models {
+                for _ in 0..2_000 {
+                    let raw: Vec<f64> = (0..features::feature_count(d))
+                        .map(|_| rng.gen_range(0.0..20.0f64).floor() / 2.0)
+                        .collect();
+                    assert_eq!(
+                        m.probability(&raw).to_bits(),
+                        m.score(&raw).probability.to_bits(),
+                        "{d} {:?} {raw:?}",
+                        m.kind()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

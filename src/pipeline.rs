@@ -97,7 +97,8 @@ pub struct Scorer {
 pub struct Outcome {
     pub signals: CategorySet,
     pub risk_score: Option<f64>,
-    pub flag: Option<Flag>,
+    /// Boxed: outcomes are moved about in batches, flags are rare.
+    pub flag: Option<Box<Flag>>,
     /// The shadow model's score, when the domain has one and the live model scored.
     pub shadow: Option<ShadowScore>,
 }
@@ -137,6 +138,13 @@ impl States {
     pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
         self.maps[domain.index()].insert(business_id.into_boxed_str(), state);
     }
+    /// Every business, taken out: domain, id, state (in no particular order).
+    pub fn into_businesses(self) -> impl Iterator<Item = (Domain, String, BusinessState)> {
+        Domain::ALL
+            .into_iter()
+            .zip(self.maps)
+            .flat_map(|(d, m)| m.into_iter().map(move |(id, s)| (d, id.into_string(), s)))
+    }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
         let map = &mut self.maps[domain.index()];
         if !map.contains_key(business_id) {
@@ -171,7 +179,20 @@ impl Scorer {
         review: &Review,
         signals: CategorySet,
     ) -> Outcome {
-        fold(&self.pseudonyms, states, review, signals);
+        let state = states.entry(review.domain, &review.business_id, review.event_time);
+        self.process_state(state, review, signals)
+    }
+
+    /// [`Scorer::process_extracted`] on the review's business state, which
+    /// the caller looked up (once: the stream also checks and records the
+    /// review's offset in it).
+    pub fn process_state(
+        &self,
+        state: &mut BusinessState,
+        review: &Review,
+        signals: CategorySet,
+    ) -> Outcome {
+        fold_into(&self.pseudonyms, state, review, signals);
         if signals.is_empty() {
             // Only a review that reports a risk can trigger a flag.
             return Outcome {
@@ -181,15 +202,16 @@ impl Scorer {
                 shadow: None,
             };
         }
-        let state = states.entry(review.domain, &review.business_id, review.event_time);
         let model = self.models.get(review.domain);
         let now = review.event_time.max(state.as_of);
         let raw = state.features_at(now);
-        let score = model.score(&raw);
+        // Deciding needs the probability only; each feature's part is worked
+        // out when a flag is built.
+        let probability = model.probability(&raw);
         // The shadow sees the same features and decides nothing.
         let shadow = self.models.shadow(review.domain).map(|m| {
-            let p = m.score(&raw).probability;
-            let live = score.probability >= model.file.thresholds.low;
+            let p = m.probability(&raw);
+            let live = probability >= model.file.thresholds.low;
             let other = p >= m.file.thresholds.low;
             ShadowScore {
                 probability: p,
@@ -203,7 +225,7 @@ impl Scorer {
         });
         let decision = decide::decide(
             state,
-            score.probability,
+            probability,
             &model.file.thresholds,
             &self.decide,
             review.event_time,
@@ -213,11 +235,12 @@ impl Scorer {
                 event_time: review.event_time,
                 severity: d.severity,
             });
-            flag::build(review, state, model, &raw, &score, &d)
+            let score = model.score(&raw);
+            Box::new(flag::build(review, state, model, &raw, &score, &d))
         });
         Outcome {
             signals,
-            risk_score: Some(score.probability),
+            risk_score: Some(probability),
             flag,
             shadow,
         }
@@ -239,6 +262,17 @@ pub fn observe(
 
 /// The state update for a review whose signals are known.
 fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signals: CategorySet) {
+    let state = states.entry(review.domain, &review.business_id, review.event_time);
+    fold_into(pseudonyms, state, review, signals);
+}
+
+/// [`fold`] on the review's business state.
+fn fold_into(
+    pseudonyms: &Pseudonymiser,
+    state: &mut BusinessState,
+    review: &Review,
+    signals: CategorySet,
+) {
     // The pseudonym only matters for risk reports (distinct reporters).
     let reviewer = match &review.reviewer_id {
         _ if signals.is_empty() => 0,
@@ -246,7 +280,6 @@ fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signal
         // Unknown reviewer: each review counts as its own reporter.
         None => pseudonyms.short(&format!("review:{}", review.review_id)),
     };
-    let state = states.entry(review.domain, &review.business_id, review.event_time);
     state.set_labels(review.business_name.as_deref(), review.region.as_deref());
     state.observe(&Observation {
         event_time: review.event_time,
