@@ -48,14 +48,16 @@ impl Decayed {
 /// One recent review with a risk signal, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskEvent {
-    pub review_id: String,
-    pub created_at: String,
+    // Boxed strings, not `String`: no spare capacity, and 24 bytes less an
+    // event (the JSON is the same).
+    pub review_id: Box<str>,
+    pub created_at: Box<str>,
     pub event_time: i64,
     pub categories: u16,
     /// Pseudonymous reviewer (or review, when the reviewer is unknown).
     pub reviewer: u64,
     /// PII-redacted excerpt.
-    pub snippet: String,
+    pub snippet: Box<str>,
     pub photos: u32,
 }
 
@@ -264,12 +266,12 @@ impl BusinessState {
             }
         }
         let ev = RiskEvent {
-            review_id: o.review_id.to_owned(),
-            created_at: o.created_at.to_owned(),
+            review_id: o.review_id.into(),
+            created_at: o.created_at.into(),
             event_time: o.event_time,
             categories: o.signals.bits(),
             reviewer: o.reviewer,
-            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS),
+            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
             photos: o.photos,
         };
         // Newest first; among equal times, the later arrival first.

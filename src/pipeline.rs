@@ -378,6 +378,54 @@ mod tests {
     use super::*;
     use crate::simulate::{SimConfig, generate};
 
+    /// Lookups, replacement and absorb over many businesses (the index grows
+    /// through several rehashes), ids long and short (inline and on the heap).
+    #[test]
+    fn states_find_replace_and_absorb() {
+        let id = |i: usize| {
+            if i % 3 == 0 {
+                format!("a-long-business-id-that-does-not-fit-inline-{i}")
+            } else {
+                format!("shop-{i}")
+            }
+        };
+        let (mut a, mut b) = (States::default(), States::default());
+        for i in 0..5_000 {
+            let d = Domain::ALL[i % 2];
+            let s = if i < 3_000 { &mut a } else { &mut b };
+            s.entry(d, &id(i), i as i64).reviews_total = i as u32;
+        }
+        // entry finds, it does not create twice.
+        a.entry(Domain::ALL[0], &id(0), 99).reviews_total += 1;
+        assert_eq!(a.len(), 3_000);
+        assert_eq!(a.get(Domain::ALL[0], &id(0)).map(|s| s.as_of), Some(0));
+        assert!(a.get(Domain::ALL[1], &id(0)).is_none(), "domains are apart");
+        // Iteration: by domain, then in order of first appearance.
+        let ids: Vec<&str> = a.iter().map(|(_, id, _)| id).collect();
+        assert_eq!(ids[..2], [id(0), id(2)]);
+        // insert replaces; absorb moves everything, the absorbed state winning.
+        let mut restored = BusinessState::new(Domain::ALL[1], 7);
+        restored.reviews_total = 77;
+        a.insert(Domain::ALL[1], id(1), restored.clone());
+        assert_eq!(a.get(Domain::ALL[1], &id(1)), Some(&restored));
+        let mut clash = BusinessState::new(Domain::ALL[0], 8);
+        clash.reviews_total = 88;
+        b.insert(Domain::ALL[0], id(2), clash.clone());
+        a.absorb(b);
+        assert_eq!(a.len(), 5_000);
+        assert_eq!(a.get(Domain::ALL[0], &id(2)), Some(&clash));
+        for i in (0..5_000).filter(|i| *i != 0 && *i != 1 && *i != 2) {
+            let s = a.get_mut(Domain::ALL[i % 2], &id(i));
+            assert_eq!(s.map(|s| s.reviews_total), Some(i as u32), "{i}");
+        }
+        // Absorbing into an empty States takes the other whole.
+        let mut empty = States::default();
+        empty.absorb(a.clone());
+        assert_eq!(empty.len(), a.len());
+        assert_eq!(empty.count(Domain::ALL[0]), a.count(Domain::ALL[0]));
+        assert!(empty.iter().all(|(d, id, s)| a.get(d, id) == Some(s)));
+    }
+
     /// A shadow model changes no flag, and its own metrics move.
     #[test]
     fn a_shadow_model_never_changes_the_flags_and_its_metrics_move() {
