@@ -7,6 +7,7 @@
 
 use crate::category::{Category, CategorySet};
 use crate::review::Domain;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 pub const DAY: i64 = 86_400;
@@ -47,14 +48,16 @@ impl Decayed {
 /// One recent review with a risk signal, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskEvent {
-    pub review_id: String,
-    pub created_at: String,
+    // Boxed strings, not `String`: no spare capacity, and 24 bytes less an
+    // event (the JSON is the same).
+    pub review_id: Box<str>,
+    pub created_at: Box<str>,
     pub event_time: i64,
     pub categories: u16,
     /// Pseudonymous reviewer (or review, when the reviewer is unknown).
     pub reviewer: u64,
     /// PII-redacted excerpt.
-    pub snippet: String,
+    pub snippet: Box<str>,
     pub photos: u32,
 }
 
@@ -87,8 +90,9 @@ pub struct BusinessState {
     /// in its partition; -1 when unknown). Lets the shell apply a review
     /// delivered twice only once.
     pub source_offset: i64,
-    business_name: Option<Box<str>>,
-    region: Option<Box<str>>,
+    /// Names and regions are short: inline up to 24 bytes, no allocation.
+    business_name: Option<CompactString>,
+    region: Option<CompactString>,
     risk: Option<Box<RiskState>>,
 }
 
@@ -115,8 +119,8 @@ struct StateWire {
     photo_risk: Decayed,
     categories: [Decayed; MAX_CATEGORIES],
     recent_risk: Vec<RiskEvent>,
-    business_name: Option<String>,
-    region: Option<String>,
+    business_name: Option<CompactString>,
+    region: Option<CompactString>,
     last_flag: Option<LastFlag>,
     #[serde(default = "no_position")]
     source_offset: i64,
@@ -135,8 +139,8 @@ impl From<BusinessState> for StateWire {
             photo_risk: risk.photo_risk,
             categories: risk.categories,
             recent_risk: risk.recent_risk,
-            business_name: s.business_name.map(String::from),
-            region: s.region.map(String::from),
+            business_name: s.business_name,
+            region: s.region,
             last_flag: risk.last_flag,
             source_offset: s.source_offset,
         }
@@ -144,7 +148,8 @@ impl From<BusinessState> for StateWire {
 }
 
 impl From<StateWire> for BusinessState {
-    fn from(w: StateWire) -> Self {
+    fn from(mut w: StateWire) -> Self {
+        w.recent_risk.shrink_to_fit();
         let risk = RiskState {
             risk_reviews: w.risk_reviews,
             photo_risk: w.photo_risk,
@@ -159,8 +164,8 @@ impl From<StateWire> for BusinessState {
             reviews: w.reviews,
             low_rating: w.low_rating,
             source_offset: w.source_offset,
-            business_name: w.business_name.map(String::into_boxed_str),
-            region: w.region.map(String::into_boxed_str),
+            business_name: w.business_name,
+            region: w.region,
             risk: (risk != RiskState::default()).then(|| Box::new(risk)),
         }
     }
@@ -209,10 +214,10 @@ impl BusinessState {
     /// Keep the latest name and region a review gave (no allocation when unchanged).
     pub fn set_labels(&mut self, business_name: Option<&str>, region: Option<&str>) {
         if business_name.is_some() && self.business_name.as_deref() != business_name {
-            self.business_name = business_name.map(Box::from);
+            self.business_name = business_name.map(CompactString::from);
         }
         if region.is_some() && self.region.as_deref() != region {
-            self.region = region.map(Box::from);
+            self.region = region.map(CompactString::from);
         }
     }
 
@@ -261,12 +266,12 @@ impl BusinessState {
             }
         }
         let ev = RiskEvent {
-            review_id: o.review_id.to_owned(),
-            created_at: o.created_at.to_owned(),
+            review_id: o.review_id.into(),
+            created_at: o.created_at.into(),
             event_time: o.event_time,
             categories: o.signals.bits(),
             reviewer: o.reviewer,
-            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS),
+            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
             photos: o.photos,
         };
         // Newest first; among equal times, the later arrival first.
@@ -276,8 +281,12 @@ impl BusinessState {
             .position(|e| e.event_time <= ev.event_time)
             .unwrap_or(risk.recent_risk.len());
         if pos < MAX_RECENT_RISK {
+            // Grow one event at a time and never past the bound: most
+            // businesses with evidence hold one or two events, and a vector
+            // grown by doubling would hold room for four.
+            risk.recent_risk.truncate(MAX_RECENT_RISK - 1);
+            risk.recent_risk.reserve_exact(1);
             risk.recent_risk.insert(pos, ev);
-            risk.recent_risk.truncate(MAX_RECENT_RISK);
         }
     }
 

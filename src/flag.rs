@@ -123,15 +123,15 @@ pub fn build(
         .iter()
         .take(MAX_EVIDENCE)
         .map(|e| Evidence {
-            review_id: e.review_id.clone(),
-            created_at: e.created_at.clone(),
+            review_id: String::from(&*e.review_id),
+            created_at: String::from(&*e.created_at),
             signals: e
                 .categories()
                 .sorted_names()
                 .into_iter()
                 .map(String::from)
                 .collect(),
-            snippet: e.snippet.clone(),
+            snippet: String::from(&*e.snippet),
             photos: e.photos,
         })
         .collect();

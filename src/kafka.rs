@@ -270,7 +270,7 @@ fn shard_of(business_id: &str) -> usize {
 struct Shard {
     states: States,
     /// Businesses changed since the last commit (for the changelog), per domain.
-    touched: [HashSet<Box<str>>; 2],
+    touched: [hashbrown::HashSet<Box<str>>; 2],
 }
 
 struct PartitionState {

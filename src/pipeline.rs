@@ -10,7 +10,10 @@ use crate::flag::{self, Flag};
 use crate::model::Model;
 use crate::privacy::Pseudonymiser;
 use crate::review::{Domain, Review};
-use std::collections::HashMap;
+use compact_str::CompactString;
+use hashbrown::DefaultHashBuilder;
+use hashbrown::hash_table::{Entry, HashTable};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// The models in use, one per domain, and optional shadow models: scored
@@ -103,55 +106,164 @@ pub struct Outcome {
     pub shadow: Option<ShadowScore>,
 }
 
-/// Per-business state of one partition (or of a whole replay): one map per
+/// Per-business state of one partition (or of a whole replay): one shelf per
 /// domain, looked up by `&str` so that a review costs no key allocation.
-#[derive(Debug, Default, Clone)]
+///
+/// A shelf keeps its businesses side by side in one vector, in the order they
+/// first appeared, each beside its id (inline, no allocation, up to 24
+/// bytes); a hash table of 4-byte positions in that vector finds them. With a
+/// million businesses that is 1 byte of control and 4 of position per table
+/// slot instead of a whole key and state, so the table stays small enough to
+/// be cached and the states themselves are dense. The hasher is hashbrown's
+/// default (foldhash, seeded at random per process), so ids chosen by
+/// reviewers cannot be made to collide on purpose.
+#[derive(Default, Clone)]
 pub struct States {
-    maps: [HashMap<Box<str>, BusinessState>; 2],
+    shelves: [Shelf; 2],
+}
+
+/// One domain's businesses.
+#[derive(Default, Clone)]
+struct Shelf {
+    /// Insertion order; never shrinks (a business, once seen, stays).
+    entries: Vec<(CompactString, BusinessState)>,
+    /// Positions in `entries`, by hash of the id.
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Shelf {
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        let hash = self.hash(id);
+        self.index
+            .find(hash, |&i| self.entries[i as usize].0 == id)
+            .map(|&i| i as usize)
+    }
+
+    /// The state of `id`, created by `new` when the business is new.
+    fn entry(&mut self, id: &str, new: impl FnOnce() -> BusinessState) -> &mut BusinessState {
+        let hash = self.hash(id);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        let at = match self.index.entry(
+            hash,
+            |&i| entries[i as usize].0 == id,
+            |&i| hasher.hash_one(entries[i as usize].0.as_str()),
+        ) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) => {
+                let at = self.entries.len();
+                v.insert(position(at));
+                self.entries.push((CompactString::from(id), new()));
+                at
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    /// Put `state` in place for `id`, replacing what was there.
+    fn put(&mut self, id: CompactString, state: BusinessState) {
+        let hash = self.hash(&id);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        match self.index.entry(
+            hash,
+            |&i| entries[i as usize].0 == id,
+            |&i| hasher.hash_one(entries[i as usize].0.as_str()),
+        ) {
+            Entry::Occupied(o) => self.entries[*o.get() as usize].1 = state,
+            Entry::Vacant(v) => {
+                v.insert(position(self.entries.len()));
+                self.entries.push((id, state));
+            }
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.reserve(additional, |&i| {
+            hasher.hash_one(entries[i as usize].0.as_str())
+        });
+        self.entries.reserve(additional);
+    }
+}
+
+/// A position in a shelf as the index stores it.
+fn position(at: usize) -> u32 {
+    // Four billion businesses of one domain in one partition would need
+    // hundreds of gigabytes of state first; past that is a bug, not input.
+    u32::try_from(at).unwrap_or_else(|_| panic!("more than {} businesses in a shelf", u32::MAX))
+}
+
+impl std::fmt::Debug for States {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(d, id, s)| ((d, id), s)))
+            .finish()
+    }
 }
 
 impl States {
     pub fn len(&self) -> usize {
-        self.maps.iter().map(HashMap::len).sum()
+        self.shelves.iter().map(|s| s.entries.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     pub fn get(&self, domain: Domain, business_id: &str) -> Option<&BusinessState> {
-        self.maps[domain.index()].get(business_id)
+        let shelf = &self.shelves[domain.index()];
+        shelf.position(business_id).map(|at| &shelf.entries[at].1)
     }
     pub fn count(&self, domain: Domain) -> usize {
-        self.maps[domain.index()].len()
+        self.shelves[domain.index()].entries.len()
     }
-    /// Every business: domain, id, state (in no particular order).
+    /// Every business: domain, id, state (by domain, then in order of first appearance).
     pub fn iter(&self) -> impl Iterator<Item = (Domain, &str, &BusinessState)> {
         Domain::ALL.into_iter().flat_map(move |d| {
-            self.maps[d.index()]
+            self.shelves[d.index()]
+                .entries
                 .iter()
-                .map(move |(id, s)| (d, id.as_ref(), s))
+                .map(move |(id, s)| (d, id.as_str(), s))
         })
     }
     pub fn get_mut(&mut self, domain: Domain, business_id: &str) -> Option<&mut BusinessState> {
-        self.maps[domain.index()].get_mut(business_id)
+        let shelf = &mut self.shelves[domain.index()];
+        let at = shelf.position(business_id)?;
+        Some(&mut shelf.entries[at].1)
     }
     /// Put a restored state in place (replacing what was there).
     pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
-        self.maps[domain.index()].insert(business_id.into_boxed_str(), state);
+        self.shelves[domain.index()].put(CompactString::from(business_id), state);
     }
-    /// Every business, taken out: domain, id, state (in no particular order).
+    /// Move every business of `other` in (keys are expected disjoint; where not, `other`'s state replaces).
+    pub fn absorb(&mut self, other: States) {
+        for (mine, theirs) in self.shelves.iter_mut().zip(other.shelves) {
+            if mine.entries.is_empty() {
+                *mine = theirs;
+                continue;
+            }
+            mine.reserve(theirs.entries.len());
+            for (id, state) in theirs.entries {
+                mine.put(id, state);
+            }
+        }
+    }
+    /// Every business, taken out: domain, id, state (by domain, then in insertion order).
     pub fn into_businesses(self) -> impl Iterator<Item = (Domain, String, BusinessState)> {
         Domain::ALL
             .into_iter()
-            .zip(self.maps)
-            .flat_map(|(d, m)| m.into_iter().map(move |(id, s)| (d, id.into_string(), s)))
+            .zip(self.shelves)
+            .flat_map(|(d, shelf)| {
+                shelf
+                    .entries
+                    .into_iter()
+                    .map(move |(id, s)| (d, id.into_string(), s))
+            })
     }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
-        let map = &mut self.maps[domain.index()];
-        if !map.contains_key(business_id) {
-            map.insert(business_id.into(), BusinessState::new(domain, t));
-        }
-        map.get_mut(business_id)
-            .unwrap_or_else(|| unreachable!("inserted just above"))
+        self.shelves[domain.index()].entry(business_id, || BusinessState::new(domain, t))
     }
 }
 
@@ -297,6 +409,54 @@ fn fold_into(
 mod tests {
     use super::*;
     use crate::simulate::{SimConfig, generate};
+
+    /// Lookups, replacement and absorb over many businesses (the index grows
+    /// through several rehashes), ids long and short (inline and on the heap).
+    #[test]
+    fn states_find_replace_and_absorb() {
+        let id = |i: usize| {
+            if i % 3 == 0 {
+                format!("a-long-business-id-that-does-not-fit-inline-{i}")
+            } else {
+                format!("shop-{i}")
+            }
+        };
+        let (mut a, mut b) = (States::default(), States::default());
+        for i in 0..5_000 {
+            let d = Domain::ALL[i % 2];
+            let s = if i < 3_000 { &mut a } else { &mut b };
+            s.entry(d, &id(i), i as i64).reviews_total = i as u32;
+        }
+        // entry finds, it does not create twice.
+        a.entry(Domain::ALL[0], &id(0), 99).reviews_total += 1;
+        assert_eq!(a.len(), 3_000);
+        assert_eq!(a.get(Domain::ALL[0], &id(0)).map(|s| s.as_of), Some(0));
+        assert!(a.get(Domain::ALL[1], &id(0)).is_none(), "domains are apart");
+        // Iteration: by domain, then in order of first appearance.
+        let ids: Vec<&str> = a.iter().map(|(_, id, _)| id).collect();
+        assert_eq!(ids[..2], [id(0), id(2)]);
+        // insert replaces; absorb moves everything, the absorbed state winning.
+        let mut restored = BusinessState::new(Domain::ALL[1], 7);
+        restored.reviews_total = 77;
+        a.insert(Domain::ALL[1], id(1), restored.clone());
+        assert_eq!(a.get(Domain::ALL[1], &id(1)), Some(&restored));
+        let mut clash = BusinessState::new(Domain::ALL[0], 8);
+        clash.reviews_total = 88;
+        b.insert(Domain::ALL[0], id(2), clash.clone());
+        a.absorb(b);
+        assert_eq!(a.len(), 5_000);
+        assert_eq!(a.get(Domain::ALL[0], &id(2)), Some(&clash));
+        for i in (0..5_000).filter(|i| *i != 0 && *i != 1 && *i != 2) {
+            let s = a.get_mut(Domain::ALL[i % 2], &id(i));
+            assert_eq!(s.map(|s| s.reviews_total), Some(i as u32), "{i}");
+        }
+        // Absorbing into an empty States takes the other whole.
+        let mut empty = States::default();
+        empty.absorb(a.clone());
+        assert_eq!(empty.len(), a.len());
+        assert_eq!(empty.count(Domain::ALL[0]), a.count(Domain::ALL[0]));
+        assert!(empty.iter().all(|(d, id, s)| a.get(d, id) == Some(s)));
+    }
 
     /// A shadow model changes no flag, and its own metrics move.
     #[test]
