@@ -137,6 +137,12 @@ impl States {
     pub fn insert(&mut self, domain: Domain, business_id: String, state: BusinessState) {
         self.maps[domain.index()].insert(business_id.into_boxed_str(), state);
     }
+    /// Move every business of `other` in (keys are expected disjoint; where not, `other`'s state replaces).
+    pub fn absorb(&mut self, other: States) {
+        for (mine, theirs) in self.maps.iter_mut().zip(other.maps) {
+            mine.extend(theirs);
+        }
+    }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
         let map = &mut self.maps[domain.index()];
         if !map.contains_key(business_id) {
