@@ -299,7 +299,8 @@ impl Extractor {
     /// Normalise text for matching: see [`normalise_chars`], then fold variants.
     pub fn normalise(&self, text: &str) -> String {
         let chars = normalise_chars(text);
-        if self.variant_targets.is_empty() {
+        // Most texts hold no variant: keep them as they are, uncopied.
+        if self.variant_targets.is_empty() || !self.variants.is_match(&chars) {
             return chars;
         }
         self.variants.replace_all(&chars, &self.variant_targets)

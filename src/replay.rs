@@ -112,30 +112,65 @@ pub fn replay_with_threads(
     let mut states: Vec<States> = (0..shards).map(|_| States::default()).collect();
     let mut s = ReplaySummary::default();
     let mut line_no = 0u64;
+    // Three blocks in flight: `decoding` (block k), `folding` (k - 1, with
+    // its outcomes landing in `folded`) and `emitting` (k - 2, its outcomes
+    // in input order in `outcomes`). The buffers go round and are reused.
     let (mut cur, mut next) = (Block::default(), Block::default());
     let mut eof = read_block(&mut input, &mut next, &mut s.bytes)?;
-    // Decoded, not yet folded.
-    let mut pending: Vec<Decoded> = Vec::new();
-    while !(pending.is_empty() && next.lines.is_empty()) {
+    let (mut decoding, mut folding, mut emitting) = (Vec::new(), Vec::new(), Vec::new());
+    let mut folded: Vec<Vec<Folded>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut outcomes: Vec<Folded> = Vec::new();
+    while !(next.lines.is_empty() && folding.is_empty() && emitting.is_empty()) {
         std::mem::swap(&mut cur, &mut next);
-        let mut decoded: Vec<Decoded> = Vec::with_capacity(cur.lines.len());
-        decoded.resize_with(cur.lines.len(), || Decoded::Blank);
-        let mut folded: Vec<Vec<Folded>> = (0..shards).map(|_| Vec::new()).collect();
-        let read = pool.in_place_scope(|scope| {
-            // Fold the previous block, one task per shard...
+        decoding.clear();
+        decoding.resize_with(cur.lines.len(), || Decoded::Blank);
+        let done = pool.in_place_scope(|scope| -> std::io::Result<bool> {
+            // Fold block k - 1, one task per shard...
             for (shard, (st, f)) in states.iter_mut().zip(&mut folded).enumerate() {
-                let block = &pending;
+                let block = &folding;
                 scope.spawn(move |_| fold_shard(scorer, st, block, shard, f));
             }
-            // ...while this block is decoded...
-            for (dst, lines) in decoded
+            // ...while block k is decoded...
+            for (dst, lines) in decoding
                 .chunks_mut(CHUNK_LINES)
                 .zip(cur.lines.chunks(CHUNK_LINES))
             {
                 let (buf, opts) = (&cur.buf, &opts);
                 scope.spawn(move |_| decode_chunk(scorer, opts, shards, buf, lines, dst));
             }
-            // ...and this thread reads the next one.
+            // ...and this thread writes out block k - 2 and reads block k + 1.
+            let mut outcomes = outcomes.drain(..).peekable();
+            for (at, d) in emitting.iter_mut().enumerate() {
+                line_no += 1;
+                match d {
+                    Decoded::Blank => {}
+                    Decoded::Bad { reason, detail } => {
+                        s.reviews += 1;
+                        *s.rejected.entry(reason.as_str()).or_default() += 1;
+                        on_bad(BadLine {
+                            line: line_no,
+                            reason: *reason,
+                            detail: std::mem::take(detail),
+                        });
+                    }
+                    Decoded::Review { .. } => {
+                        s.reviews += 1;
+                        let Some(f) = outcomes.next_if(|f| f.at == at) else {
+                            continue;
+                        };
+                        if let Some(sh) = f.shadow {
+                            *s.shadow.entry(sh.as_str()).or_default() += 1;
+                        }
+                        if let Some(mut flag) = f.flag {
+                            flag.emitted_at = stamp();
+                            write_flag(&mut out, &flag)?;
+                            s.flags += 1;
+                        }
+                    }
+                }
+            }
+            drop(outcomes);
+            emitting.clear();
             if eof {
                 next.buf.clear();
                 next.lines.clear();
@@ -143,44 +178,17 @@ pub fn replay_with_threads(
             } else {
                 read_block(&mut input, &mut next, &mut s.bytes)
             }
-        });
-        eof = read?;
-        // The previous block's outcomes, in input order.
-        let mut folded: Vec<Folded> = folded.into_iter().flatten().collect();
-        folded.sort_unstable_by_key(|f| f.at);
-        let mut folded = folded.into_iter().peekable();
-        for (at, d) in std::mem::replace(&mut pending, decoded)
-            .into_iter()
-            .enumerate()
-        {
-            line_no += 1;
-            match d {
-                Decoded::Blank => {}
-                Decoded::Bad { reason, detail } => {
-                    s.reviews += 1;
-                    *s.rejected.entry(reason.as_str()).or_default() += 1;
-                    on_bad(BadLine {
-                        line: line_no,
-                        reason,
-                        detail,
-                    });
-                }
-                Decoded::Review { .. } => {
-                    s.reviews += 1;
-                    let Some(f) = folded.next_if(|f| f.at == at) else {
-                        continue;
-                    };
-                    if let Some(sh) = f.shadow {
-                        *s.shadow.entry(sh.as_str()).or_default() += 1;
-                    }
-                    if let Some(mut flag) = f.flag {
-                        flag.emitted_at = stamp();
-                        write_flag(&mut out, &flag)?;
-                        s.flags += 1;
-                    }
-                }
-            }
+        })?;
+        eof = done;
+        // Block k - 1's outcomes, in input order, for the next round.
+        for f in &mut folded {
+            outcomes.append(f);
         }
+        outcomes.sort_unstable_by_key(|f| f.at);
+        // k - 1 is to be written out, k to be folded; the emptied buffer
+        // takes block k + 1.
+        std::mem::swap(&mut emitting, &mut folding);
+        std::mem::swap(&mut folding, &mut decoding);
     }
     out.flush()?;
     // Every business is in exactly one shard.

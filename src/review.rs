@@ -253,7 +253,7 @@ struct Fast<'a> {
     #[serde(borrow)]
     business_id: Cow<'a, str>,
     #[serde(borrow, default)]
-    domain: Option<Cow<'a, str>>,
+    domain: Option<Borrowed<'a>>,
     text: String,
     #[serde(borrow)]
     created_at: Cow<'a, str>,
@@ -266,9 +266,35 @@ struct Fast<'a> {
     #[serde(default)]
     platform: Option<String>,
     #[serde(borrow, default)]
-    reviewer_id: Option<Cow<'a, str>>,
+    reviewer_id: Option<Borrowed<'a>>,
     #[serde(default)]
     photos: Option<u32>,
+}
+
+/// A string that borrows from the message where it has no escapes. (serde
+/// borrows a `Cow<str>` field only when it is not inside an `Option`.)
+struct Borrowed<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Borrowed<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// The rules of [`decode_fields`], in the same order, on a typed parse.
@@ -276,7 +302,7 @@ fn from_fast(f: Fast<'_>, opts: &DecodeOptions) -> Result<Review, Rejection> {
     use RejectReason as R;
     check_id(&f.review_id, "review_id", R::InvalidReviewId)?;
     check_id(&f.business_id, "business_id", R::InvalidBusinessId)?;
-    let domain = resolve_domain(f.domain.as_deref(), opts)?;
+    let domain = resolve_domain(f.domain.as_ref().map(|d| d.0.as_ref()), opts)?;
     let event_time = parse_created_at(&f.created_at)?.timestamp();
     check_rating(f.rating)?;
     Ok(Review {
@@ -290,7 +316,7 @@ fn from_fast(f: Fast<'_>, opts: &DecodeOptions) -> Result<Review, Rejection> {
         business_name: f.business_name,
         region: f.region,
         platform: f.platform,
-        reviewer_id: f.reviewer_id.map(Cow::into_owned),
+        reviewer_id: f.reviewer_id.map(|r| r.0.into_owned()),
         photos: f.photos,
     })
 }
