@@ -1,17 +1,18 @@
 //! `replay`: reviews JSONL through the same core as the stream, flags JSONL
 //! out, no Kafka.
 //!
-//! The file is read a block at a time into one buffer. Each block goes
-//! through two parallel stages on a pool of threads, pipelined: decoding and
-//! extraction (pure, per line) of block `k` run while block `k - 1` is folded
-//! into state, sharded by business (two businesses never interact), each
-//! shard in input order. The flags are then put back in input order, so the
-//! output, the rejects and the summary are those of a single-threaded pass.
+//! The file is read a block at a time into one buffer. A block is decoded and
+//! extracted on a pool of threads (pure, per line; the reviews borrow from the
+//! buffer), then folded into state on the same pool, sharded by business (two
+//! businesses never interact), each shard in input order. The calling thread
+//! writes out the previous block and reads the next while a block is decoded.
+//! The flags are put back in input order, so the output, the rejects and the
+//! summary are those of a single-threaded pass.
 
 use crate::category::CategorySet;
 use crate::flag::Flag;
 use crate::pipeline::{Agreement, Scorer, States};
-use crate::review::{self, DecodeOptions, Domain, RejectReason, Review};
+use crate::review::{self, DecodeOptions, Domain, RejectReason, Review, ReviewRef};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -41,15 +42,16 @@ const BLOCK_BYTES: usize = 8 << 20;
 /// Lines per decoding task.
 const CHUNK_LINES: usize = 256;
 
-/// A line after the pure, parallel part of the work.
-enum Decoded {
+/// A line after the pure, parallel part of the work. The review borrows
+/// from the block's buffer: a block's reviews cost no allocation.
+enum Decoded<'a> {
     Blank,
     Bad {
         reason: RejectReason,
         detail: String,
     },
     Review {
-        review: Review,
+        review: ReviewRef<'a>,
         signals: CategorySet,
         /// The fold shard of the review's business.
         shard: usize,
@@ -62,6 +64,17 @@ struct Folded {
     at: usize,
     flag: Option<Flag>,
     shadow: Option<Agreement>,
+}
+
+/// A block once folded: what is left to write out and count.
+#[derive(Default)]
+struct Done {
+    lines: usize,
+    reviews: u64,
+    /// Position in the block, reason, detail; in input order.
+    bad: Vec<(usize, RejectReason, String)>,
+    /// In input order.
+    folded: Vec<Folded>,
 }
 
 /// Lines of the input, without their line ends, in one buffer.
@@ -112,65 +125,33 @@ pub fn replay_with_threads(
     let mut states: Vec<States> = (0..shards).map(|_| States::default()).collect();
     let mut s = ReplaySummary::default();
     let mut line_no = 0u64;
-    // Three blocks in flight: `decoding` (block k), `folding` (k - 1, with
-    // its outcomes landing in `folded`) and `emitting` (k - 2, its outcomes
-    // in input order in `outcomes`). The buffers go round and are reused.
     let (mut cur, mut next) = (Block::default(), Block::default());
     let mut eof = read_block(&mut input, &mut next, &mut s.bytes)?;
-    let (mut decoding, mut folding, mut emitting) = (Vec::new(), Vec::new(), Vec::new());
     let mut folded: Vec<Vec<Folded>> = (0..shards).map(|_| Vec::new()).collect();
-    let mut outcomes: Vec<Folded> = Vec::new();
-    while !(next.lines.is_empty() && folding.is_empty() && emitting.is_empty()) {
+    // The previous block, to be written out while this one is decoded.
+    let mut done = Done::default();
+    loop {
         std::mem::swap(&mut cur, &mut next);
-        decoding.clear();
-        decoding.resize_with(cur.lines.len(), || Decoded::Blank);
-        let done = pool.in_place_scope(|scope| -> std::io::Result<bool> {
-            // Fold block k - 1, one task per shard...
-            for (shard, (st, f)) in states.iter_mut().zip(&mut folded).enumerate() {
-                let block = &folding;
-                scope.spawn(move |_| fold_shard(scorer, st, block, shard, f));
-            }
-            // ...while block k is decoded...
-            for (dst, lines) in decoding
+        let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(cur.lines.len());
+        decoded.resize_with(cur.lines.len(), || Decoded::Blank);
+        // Decode and extract this block on the pool, while this thread
+        // writes out the previous one and reads the next.
+        eof = pool.in_place_scope(|scope| -> std::io::Result<bool> {
+            for (dst, lines) in decoded
                 .chunks_mut(CHUNK_LINES)
                 .zip(cur.lines.chunks(CHUNK_LINES))
             {
                 let (buf, opts) = (&cur.buf, &opts);
                 scope.spawn(move |_| decode_chunk(scorer, opts, shards, buf, lines, dst));
             }
-            // ...and this thread writes out block k - 2 and reads block k + 1.
-            let mut outcomes = outcomes.drain(..).peekable();
-            for (at, d) in emitting.iter_mut().enumerate() {
-                line_no += 1;
-                match d {
-                    Decoded::Blank => {}
-                    Decoded::Bad { reason, detail } => {
-                        s.reviews += 1;
-                        *s.rejected.entry(reason.as_str()).or_default() += 1;
-                        on_bad(BadLine {
-                            line: line_no,
-                            reason: *reason,
-                            detail: std::mem::take(detail),
-                        });
-                    }
-                    Decoded::Review { .. } => {
-                        s.reviews += 1;
-                        let Some(f) = outcomes.next_if(|f| f.at == at) else {
-                            continue;
-                        };
-                        if let Some(sh) = f.shadow {
-                            *s.shadow.entry(sh.as_str()).or_default() += 1;
-                        }
-                        if let Some(mut flag) = f.flag {
-                            flag.emitted_at = stamp();
-                            write_flag(&mut out, &flag)?;
-                            s.flags += 1;
-                        }
-                    }
-                }
-            }
-            drop(outcomes);
-            emitting.clear();
+            emit(
+                std::mem::take(&mut done),
+                &mut line_no,
+                &mut s,
+                &mut out,
+                &stamp,
+                &mut on_bad,
+            )?;
             if eof {
                 next.buf.clear();
                 next.lines.clear();
@@ -179,16 +160,36 @@ pub fn replay_with_threads(
                 read_block(&mut input, &mut next, &mut s.bytes)
             }
         })?;
-        eof = done;
-        // Block k - 1's outcomes, in input order, for the next round.
-        for f in &mut folded {
-            outcomes.append(f);
+        if decoded.is_empty() {
+            break;
         }
-        outcomes.sort_unstable_by_key(|f| f.at);
-        // k - 1 is to be written out, k to be folded; the emptied buffer
-        // takes block k + 1.
-        std::mem::swap(&mut emitting, &mut folding);
-        std::mem::swap(&mut folding, &mut decoding);
+        // Fold it, one task per shard, each in input order; meanwhile this
+        // thread collects the bad lines.
+        done = pool.in_place_scope(|scope| {
+            for (shard, (st, f)) in states.iter_mut().zip(&mut folded).enumerate() {
+                let block = &decoded;
+                scope.spawn(move |_| fold_shard(scorer, st, block, shard, f));
+            }
+            let mut done = Done {
+                lines: decoded.len(),
+                ..Done::default()
+            };
+            for (at, d) in decoded.iter().enumerate() {
+                match d {
+                    Decoded::Blank => {}
+                    Decoded::Bad { reason, detail } => {
+                        done.reviews += 1;
+                        done.bad.push((at, *reason, detail.clone()));
+                    }
+                    Decoded::Review { .. } => done.reviews += 1,
+                }
+            }
+            done
+        });
+        for f in &mut folded {
+            done.folded.append(f);
+        }
+        done.folded.sort_unstable_by_key(|f| f.at);
     }
     out.flush()?;
     // Every business is in exactly one shard.
@@ -197,6 +198,53 @@ pub fn replay_with_threads(
         all.absorb(st);
     }
     Ok((s, all))
+}
+
+/// Write out a folded block: its bad lines and flags, in input order.
+fn emit(
+    done: Done,
+    line_no: &mut u64,
+    s: &mut ReplaySummary,
+    out: &mut impl Write,
+    stamp: &impl Fn() -> String,
+    on_bad: &mut impl FnMut(BadLine),
+) -> std::io::Result<()> {
+    let first = *line_no + 1;
+    *line_no += done.lines as u64;
+    s.reviews += done.reviews;
+    let mut bad = done.bad.into_iter().peekable();
+    for f in done.folded {
+        while let Some((at, reason, detail)) = bad.next_if(|b| b.0 < f.at) {
+            report(s, on_bad, first + at as u64, reason, detail);
+        }
+        if let Some(sh) = f.shadow {
+            *s.shadow.entry(sh.as_str()).or_default() += 1;
+        }
+        if let Some(mut flag) = f.flag {
+            flag.emitted_at = stamp();
+            write_flag(out, &flag)?;
+            s.flags += 1;
+        }
+    }
+    for (at, reason, detail) in bad {
+        report(s, on_bad, first + at as u64, reason, detail);
+    }
+    Ok(())
+}
+
+fn report(
+    s: &mut ReplaySummary,
+    on_bad: &mut impl FnMut(BadLine),
+    line: u64,
+    reason: RejectReason,
+    detail: String,
+) {
+    *s.rejected.entry(reason.as_str()).or_default() += 1;
+    on_bad(BadLine {
+        line,
+        reason,
+        detail,
+    });
 }
 
 /// Refill `block` with up to [`BLOCK_LINES`] lines (or about [`BLOCK_BYTES`]);
@@ -239,20 +287,20 @@ fn shard_of(domain: Domain, business_id: &str, shards: usize) -> usize {
     (h % shards as u64) as usize
 }
 
-fn decode_chunk(
+fn decode_chunk<'a>(
     scorer: &Scorer,
     opts: &DecodeOptions,
     shards: usize,
-    buf: &[u8],
+    buf: &'a [u8],
     lines: &[Range<usize>],
-    dst: &mut [Decoded],
+    dst: &mut [Decoded<'a>],
 ) {
     for (d, range) in dst.iter_mut().zip(lines) {
         let line = &buf[range.clone()];
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // left Blank
         }
-        *d = match review::decode(line, opts) {
+        *d = match review::decode_ref(line, opts) {
             Err(r) => Decoded::Bad {
                 reason: r.reason,
                 detail: r.detail,
@@ -278,10 +326,25 @@ fn decode_chunk(
 fn fold_shard(
     scorer: &Scorer,
     states: &mut States,
-    block: &[Decoded],
+    block: &[Decoded<'_>],
     shard: usize,
     out: &mut Vec<Folded>,
 ) {
+    // One owned review, refilled for each (no allocation per review).
+    let mut owned = Review {
+        review_id: String::new(),
+        business_id: String::new(),
+        domain: Domain::Food,
+        text: String::new(),
+        created_at: String::new(),
+        event_time: 0,
+        rating: None,
+        business_name: None,
+        region: None,
+        platform: None,
+        reviewer_id: None,
+        photos: None,
+    };
     for (at, d) in block.iter().enumerate() {
         let Decoded::Review {
             review,
@@ -294,7 +357,8 @@ fn fold_shard(
         if *of != shard {
             continue;
         }
-        let outcome = scorer.process_extracted(states, review, *signals);
+        review.copy_into(&mut owned);
+        let outcome = scorer.process_extracted(states, &owned, *signals);
         if outcome.flag.is_some() || outcome.shadow.is_some() {
             out.push(Folded {
                 at,
@@ -493,7 +557,8 @@ mod tests {
         assert!(block.lines[1].is_empty());
         assert_eq!(block.lines[2].len(), BLOCK_BYTES + 5);
         assert!(read_block(&mut r, &mut block, &mut bytes).unwrap());
-        assert_eq!(block.lines, [0..4]);
+        assert_eq!(block.lines.len(), 1);
+        assert_eq!(block.lines[0], 0..4);
         assert_eq!(bytes, input.len() as u64);
     }
 }
