@@ -44,6 +44,8 @@ const CHUNK_LINES: usize = 256;
 
 /// A line after the pure, parallel part of the work. The review borrows
 /// from the block's buffer: a block's reviews cost no allocation.
+// Not boxed: a box per review is the allocation this avoids.
+#[allow(clippy::large_enum_variant)]
 enum Decoded<'a> {
     Blank,
     Bad {
