@@ -39,6 +39,8 @@ pub struct BadLine {
 const BLOCK_LINES: usize = 8_192;
 /// A block also ends once it holds this many bytes (long lines).
 const BLOCK_BYTES: usize = 8 << 20;
+/// Fold shards per thread (with more than one thread).
+const SHARDS_PER_THREAD: usize = 4;
 /// Lines per decoding task.
 const CHUNK_LINES: usize = 256;
 
@@ -101,10 +103,10 @@ pub fn replay(
     replay_with_threads(scorer, threads, input, out, max_bytes, stamp, on_bad)
 }
 
-/// [`replay`] on `threads` worker threads (at least 1), which is also the
-/// number of fold shards. The output does not depend on `threads`: the flags
-/// (in input order), the `on_bad` calls (in line order), the summary and the
-/// states are those of a single-threaded pass.
+/// [`replay`] on `threads` worker threads (at least 1). The output does not
+/// depend on `threads`: the flags (in input order), the `on_bad` calls (in
+/// line order), the summary and the states are those of a single-threaded
+/// pass.
 pub fn replay_with_threads(
     scorer: &Scorer,
     threads: usize,
@@ -118,9 +120,16 @@ pub fn replay_with_threads(
         max_bytes,
         default_domain: None,
     };
-    let shards = threads.max(1);
+    let threads = threads.max(1);
+    // A few shards per thread, so that a shard with busier businesses than
+    // the others does not leave a thread idle at the end of a block.
+    let shards = if threads == 1 {
+        1
+    } else {
+        threads * SHARDS_PER_THREAD
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(shards)
+        .num_threads(threads)
         .thread_name(|i| format!("replay-{i}"))
         .build()
         .map_err(std::io::Error::other)?;
