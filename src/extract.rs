@@ -8,7 +8,7 @@
 use crate::category::{Category, CategorySet};
 use crate::ngram::SignalModel;
 use crate::review::Domain;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -165,6 +165,9 @@ impl std::fmt::Debug for Extractor {
 fn automaton(patterns: &[String], path: &str) -> Result<AhoCorasick, LexiconError> {
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostLongest)
+        // A DFA: the quickest search (the same matches as any other kind),
+        // for a little more memory; lexicons are small.
+        .kind(Some(AhoCorasickKind::DFA))
         .build(patterns)
         .map_err(|e| LexiconError::Invalid {
             path: path.to_owned(),
@@ -299,7 +302,8 @@ impl Extractor {
     /// Normalise text for matching: see [`normalise_chars`], then fold variants.
     pub fn normalise(&self, text: &str) -> String {
         let chars = normalise_chars(text);
-        if self.variant_targets.is_empty() {
+        // Most texts hold no variant: keep them as they are, uncopied.
+        if self.variant_targets.is_empty() || !self.variants.is_match(&chars) {
             return chars;
         }
         self.variants.replace_all(&chars, &self.variant_targets)
@@ -621,6 +625,7 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
     }
     let parts = AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(&pair_parts)
         .map_err(|e| invalid(path, e.to_string()))?;
     Ok(DomainMatcher {

@@ -1,12 +1,21 @@
 //! `replay`: reviews JSONL through the same core as the stream, flags JSONL
 //! out, no Kafka.
+//!
+//! The file is read a block at a time into one buffer. A block is decoded and
+//! extracted on a pool of threads (pure, per line; the reviews borrow from the
+//! buffer), then folded into state on the same pool, sharded by business (two
+//! businesses never interact), each shard in input order. The calling thread
+//! writes out the previous block and reads the next while a block is decoded.
+//! The flags are put back in input order, so the output, the rejects and the
+//! summary are those of a single-threaded pass.
 
 use crate::category::CategorySet;
 use crate::flag::Flag;
-use crate::pipeline::{Scorer, States};
-use crate::review::{self, DecodeOptions, RejectReason, Review};
+use crate::pipeline::{Agreement, Scorer, States};
+use crate::review::{self, DecodeOptions, Domain, RejectReason, Review, ReviewRef};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::ops::Range;
 
 #[derive(Debug, Default, Clone)]
 pub struct ReplaySummary {
@@ -26,28 +35,81 @@ pub struct BadLine {
     pub detail: String,
 }
 
-/// Lines decoded and extracted per block: the unit of work handed to a
-/// decoding thread.
+/// Most lines in a block: the unit read, decoded and folded at a time.
 const BLOCK_LINES: usize = 8_192;
+/// A block also ends once it holds this many bytes (long lines).
+const BLOCK_BYTES: usize = 8 << 20;
+/// Fold shards per thread (with more than one thread).
+const SHARDS_PER_THREAD: usize = 4;
+/// Lines per decoding task.
+const CHUNK_LINES: usize = 256;
 
-/// A line after the pure, parallel part of the work.
-enum Decoded {
+/// A line after the pure, parallel part of the work. The review borrows
+/// from the block's buffer: a block's reviews cost no allocation.
+// Not boxed: a box per review is the allocation this avoids.
+#[allow(clippy::large_enum_variant)]
+enum Decoded<'a> {
     Blank,
     Bad {
         reason: RejectReason,
         detail: String,
     },
-    Review(Box<Review>, CategorySet),
+    Review {
+        review: ReviewRef<'a>,
+        signals: CategorySet,
+        /// The fold shard of the review's business.
+        shard: usize,
+    },
+}
+
+/// What folding one review led to, when it is more than a state update.
+struct Folded {
+    /// Position of the line in its block.
+    at: usize,
+    flag: Option<Flag>,
+    shadow: Option<Agreement>,
+}
+
+/// A block once folded: what is left to write out and count.
+#[derive(Default)]
+struct Done {
+    lines: usize,
+    reviews: u64,
+    /// Position in the block, reason, detail; in input order.
+    bad: Vec<(usize, RejectReason, String)>,
+    /// In input order.
+    folded: Vec<Folded>,
+}
+
+/// Lines of the input, without their line ends, in one buffer.
+#[derive(Default)]
+struct Block {
+    buf: Vec<u8>,
+    lines: Vec<Range<usize>>,
 }
 
 /// Run every line of `input` through `scorer`; write each flag as a JSON line.
-/// `emitted_at` is stamped by `stamp` (the wall clock in the CLI).
-///
-/// Decoding and extraction (pure, per review) run on other threads, a block
-/// ahead, while this thread folds the previous block into state in input
-/// order; the flags are those of a single-threaded pass, in the same order.
+/// `emitted_at` is stamped by `stamp` (the wall clock in the CLI). Uses one
+/// thread per core; see [`replay_with_threads`].
 pub fn replay(
     scorer: &Scorer,
+    input: impl BufRead,
+    out: impl Write,
+    max_bytes: usize,
+    stamp: impl Fn() -> String,
+    on_bad: impl FnMut(BadLine),
+) -> std::io::Result<(ReplaySummary, States)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    replay_with_threads(scorer, threads, input, out, max_bytes, stamp, on_bad)
+}
+
+/// [`replay`] on `threads` worker threads (at least 1). The output does not
+/// depend on `threads`: the flags (in input order), the `on_bad` calls (in
+/// line order), the summary and the states are those of a single-threaded
+/// pass.
+pub fn replay_with_threads(
+    scorer: &Scorer,
+    threads: usize,
     mut input: impl BufRead,
     mut out: impl Write,
     max_bytes: usize,
@@ -58,113 +120,264 @@ pub fn replay(
         max_bytes,
         default_domain: None,
     };
-    let decoders = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .clamp(1, 8);
-    let mut states = States::default();
+    let threads = threads.max(1);
+    // A few shards per thread, so that a shard with busier businesses than
+    // the others does not leave a thread idle at the end of a block.
+    let shards = if threads == 1 {
+        1
+    } else {
+        threads * SHARDS_PER_THREAD
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("replay-{i}"))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let mut states: Vec<States> = (0..shards).map(|_| States::default()).collect();
     let mut s = ReplaySummary::default();
     let mut line_no = 0u64;
-    std::thread::scope(|scope| -> std::io::Result<()> {
-        let mut pending: Vec<std::thread::ScopedJoinHandle<'_, Vec<Decoded>>> = Vec::new();
-        loop {
-            let block = read_block(&mut input, &mut s.bytes)?;
-            let done = block.is_empty();
-            // Hand the new block to the decoders before folding the previous one.
-            let mut next = Vec::new();
-            if !done {
-                let per = block.len().div_ceil(decoders);
-                let mut rest = block;
-                while !rest.is_empty() {
-                    let tail = rest.split_off(per.min(rest.len()));
-                    let chunk = std::mem::replace(&mut rest, tail);
-                    next.push(scope.spawn(move || decode_chunk(scorer, &opts, chunk)));
-                }
+    let (mut cur, mut next) = (Block::default(), Block::default());
+    let mut eof = read_block(&mut input, &mut next, &mut s.bytes)?;
+    let mut folded: Vec<Vec<Folded>> = (0..shards).map(|_| Vec::new()).collect();
+    // The previous block, to be written out while this one is decoded.
+    let mut done = Done::default();
+    loop {
+        std::mem::swap(&mut cur, &mut next);
+        let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(cur.lines.len());
+        decoded.resize_with(cur.lines.len(), || Decoded::Blank);
+        // Decode and extract this block on the pool, while this thread
+        // writes out the previous one and reads the next.
+        eof = pool.in_place_scope(|scope| -> std::io::Result<bool> {
+            for (dst, lines) in decoded
+                .chunks_mut(CHUNK_LINES)
+                .zip(cur.lines.chunks(CHUNK_LINES))
+            {
+                let (buf, opts) = (&cur.buf, &opts);
+                scope.spawn(move |_| decode_chunk(scorer, opts, shards, buf, lines, dst));
             }
-            for handle in pending.drain(..) {
-                let decoded = handle
-                    .join()
-                    .map_err(|_| std::io::Error::other("a replay decoding thread panicked"))?;
-                for d in decoded {
-                    line_no += 1;
-                    match d {
-                        Decoded::Blank => {}
-                        Decoded::Bad { reason, detail } => {
-                            s.reviews += 1;
-                            *s.rejected.entry(reason.as_str()).or_default() += 1;
-                            on_bad(BadLine {
-                                line: line_no,
-                                reason,
-                                detail,
-                            });
-                        }
-                        Decoded::Review(review, signals) => {
-                            s.reviews += 1;
-                            let outcome = scorer.process_extracted(&mut states, &review, signals);
-                            if let Some(sh) = outcome.shadow {
-                                *s.shadow.entry(sh.agreement.as_str()).or_default() += 1;
-                            }
-                            if let Some(mut flag) = outcome.flag {
-                                flag.emitted_at = stamp();
-                                write_flag(&mut out, &flag)?;
-                                s.flags += 1;
-                            }
-                        }
-                    }
-                }
+            emit(
+                std::mem::take(&mut done),
+                &mut line_no,
+                &mut s,
+                &mut out,
+                &stamp,
+                &mut on_bad,
+            )?;
+            if eof {
+                next.buf.clear();
+                next.lines.clear();
+                Ok(true)
+            } else {
+                read_block(&mut input, &mut next, &mut s.bytes)
             }
-            pending = next;
-            if done {
-                return Ok(());
-            }
-        }
-    })?;
-    out.flush()?;
-    Ok((s, states))
-}
-
-/// Up to [`BLOCK_LINES`] lines (without their line ends); empty at the end.
-fn read_block(input: &mut impl BufRead, bytes: &mut u64) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut block = Vec::with_capacity(BLOCK_LINES);
-    while block.len() < BLOCK_LINES {
-        let mut line = Vec::new();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        })?;
+        if decoded.is_empty() {
             break;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        *bytes += line.len() as u64 + 1;
-        block.push(line);
-    }
-    Ok(block)
-}
-
-fn decode_chunk(scorer: &Scorer, opts: &DecodeOptions, lines: Vec<Vec<u8>>) -> Vec<Decoded> {
-    lines
-        .into_iter()
-        .map(|line| {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                return Decoded::Blank;
+        // Fold it, one task per shard, each in input order; meanwhile this
+        // thread collects the bad lines.
+        done = pool.in_place_scope(|scope| {
+            for (shard, (st, f)) in states.iter_mut().zip(&mut folded).enumerate() {
+                let block = &decoded;
+                scope.spawn(move |_| fold_shard(scorer, st, block, shard, f));
             }
-            match review::decode(&line, opts) {
-                Err(r) => Decoded::Bad {
-                    reason: r.reason,
-                    detail: r.detail,
-                },
-                Ok(review) => {
-                    let signals = scorer
-                        .extractor
-                        .extract(review.domain, &review.text)
-                        .categories;
-                    Decoded::Review(Box::new(review), signals)
+            let mut done = Done {
+                lines: decoded.len(),
+                ..Done::default()
+            };
+            for (at, d) in decoded.iter().enumerate() {
+                match d {
+                    Decoded::Blank => {}
+                    Decoded::Bad { reason, detail } => {
+                        done.reviews += 1;
+                        done.bad.push((at, *reason, detail.clone()));
+                    }
+                    Decoded::Review { .. } => done.reviews += 1,
                 }
             }
-        })
-        .collect()
+            done
+        });
+        for f in &mut folded {
+            done.folded.append(f);
+        }
+        done.folded.sort_unstable_by_key(|f| f.at);
+    }
+    out.flush()?;
+    // Every business is in exactly one shard.
+    let mut all = states.pop().unwrap_or_default();
+    for st in states {
+        all.absorb(st);
+    }
+    Ok((s, all))
+}
+
+/// Write out a folded block: its bad lines and flags, in input order.
+fn emit(
+    done: Done,
+    line_no: &mut u64,
+    s: &mut ReplaySummary,
+    out: &mut impl Write,
+    stamp: &impl Fn() -> String,
+    on_bad: &mut impl FnMut(BadLine),
+) -> std::io::Result<()> {
+    let first = *line_no + 1;
+    *line_no += done.lines as u64;
+    s.reviews += done.reviews;
+    let mut bad = done.bad.into_iter().peekable();
+    for f in done.folded {
+        while let Some((at, reason, detail)) = bad.next_if(|b| b.0 < f.at) {
+            report(s, on_bad, first + at as u64, reason, detail);
+        }
+        if let Some(sh) = f.shadow {
+            *s.shadow.entry(sh.as_str()).or_default() += 1;
+        }
+        if let Some(mut flag) = f.flag {
+            flag.emitted_at = stamp();
+            write_flag(out, &flag)?;
+            s.flags += 1;
+        }
+    }
+    for (at, reason, detail) in bad {
+        report(s, on_bad, first + at as u64, reason, detail);
+    }
+    Ok(())
+}
+
+fn report(
+    s: &mut ReplaySummary,
+    on_bad: &mut impl FnMut(BadLine),
+    line: u64,
+    reason: RejectReason,
+    detail: String,
+) {
+    *s.rejected.entry(reason.as_str()).or_default() += 1;
+    on_bad(BadLine {
+        line,
+        reason,
+        detail,
+    });
+}
+
+/// Refill `block` with up to [`BLOCK_LINES`] lines (or about [`BLOCK_BYTES`]);
+/// true once the input is at its end.
+fn read_block(
+    input: &mut impl BufRead,
+    block: &mut Block,
+    bytes: &mut u64,
+) -> std::io::Result<bool> {
+    block.buf.clear();
+    block.lines.clear();
+    while block.lines.len() < BLOCK_LINES && block.buf.len() < BLOCK_BYTES {
+        let start = block.buf.len();
+        if input.read_until(b'\n', &mut block.buf)? == 0 {
+            return Ok(true);
+        }
+        let mut end = block.buf.len();
+        if block.buf[..end].last() == Some(&b'\n') {
+            end -= 1;
+        }
+        if block.buf[start..end].last() == Some(&b'\r') {
+            end -= 1;
+        }
+        *bytes += (end - start) as u64 + 1;
+        block.lines.push(start..end);
+    }
+    Ok(false)
+}
+
+/// The fold shard of a business: any fixed function of (domain, id) will do.
+fn shard_of(domain: Domain, business_id: &str, shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
+    // FNV-1a.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ domain.index() as u64;
+    for b in business_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % shards as u64) as usize
+}
+
+fn decode_chunk<'a>(
+    scorer: &Scorer,
+    opts: &DecodeOptions,
+    shards: usize,
+    buf: &'a [u8],
+    lines: &[Range<usize>],
+    dst: &mut [Decoded<'a>],
+) {
+    for (d, range) in dst.iter_mut().zip(lines) {
+        let line = &buf[range.clone()];
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue; // left Blank
+        }
+        *d = match review::decode_ref(line, opts) {
+            Err(r) => Decoded::Bad {
+                reason: r.reason,
+                detail: r.detail,
+            },
+            Ok(review) => {
+                let signals = scorer
+                    .extractor
+                    .extract(review.domain, &review.text)
+                    .categories;
+                let shard = shard_of(review.domain, &review.business_id, shards);
+                Decoded::Review {
+                    review,
+                    signals,
+                    shard,
+                }
+            }
+        };
+    }
+}
+
+/// Fold the reviews of `block` that belong to `shard` into `states`, in input
+/// order; keep what is more than a state update.
+fn fold_shard(
+    scorer: &Scorer,
+    states: &mut States,
+    block: &[Decoded<'_>],
+    shard: usize,
+    out: &mut Vec<Folded>,
+) {
+    // One owned review, refilled for each (no allocation per review).
+    let mut owned = Review {
+        review_id: String::new(),
+        business_id: String::new(),
+        domain: Domain::Food,
+        text: String::new(),
+        created_at: String::new(),
+        event_time: 0,
+        rating: None,
+        business_name: None,
+        region: None,
+        platform: None,
+        reviewer_id: None,
+        photos: None,
+    };
+    for (at, d) in block.iter().enumerate() {
+        let Decoded::Review {
+            review,
+            signals,
+            shard: of,
+        } = d
+        else {
+            continue;
+        };
+        if *of != shard {
+            continue;
+        }
+        review.copy_into(&mut owned);
+        let outcome = scorer.process_extracted(states, &owned, *signals);
+        if outcome.flag.is_some() || outcome.shadow.is_some() {
+            out.push(Folded {
+                at,
+                flag: outcome.flag,
+                shadow: outcome.shadow.map(|sh| sh.agreement),
+            });
+        }
+    }
 }
 
 fn write_flag(out: &mut impl Write, flag: &Flag) -> std::io::Result<()> {
@@ -177,82 +390,186 @@ mod tests {
     use super::*;
     use crate::decide::DecideConfig;
     use crate::extract::Extractor;
+    use crate::model::Model;
     use crate::pipeline::Models;
     use crate::privacy::Pseudonymiser;
     use crate::simulate::{self, SimConfig};
     use std::sync::Arc;
 
-    /// The parallel replay gives exactly the flags, rejects and states of a
-    /// plain single-threaded loop over the same lines, across many blocks.
-    #[test]
-    fn parallel_replay_equals_a_sequential_pass() {
-        let scorer = Scorer {
+    /// A scorer with a shadow food model whose lower threshold disagrees
+    /// with the live one, so that shadow counts move too.
+    fn scorer() -> Scorer {
+        let mut models = Models::builtin().unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        v["thresholds"]["low"] = 0.2.into();
+        crate::model::seal(&mut v);
+        let shadow =
+            Model::from_bytes(v.to_string().as_bytes(), "shadow.json", Domain::Food).unwrap();
+        models.shadow_food = Some(Arc::new(shadow));
+        Scorer {
             extractor: Arc::new(Extractor::builtin().unwrap()),
-            models: Models::builtin().unwrap(),
+            models,
             pseudonyms: Pseudonymiser::new(b"replay-test-key-0123456789"),
             decide: DecideConfig::default(),
-        };
+        }
+    }
+
+    /// Many businesses over several blocks, with bad, blank and CRLF lines
+    /// among the good ones.
+    fn input() -> Vec<u8> {
         let world = simulate::generate(&SimConfig {
             seed: 17,
-            businesses: 120,
-            days: 60,
+            businesses: 400,
+            days: 20,
             ..SimConfig::default()
         });
+        let bad: [&[u8]; 6] = [
+            b"{not json",
+            b"[1, 2]",
+            b"\xff\xfe{}",
+            b"{\"review_id\": \"r\", \"business_id\": \"b\", \"text\": \"x\", \"created_at\": \"2026-01-01T00:00:00Z\"}",
+            b"",
+            b"   \t",
+        ];
         let mut input = Vec::new();
         for (i, r) in world.reviews.iter().enumerate() {
             serde_json::to_writer(&mut input, r).unwrap();
-            input.push(b'\n');
-            if i % 997 == 0 {
-                input.extend_from_slice(b"{not json\n\n");
+            input.extend_from_slice(if i % 13 == 0 { b"\r\n" } else { b"\n" });
+            if i % 389 == 0 {
+                input.extend_from_slice(bad[i / 389 % bad.len()]);
+                input.push(b'\n');
             }
         }
+        // The last line without a line end.
+        serde_json::to_writer(&mut input, &world.reviews[0]).unwrap();
+        input
+    }
+
+    struct Run {
+        flags: Vec<String>,
+        bad: Vec<(u64, RejectReason, String)>,
+        summary: ReplaySummary,
+        states: States,
+    }
+
+    /// A plain single-threaded loop, the reference.
+    fn sequential(scorer: &Scorer, input: &[u8]) -> Run {
+        let mut run = Run {
+            flags: Vec::new(),
+            bad: Vec::new(),
+            summary: ReplaySummary::default(),
+            states: States::default(),
+        };
+        for (i, line) in input.split(|b| *b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            run.summary.bytes += line.len() as u64 + 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            run.summary.reviews += 1;
+            match review::decode(line, &DecodeOptions::default()) {
+                Err(r) => {
+                    *run.summary.rejected.entry(r.reason.as_str()).or_default() += 1;
+                    run.bad.push((i as u64 + 1, r.reason, r.detail));
+                }
+                Ok(review) => {
+                    let o = scorer.process(&mut run.states, &review);
+                    if let Some(sh) = o.shadow {
+                        *run.summary.shadow.entry(sh.agreement.as_str()).or_default() += 1;
+                    }
+                    if let Some(mut f) = o.flag {
+                        f.emitted_at = "t".into();
+                        run.flags.push(serde_json::to_string(&f).unwrap());
+                        run.summary.flags += 1;
+                    }
+                }
+            }
+        }
+        run
+    }
+
+    fn parallel(scorer: &Scorer, input: &[u8], threads: usize) -> Run {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        let (summary, states) = replay_with_threads(
+            scorer,
+            threads,
+            input,
+            &mut out,
+            review::DEFAULT_MAX_MESSAGE_BYTES,
+            || "t".into(),
+            |b| bad.push((b.line, b.reason, b.detail)),
+        )
+        .unwrap();
+        let flags = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        Run {
+            flags,
+            bad,
+            summary,
+            states,
+        }
+    }
+
+    /// The parallel, sharded replay gives exactly the flags, rejects, summary
+    /// and states of a plain single-threaded loop over the same lines, across
+    /// many blocks, whatever the number of threads.
+    #[test]
+    fn parallel_replay_equals_a_sequential_pass() {
+        let scorer = scorer();
+        let input = input();
         let lines = input.iter().filter(|b| **b == b'\n').count();
         assert!(
             lines > 2 * BLOCK_LINES,
             "only {lines} lines: too few blocks"
         );
-
-        let mut want_flags = Vec::new();
-        let mut want_bad = Vec::new();
-        let mut want_states = States::default();
-        for (i, line) in input.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match review::decode(line, &DecodeOptions::default()) {
-                Err(r) => want_bad.push((i as u64 + 1, r.reason)),
-                Ok(review) => {
-                    if let Some(mut f) = scorer.process(&mut want_states, &review).flag {
-                        f.emitted_at = "t".into();
-                        want_flags.push(serde_json::to_string(&f).unwrap());
-                    }
-                }
+        let want = sequential(&scorer, &input);
+        assert!(want.flags.len() > 10, "too few flags to compare");
+        assert!(want.bad.len() > 20, "too few bad lines to compare");
+        assert!(
+            want.summary.shadow.len() > 1,
+            "the shadow model never disagreed"
+        );
+        assert!(want.states.len() > 300);
+        for threads in [1, 2, 3, 8] {
+            let got = parallel(&scorer, &input, threads);
+            assert_eq!(got.flags, want.flags, "{threads} threads");
+            assert_eq!(got.bad, want.bad, "{threads} threads");
+            let (g, w) = (&got.summary, &want.summary);
+            assert_eq!(
+                (g.reviews, &g.rejected, g.flags, g.bytes, &g.shadow),
+                (w.reviews, &w.rejected, w.flags, w.bytes, &w.shadow),
+                "{threads} threads"
+            );
+            assert_eq!(got.states.len(), want.states.len(), "{threads} threads");
+            for (d, id, s) in want.states.iter() {
+                assert_eq!(got.states.get(d, id), Some(s), "{threads} threads: {id}");
             }
         }
-        assert!(!want_flags.is_empty());
+    }
 
-        let mut out = Vec::new();
-        let mut bad = Vec::new();
-        let (summary, states) = replay(
-            &scorer,
-            &input[..],
-            &mut out,
-            review::DEFAULT_MAX_MESSAGE_BYTES,
-            || "t".into(),
-            |b| bad.push((b.line, b.reason)),
-        )
-        .unwrap();
-        let got: Vec<String> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(got, want_flags);
-        assert_eq!(bad, want_bad);
-        assert_eq!(summary.flags as usize, want_flags.len());
-        assert_eq!(states.len(), want_states.len());
-        for (d, id, s) in want_states.iter() {
-            assert_eq!(states.get(d, id), Some(s), "{id}");
-        }
+    /// Blocks end at a byte budget too, and a line longer than a block still
+    /// gets through whole.
+    #[test]
+    fn blocks_end_at_their_line_or_byte_budget() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"a\r\n\n");
+        input.extend(std::iter::repeat_n(b'x', BLOCK_BYTES + 5));
+        input.extend_from_slice(b"\nlast");
+        let mut r = &input[..];
+        let mut block = Block::default();
+        let mut bytes = 0;
+        assert!(!read_block(&mut r, &mut block, &mut bytes).unwrap());
+        assert_eq!(block.lines.len(), 3);
+        assert_eq!(&block.buf[block.lines[0].clone()], b"a");
+        assert!(block.lines[1].is_empty());
+        assert_eq!(block.lines[2].len(), BLOCK_BYTES + 5);
+        assert!(read_block(&mut r, &mut block, &mut bytes).unwrap());
+        assert_eq!(block.lines.len(), 1);
+        assert_eq!(block.lines[0], 0..4);
+        assert_eq!(bytes, input.len() as u64);
     }
 }

@@ -164,6 +164,90 @@ pub struct Review {
     pub photos: Option<u32>,
 }
 
+/// A [`Review`] that borrows its strings from the message where the JSON
+/// has no escapes: what [`decode_ref`] gives, for callers that hold many
+/// reviews at once and want no allocation per review.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewRef<'a> {
+    pub review_id: Cow<'a, str>,
+    pub business_id: Cow<'a, str>,
+    pub domain: Domain,
+    pub text: Cow<'a, str>,
+    pub created_at: Cow<'a, str>,
+    pub event_time: i64,
+    pub rating: Option<f64>,
+    pub business_name: Option<Cow<'a, str>>,
+    pub region: Option<Cow<'a, str>>,
+    pub platform: Option<Cow<'a, str>>,
+    pub reviewer_id: Option<Cow<'a, str>>,
+    pub photos: Option<u32>,
+}
+
+impl ReviewRef<'_> {
+    pub fn into_owned(self) -> Review {
+        Review {
+            review_id: self.review_id.into_owned(),
+            business_id: self.business_id.into_owned(),
+            domain: self.domain,
+            text: self.text.into_owned(),
+            created_at: self.created_at.into_owned(),
+            event_time: self.event_time,
+            rating: self.rating,
+            business_name: self.business_name.map(Cow::into_owned),
+            region: self.region.map(Cow::into_owned),
+            platform: self.platform.map(Cow::into_owned),
+            reviewer_id: self.reviewer_id.map(Cow::into_owned),
+            photos: self.photos,
+        }
+    }
+
+    /// Make `into` equal to this review, reusing its strings' memory.
+    pub fn copy_into(&self, into: &mut Review) {
+        fn set(dst: &mut String, src: &str) {
+            dst.clear();
+            dst.push_str(src);
+        }
+        fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
+            match (dst.as_mut(), src) {
+                (Some(d), Some(s)) => set(d, s),
+                (None, Some(s)) => *dst = Some(s.to_owned()),
+                (_, None) => *dst = None,
+            }
+        }
+        set(&mut into.review_id, &self.review_id);
+        set(&mut into.business_id, &self.business_id);
+        into.domain = self.domain;
+        set(&mut into.text, &self.text);
+        set(&mut into.created_at, &self.created_at);
+        into.event_time = self.event_time;
+        into.rating = self.rating;
+        set_opt(&mut into.business_name, self.business_name.as_deref());
+        set_opt(&mut into.region, self.region.as_deref());
+        set_opt(&mut into.platform, self.platform.as_deref());
+        set_opt(&mut into.reviewer_id, self.reviewer_id.as_deref());
+        into.photos = self.photos;
+    }
+}
+
+impl From<Review> for ReviewRef<'_> {
+    fn from(r: Review) -> Self {
+        ReviewRef {
+            review_id: r.review_id.into(),
+            business_id: r.business_id.into(),
+            domain: r.domain,
+            text: r.text.into(),
+            created_at: r.created_at.into(),
+            event_time: r.event_time,
+            rating: r.rating,
+            business_name: r.business_name.map(Cow::Owned),
+            region: r.region.map(Cow::Owned),
+            platform: r.platform.map(Cow::Owned),
+            reviewer_id: r.reviewer_id.map(Cow::Owned),
+            photos: r.photos,
+        }
+    }
+}
+
 /// The wire shape, permissive so that each rule can give its own reason.
 #[derive(Deserialize)]
 struct Wire<'a> {
@@ -211,6 +295,11 @@ impl Default for DecodeOptions {
 
 /// Decode and validate one message's bytes.
 pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
+    decode_ref(bytes, opts).map(ReviewRef::into_owned)
+}
+
+/// [`decode`], borrowing the review's strings from `bytes` where it can.
+pub fn decode_ref<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<ReviewRef<'a>, Rejection> {
     use RejectReason as R;
     if bytes.len() > opts.max_bytes {
         return Err(Rejection::new(
@@ -242,7 +331,7 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Review, Rejection> {
     if let Ok(fast) = serde_json::from_str::<Fast<'_>>(text) {
         return from_fast(fast, opts);
     }
-    decode_fields(text, opts)
+    decode_fields(text, opts).map(ReviewRef::from)
 }
 
 /// The wire shape when every field has its contract type.
@@ -253,44 +342,71 @@ struct Fast<'a> {
     #[serde(borrow)]
     business_id: Cow<'a, str>,
     #[serde(borrow, default)]
-    domain: Option<Cow<'a, str>>,
-    text: String,
+    domain: Option<Borrowed<'a>>,
+    #[serde(borrow)]
+    text: Borrowed<'a>,
     #[serde(borrow)]
     created_at: Cow<'a, str>,
     #[serde(default)]
     rating: Option<f64>,
-    #[serde(default)]
-    business_name: Option<String>,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    platform: Option<String>,
     #[serde(borrow, default)]
-    reviewer_id: Option<Cow<'a, str>>,
+    business_name: Option<Borrowed<'a>>,
+    #[serde(borrow, default)]
+    region: Option<Borrowed<'a>>,
+    #[serde(borrow, default)]
+    platform: Option<Borrowed<'a>>,
+    #[serde(borrow, default)]
+    reviewer_id: Option<Borrowed<'a>>,
     #[serde(default)]
     photos: Option<u32>,
 }
 
+/// A string that borrows from the message where it has no escapes. (serde
+/// borrows a `Cow<str>` field only when it is not inside an `Option`.)
+struct Borrowed<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Borrowed<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Borrowed(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// The rules of [`decode_fields`], in the same order, on a typed parse.
-fn from_fast(f: Fast<'_>, opts: &DecodeOptions) -> Result<Review, Rejection> {
+fn from_fast<'a>(f: Fast<'a>, opts: &DecodeOptions) -> Result<ReviewRef<'a>, Rejection> {
     use RejectReason as R;
     check_id(&f.review_id, "review_id", R::InvalidReviewId)?;
     check_id(&f.business_id, "business_id", R::InvalidBusinessId)?;
-    let domain = resolve_domain(f.domain.as_deref(), opts)?;
+    let domain = resolve_domain(f.domain.as_ref().map(|d| d.0.as_ref()), opts)?;
     let event_time = parse_created_at(&f.created_at)?.timestamp();
     check_rating(f.rating)?;
-    Ok(Review {
-        review_id: f.review_id.into_owned(),
-        business_id: f.business_id.into_owned(),
+    Ok(ReviewRef {
+        review_id: f.review_id,
+        business_id: f.business_id,
         domain,
-        text: f.text,
-        created_at: f.created_at.into_owned(),
+        text: f.text.0,
+        created_at: f.created_at,
         event_time,
         rating: f.rating,
-        business_name: f.business_name,
-        region: f.region,
-        platform: f.platform,
-        reviewer_id: f.reviewer_id.map(Cow::into_owned),
+        business_name: f.business_name.map(|b| b.0),
+        region: f.region.map(|b| b.0),
+        platform: f.platform.map(|b| b.0),
+        reviewer_id: f.reviewer_id.map(|b| b.0),
         photos: f.photos,
     })
 }
