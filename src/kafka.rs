@@ -39,7 +39,7 @@ use crate::config::{Config, Guarantee};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{Outcome, Scorer, States};
-use crate::review::{self, DecodeOptions, Domain, Rejection, Review};
+use crate::review::{self, DecodeOptions, Domain, Rejection, Review, ReviewRef};
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
 use futures::{FutureExt as _, StreamExt as _};
@@ -286,7 +286,7 @@ impl PartitionState {
         for (domain, business_id, state) in states.into_businesses() {
             shards[shard_of(&business_id)]
                 .states
-                .insert(domain, business_id.into(), state);
+                .insert(domain, business_id, state);
         }
         PartitionState {
             shards,
@@ -372,25 +372,33 @@ enum Step {
 
 /// A review decoded and its signals extracted: its message's index in the
 /// batch and the time that took.
-struct Prepared {
+struct Prepared<'m> {
     msg: usize,
     took: Duration,
-    review: Review,
+    review: ReviewRef<'m>,
     signals: CategorySet,
 }
 
+/// A message's index in the batch, the time its decoding took, and the review
+/// (borrowed from the message) with its signals, or why it was refused.
+type Decoded<'m> = (
+    usize,
+    Duration,
+    Result<(ReviewRef<'m>, CategorySet), Rejection>,
+);
+
 /// Decode and extract a run of a batch's messages (pure, any thread).
-fn prepare(
+fn prepare<'m>(
     scorer: &Scorer,
-    msgs: &[BorrowedMessage<'_>],
+    msgs: &'m [BorrowedMessage<'_>],
     todo: &[(usize, DecodeOptions)],
-) -> Vec<(usize, Duration, Result<(Review, CategorySet), Rejection>)> {
+) -> Vec<Decoded<'m>> {
     // One clock reading per message: each one's time runs from the last's end.
     let mut last = Instant::now();
     todo.iter()
         .map(|(i, opts)| {
             let payload = msgs[*i].payload().unwrap_or_default();
-            let r = review::decode(payload, opts).map(|review| {
+            let r = review::decode_ref(payload, opts).map(|review| {
                 let signals = scorer
                     .extractor
                     .extract(review.domain, &review.text)
@@ -416,11 +424,14 @@ fn fold_shard(
 ) -> Vec<(usize, Step)> {
     let processing = metrics.review_processing.local();
     let mut out = Vec::with_capacity(mine.len());
+    // One owned review, refilled for each (no allocation per review).
+    let mut review = Review::blank();
     let mut last = Instant::now();
     for &k in mine {
         let p = &prepared[k];
         let offset = msgs[p.msg].offset();
-        let (review, domain) = (&p.review, p.review.domain);
+        p.review.copy_into(&mut review);
+        let domain = review.domain;
         let state = shard
             .states
             .entry(domain, &review.business_id, review.event_time);
@@ -428,7 +439,7 @@ fn fold_shard(
             // The restored state holds it already.
             Step::Duplicate
         } else {
-            let mut outcome = scorer.process_state(state, review, p.signals);
+            let mut outcome = scorer.process_state(state, &review, p.signals);
             state.source_offset = offset;
             let touched = &mut shard.touched[domain.index()];
             if !touched.contains(review.business_id.as_str()) {

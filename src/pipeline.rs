@@ -262,12 +262,6 @@ impl States {
                     .map(move |(id, s)| (d, id.into_string(), s))
             })
     }
-    /// Move every business of `other` in (keys are expected disjoint; where not, `other`'s state replaces).
-    pub fn absorb(&mut self, other: States) {
-        for (mine, theirs) in self.maps.iter_mut().zip(other.maps) {
-            mine.extend(theirs);
-        }
-    }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
         self.shelves[domain.index()].entry(business_id, || BusinessState::new(domain, t))
     }

@@ -66,7 +66,7 @@ enum Decoded<'a> {
 struct Folded {
     /// Position of the line in its block.
     at: usize,
-    flag: Option<Flag>,
+    flag: Option<Box<Flag>>,
     shadow: Option<Agreement>,
 }
 
@@ -342,20 +342,7 @@ fn fold_shard(
     out: &mut Vec<Folded>,
 ) {
     // One owned review, refilled for each (no allocation per review).
-    let mut owned = Review {
-        review_id: String::new(),
-        business_id: String::new(),
-        domain: Domain::Food,
-        text: String::new(),
-        created_at: String::new(),
-        event_time: 0,
-        rating: None,
-        business_name: None,
-        region: None,
-        platform: None,
-        reviewer_id: None,
-        photos: None,
-    };
+    let mut owned = Review::blank();
     for (at, d) in block.iter().enumerate() {
         let Decoded::Review {
             review,

@@ -248,6 +248,27 @@ impl From<Review> for ReviewRef<'_> {
     }
 }
 
+impl Review {
+    /// An empty review, to be filled by [`ReviewRef::copy_into`] (a scratch
+    /// review reused for many keeps its strings' memory).
+    pub fn blank() -> Review {
+        Review {
+            review_id: String::new(),
+            business_id: String::new(),
+            domain: Domain::Food,
+            text: String::new(),
+            created_at: String::new(),
+            event_time: 0,
+            rating: None,
+            business_name: None,
+            region: None,
+            platform: None,
+            reviewer_id: None,
+            photos: None,
+        }
+    }
+}
+
 /// The wire shape, permissive so that each rule can give its own reason.
 #[derive(Deserialize)]
 struct Wire<'a> {
