@@ -613,6 +613,7 @@ pub async fn run(
         counters,
         flags_in_txn: Vec::new(),
         last_commit: Instant::now(),
+        committing: None,
         commit_interval: Duration::from_millis(cfg.limits.commit_interval_ms),
         summary: RunSummary::default(),
         eos,
@@ -660,6 +661,16 @@ pub async fn run(
                 }
             }, if batch_started.is_none() => {
                 shell.flush(&consumer, true).await?;
+            }
+            // The changelog records of a commit under way are acknowledged.
+            done = async {
+                match shell.committing.as_mut() {
+                    Some(c) => (&mut c.changelog).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                done?;
+                shell.changelog_done(&consumer).await?;
             }
             // Delivery reports while no message comes.
             Some(d) = shell.inflight.next(), if !shell.inflight.is_empty() => {
@@ -772,6 +783,8 @@ struct Shell<'a> {
     flags_in_txn: Vec<(Domain, crate::decide::Severity)>,
     last_commit: Instant,
     commit_interval: Duration,
+    /// at_least_once: the commit whose changelog records are on their way.
+    committing: Option<Committing>,
     summary: RunSummary,
     /// exactly_once mode, and whether a transaction is open.
     eos: bool,
@@ -1201,10 +1214,12 @@ impl Shell<'_> {
 
     /// End of a batch: take the delivery reports that have arrived (and wait
     /// for outputs older than a batch). Then, when `limits.commit_interval_ms`
-    /// has passed since the last commit (or `commit` asks for it), await every
-    /// output, write the changed states to the changelog, await those, and
-    /// store the input offsets (at_least_once), or commit all of it as one
-    /// transaction (exactly_once).
+    /// has passed since the last commit: exactly_once, await every output,
+    /// write the changed states to the changelog and commit it all as one
+    /// transaction; at_least_once, send the changed states to the changelog
+    /// and read on, storing the input offsets they cover once they and every
+    /// earlier output are acknowledged (`commit` does all of it before
+    /// returning).
     async fn flush(&mut self, consumer: &StreamConsumer<Ctx>, commit: bool) -> Result<()> {
         self.batch_len = 0;
         let due = commit || self.last_commit.elapsed() >= self.commit_interval;
@@ -1235,18 +1250,67 @@ impl Shell<'_> {
             };
         }
         self.progress_outputs().await?;
-        if due {
-            self.await_all().await?;
-            self.write_changelog().await?;
-            for ((topic, partition), offset) in self.uncommitted.drain() {
-                if let Err(e) = consumer.store_offset(&topic, partition, offset) {
-                    // The partition was revoked meanwhile: its new owner starts from the last commit.
-                    tracing::debug!(%topic, partition, error = %e, "offset not stored");
-                }
-            }
-            self.last_commit = Instant::now();
-            self.update_tracked();
+        if commit {
+            // Everything up to now, before returning (a revocation, shutdown,
+            // or traffic has stopped).
+            self.finish_commit(consumer).await?;
+            self.start_commit()?;
+            self.finish_commit(consumer).await?;
+        } else if due && self.committing.is_none() {
+            // Reading goes on while the changelog records are delivered.
+            self.start_commit()?;
         }
+        Ok(())
+    }
+
+    /// at_least_once: send the changed states to the changelog and set aside
+    /// the input offsets they cover; [`Shell::finish_commit`] stores those
+    /// offsets once the records and every earlier output are acknowledged.
+    fn start_commit(&mut self) -> Result<()> {
+        let sent = self.send_changelog()?;
+        let metrics = self.metrics.clone();
+        self.committing = Some(Committing {
+            offsets: std::mem::take(&mut self.uncommitted),
+            read_before: self.read_seq,
+            changelog: Box::pin(changelog_delivered(sent, metrics)),
+        });
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Wait for the commit under way, if any, and store its input offsets.
+    async fn finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        let Some(c) = self.committing.as_mut() else {
+            return Ok(());
+        };
+        (&mut c.changelog).await?;
+        self.changelog_done(consumer).await
+    }
+
+    /// The changelog records of the commit under way are acknowledged: wait
+    /// for the outputs of every message read before it, then store its
+    /// input offsets.
+    async fn changelog_done(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        let Some(c) = self.committing.take() else {
+            return Ok(());
+        };
+        while self
+            .unacked
+            .first_key_value()
+            .is_some_and(|(seq, _)| *seq < c.read_before)
+        {
+            match self.inflight.next().await {
+                Some(d) => self.delivered(d)?,
+                None => break,
+            }
+        }
+        for ((topic, partition), offset) in c.offsets {
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                // The partition was revoked meanwhile: its new owner starts from the last commit.
+                tracing::debug!(%topic, partition, error = %e, "offset not stored");
+            }
+        }
+        self.update_tracked();
         Ok(())
     }
 
@@ -1361,7 +1425,14 @@ impl Shell<'_> {
         self.restore(&parts)
     }
 
+    /// Send the changed states to the changelog and wait for them.
     async fn write_changelog(&mut self) -> Result<()> {
+        let sent = self.send_changelog()?;
+        changelog_delivered(sent, self.metrics.clone()).await
+    }
+
+    /// Send the states changed since the last call to the changelog.
+    fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
         let mut futures = Vec::new();
         let mut body = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
@@ -1393,23 +1464,38 @@ impl Shell<'_> {
                 }
             }
         }
-        for f in futures {
-            match f.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    self.metrics
-                        .produce_errors
-                        .with_label_values(&["changelog"])
-                        .inc();
-                    return Err(anyhow!(
-                        "changelog delivery failed: {e}; input offsets are not committed"
-                    ));
-                }
-                Err(_) => return Err(anyhow!("the producer was dropped before a delivery report")),
-            }
-        }
-        Ok(())
+        Ok(futures)
     }
+}
+
+/// A commit under way (at_least_once): changelog records sent, input
+/// offsets waiting for them.
+struct Committing {
+    offsets: HashMap<Tp, i64>,
+    /// Outputs of messages read before this sequence number must be
+    /// acknowledged before the offsets are stored.
+    read_before: u64,
+    changelog: futures::future::BoxFuture<'static, Result<()>>,
+}
+
+/// Wait for changelog records' delivery reports.
+async fn changelog_delivered(sent: Vec<DeliveryFuture>, metrics: Metrics) -> Result<()> {
+    for f in sent {
+        match f.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => {
+                metrics
+                    .produce_errors
+                    .with_label_values(&["changelog"])
+                    .inc();
+                return Err(anyhow!(
+                    "changelog delivery failed: {e}; input offsets are not committed"
+                ));
+            }
+            Err(_) => return Err(anyhow!("the producer was dropped before a delivery report")),
+        }
+    }
+    Ok(())
 }
 
 /// Enqueue one record; when librdkafka's queue is full, let it deliver first.
