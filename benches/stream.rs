@@ -95,7 +95,9 @@ fn paced_send(
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
-        .set("linger.ms", "1")
+        // librdkafka's default: batches big enough that producing costs the
+        // broker little (everything here shares two cores).
+        .set("linger.ms", "5")
         .create()
         .expect("producer");
     let start = Instant::now();
@@ -169,7 +171,12 @@ fn bare_latency(
         from = chrono::Utc::now().timestamp_millis();
     });
     let lat = reader.join().expect("reader");
-    assert_eq!(lat.len(), n, "bare latency consumer got {} of {n}", lat.len());
+    assert_eq!(
+        lat.len(),
+        n,
+        "bare latency consumer got {} of {n}",
+        lat.len()
+    );
     let mut lat: Vec<f64> = lat
         .into_iter()
         .filter(|(ts, _)| *ts >= from)
@@ -177,7 +184,11 @@ fn bare_latency(
         .collect();
     lat.sort_by(f64::total_cmp);
     let k = lat.len();
-    assert!(k > measured.len() / 2, "{k} of {} measured records", measured.len());
+    assert!(
+        k > measured.len() / 2,
+        "{k} of {} measured records",
+        measured.len()
+    );
     let q = |q: f64| lat[((q * k as f64) as usize).min(k - 1)];
     (q(0.50), q(0.99))
 }

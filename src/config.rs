@@ -304,7 +304,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_message_bytes: crate::review::DEFAULT_MAX_MESSAGE_BYTES,
-            batch_size: 500,
+            batch_size: 2000,
             batch_wait_ms: 0,
             commit_interval_ms: 1000,
         }

@@ -390,6 +390,12 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         bail!("privacy.pseudonym_key must be at least 16 bytes");
     }
     let scorer = scorer_from(&cfg, Pseudonymiser::new(&key))?;
+    // The loop below runs on this thread and hands each batch to rayon: as one
+    // of rayon's workers it works on the batch too, instead of waiting idle.
+    rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global()
+        .context("cannot start the worker threads")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -64,8 +64,10 @@ impl Metrics {
             must(registry.register(Box::new(h.clone())));
             h
         };
+        // Fine from 10 to 100 ms, where a healthy pipeline's p99 lies.
         let latency_buckets = vec![
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075, 0.1,
+            0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
         let m = Metrics {
             reviews_consumed: counter(

@@ -332,12 +332,17 @@ pub fn decode_ref<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<ReviewRef
             ),
         ));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Rejection::new(
-            R::InvalidUtf8,
-            format!("not UTF-8: invalid byte at {}", e.valid_up_to()),
-        )
-    })?;
+    // simdutf8 checks Chinese text several times faster than std; std only
+    // for the position of a broken byte.
+    let text = match simdutf8::basic::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => std::str::from_utf8(bytes).map_err(|e| {
+            Rejection::new(
+                R::InvalidUtf8,
+                format!("not UTF-8: invalid byte at {}", e.valid_up_to()),
+            )
+        })?,
+    };
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         // Tell "valid JSON of another type" apart from "not JSON at all".
