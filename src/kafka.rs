@@ -423,10 +423,13 @@ fn fold_shard(
     mine: &[usize],
 ) -> Vec<(usize, Step)> {
     let processing = metrics.review_processing.local();
+    let latency = metrics.pipeline_latency.local();
     let mut out = Vec::with_capacity(mine.len());
     // One owned review, refilled for each (no allocation per review).
     let mut review = Review::blank();
     let mut last = Instant::now();
+    // The wall clock (for latency from Kafka timestamps), read once.
+    let (wall0, at0) = (chrono::Utc::now().timestamp_millis(), last);
     for &k in mine {
         let p = &prepared[k];
         let offset = msgs[p.msg].offset();
@@ -454,9 +457,16 @@ fn fold_shard(
         let now = Instant::now();
         processing.observe((p.took + (now - last)).as_secs_f64());
         last = now;
+        let outputs = matches!(&step, Step::Scored(_, o) if o.flag.is_some());
+        if let (false, Some(ts)) = (outputs, msgs[p.msg].timestamp().to_millis()) {
+            // Done with it: nothing to deliver.
+            let now_ms = wall0 + (now - at0).as_millis() as i64;
+            latency.observe(((now_ms - ts).max(0) as f64) / 1000.0);
+        }
         out.push((p.msg, step));
     }
     processing.flush();
+    latency.flush();
     out
 }
 
@@ -977,28 +987,34 @@ impl Shell<'_> {
         steps.par_extend(work.into_par_iter().flat_map_iter(|(shard, list)| {
             fold_shard(scorer, metrics, msgs, shard, &prepared, list)
         }));
-        steps.sort_unstable_by_key(|(i, _)| *i);
+        // In the order read (placed, not sorted: steps are not small).
+        let handled_here = steps.len();
+        let mut in_order: Vec<Option<Step>> = Vec::with_capacity(msgs.len());
+        in_order.resize_with(msgs.len(), || None);
+        for (i, step) in steps {
+            in_order[i] = Some(step);
+        }
         let tps: Vec<Tp> = groups
             .iter()
             .map(|(t, p, _)| ((*t).to_owned(), *p))
             .collect();
         let mut handled: Vec<Option<i64>> = vec![None; groups.len()];
         let mut counts = BatchCounts::default();
-        let now_ms = chrono::Utc::now().timestamp_millis();
         // Messages of partitions not assigned here (fetched before a
         // revocation we have applied, or before an assignment we have not):
         // not ours to apply; their offsets are not stored, so whoever owns
         // the partition reads them again.
-        let left = msgs.len() - steps.len();
+        let left = msgs.len() - handled_here;
         if left > 0 {
             tracing::debug!(
                 messages = left,
                 "messages of partitions not assigned here left alone"
             );
         }
-        for (i, step) in steps {
+        for (i, step) in in_order.into_iter().enumerate() {
+            let Some(step) = step else { continue };
             let g = group_of[i];
-            if self.apply_step(&msgs[i], &tps[g], step, &mut counts, now_ms)? {
+            if self.apply_step(&msgs[i], &tps[g], step, &mut counts)? {
                 handled[g] = Some(msgs[i].offset());
             }
         }
@@ -1019,7 +1035,6 @@ impl Shell<'_> {
         tp: &Tp,
         step: Step,
         counts: &mut BatchCounts,
-        now_ms: i64,
     ) -> Result<bool> {
         if matches!(step, Step::Skip) {
             return Ok(false);
@@ -1037,7 +1052,6 @@ impl Shell<'_> {
         self.read_seq += 1;
         self.summary.consumed += 1;
         counts.consumed[topic_domain.map_or(2, Domain::index)] += 1;
-        let mut outputs = 0;
         match step {
             Step::Skip => {}
             Step::Rejected(rejection) => {
@@ -1061,7 +1075,6 @@ impl Shell<'_> {
                 let key = format!("{}-{}-{}", tp.0, tp.1, offset);
                 let f = send(&self.producer, &self.cfg.topics.dlq, &key, &body, None)?;
                 self.track(f, seq, tp, offset, timestamp_ms, Output::DeadLetter);
-                outputs += 1;
             }
             Step::Duplicate => self.metrics.duplicates_skipped.inc(),
             Step::Scored(domain, outcome) => {
@@ -1083,20 +1096,16 @@ impl Shell<'_> {
                     let f = send(&self.producer, out, &flag.business_id, &body, None)?;
                     let output = Output::Flag(flag.domain, flag.severity);
                     self.track(f, seq, tp, offset, timestamp_ms, output);
-                    outputs += 1;
-                }
+                    }
             }
         }
-        if outputs == 0 {
-            // Done with it: nothing to deliver.
-            self.observe_latency(timestamp_ms, now_ms);
-        }
+        // (A message with no output had its latency observed when folded.)
         self.batch_len += 1;
         Ok(true)
     }
 
-    /// Kafka message timestamp to `now_ms` (outputs acknowledged, or
-    /// processed when it has none).
+    /// Kafka message timestamp to `now_ms`, its outputs acknowledged (one
+    /// with none is observed when folded, in `fold_shard`).
     fn observe_latency(&self, timestamp_ms: Option<i64>, now_ms: i64) {
         if let Some(ts) = timestamp_ms {
             self.metrics
