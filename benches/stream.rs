@@ -1,10 +1,11 @@
 //! `reviewguard run` on a real Kafka-protocol broker (Tansu), beside the rate
 //! at which a bare rdkafka consumer drains the same topics in the same run,
-//! then pipeline latency at half of the service's measured maximum rate.
+//! then pipeline latency at half (the target) and a quarter of the service's
+//! measured maximum rate, each beside a bare consumer's on the same stream.
 //!
 //! `cargo bench --bench stream` (needs `tansu`, which `scripts/test.sh`
 //! installs; says SKIPPED without it). `STREAM_REVIEWS` sets the stream size
-//! (default 200,000).
+//! (default 1,000,000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -125,16 +126,17 @@ fn paced_send(
 /// (the consumer's first fetches come late; that start is not the floor).
 fn bare_latency(
     broker: &Broker,
+    topic: &str,
     warmup: &[(String, String, Vec<u8>)],
     measured: &[(String, String, Vec<u8>)],
     rate: f64,
 ) -> (f64, f64) {
-    const TOPIC: &str = "latency.bare";
-    broker.create_named_topics(&[TOPIC], 6);
+    broker.create_named_topics(&[topic], 6);
     let brokers = broker.addr.as_str();
     let n = warmup.len() + measured.len();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let brokers_owned = brokers.to_owned();
+    let topic_owned = topic.to_owned();
     let reader = std::thread::spawn(move || {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &brokers_owned)
@@ -143,7 +145,7 @@ fn bare_latency(
             .set("fetch.wait.max.ms", "10")
             .create()
             .expect("consumer");
-        consumer.subscribe(&[TOPIC]).expect("subscribe");
+        consumer.subscribe(&[&topic_owned]).expect("subscribe");
         let deadline = Instant::now() + Duration::from_secs(300);
         // (record timestamp, latency) in ms.
         let mut lat = Vec::with_capacity(n);
@@ -167,7 +169,7 @@ fn bare_latency(
         .expect("bare latency consumer assigned");
     let all: Vec<_> = warmup.iter().chain(measured).cloned().collect();
     let mut from = i64::MAX;
-    paced_send(brokers, &all, rate, Some(TOPIC), &[warmup.len()], |_| {
+    paced_send(brokers, &all, rate, Some(topic), &[warmup.len()], |_| {
         from = chrono::Utc::now().timestamp_millis();
     });
     let lat = reader.join().expect("reader");
@@ -289,7 +291,7 @@ fn main() {
     let n: usize = std::env::var("STREAM_REVIEWS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or(1_000_000);
     let broker = Broker::start();
     broker.create_topics(6);
     let reviews = world(n, 31);
@@ -343,17 +345,43 @@ fn main() {
 
     svc.terminate();
 
-    // Latency at half of the maximum: fresh topics (Tansu 0.6's in-memory
-    // log gets slower to fetch from as it grows) and a fresh service, a
-    // warm-up, then a measured stream at run_rate / 2.
-    let rate = (run_rate / 2.0).max(1.0);
+    // Latency at half (the target) and a quarter of the maximum: fresh
+    // topics for each (Tansu 0.6's in-memory log gets slower to fetch from
+    // as it grows) and a fresh service, a warm-up, then a measured stream.
+    // Producer, broker and service share this machine's two cores here.
+    let mut rows = Vec::new();
+    for (k, share) in [(1, 0.5), (2, 0.25)] {
+        let rate = (run_rate * share).max(1.0);
+        rows.push(latency_at(&broker, dir.path(), k, rate));
+    }
+    println!("\n## Pipeline latency below the maximum rate (fresh topics, after a warm-up)\n");
+    println!("| offered rate | share of max | path | p50 | p99 | observations |");
+    println!("| ---: | ---: | --- | ---: | ---: | ---: |");
+    for (rate, floor, svc) in rows {
+        let share = rate / run_rate;
+        println!(
+            "| {rate:.0}/s | {share:.2} | producer → Tansu → bare consumer (floor) | {:.1} ms | {:.1} ms | {} |",
+            floor.0, floor.1, floor.2
+        );
+        println!(
+            "| {rate:.0}/s | {share:.2} | producer → Tansu → reviewguard run, outputs acknowledged | {:.1} ms | {:.1} ms | {:.0} |",
+            svc.0, svc.1, svc.2
+        );
+    }
+}
+
+/// (rate, floor (p50 ms, p99 ms, n), service (p50 ms, p99 ms, n)) for a
+/// stream of 5 s at `rate` after 3 s of warm-up, on topics of their own.
+type LatencyRow = (f64, (f64, f64, usize), (f64, f64, f64));
+
+fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
     let (warm_secs, secs) = (3.0, 5.0);
     let stream = |n: usize, seed: u64| -> Vec<(String, String, Vec<u8>)> {
         world(n.max(1000), seed)
             .iter()
             .map(|r| {
                 (
-                    format!("latency.{}", r.domain),
+                    format!("latency{k}.{}", r.domain),
                     r.business_id.clone(),
                     serde_json::to_vec(r).expect("json"),
                 )
@@ -365,51 +393,47 @@ fn main() {
 
     // The broker's own floor: the same paced stream to a topic that a bare
     // consumer reads, latency from the record's timestamp to its arrival.
-    let (bare_p50, bare_p99) = bare_latency(&broker, &warmup, &measured, rate);
+    let (bare_p50, bare_p99) = bare_latency(
+        broker,
+        &format!("latency{k}.bare"),
+        &warmup,
+        &measured,
+        rate,
+    );
 
-    broker.create_named_topics(&["latency.food", "latency.tourism"], 6);
+    let (food, tourism) = (format!("latency{k}.food"), format!("latency{k}.tourism"));
+    broker.create_named_topics(&[&food, &tourism], 6);
     let mut svc = Service::start(
         &broker.addr,
-        "stream-bench-latency",
-        dir.path(),
+        &format!("stream-bench-latency-{k}"),
+        dir,
         &[
             ("RUST_LOG", "warn"),
-            ("REVIEWGUARD_TOPICS_REVIEWS_FOOD", "latency.food"),
-            ("REVIEWGUARD_TOPICS_REVIEWS_TOURISM", "latency.tourism"),
+            ("REVIEWGUARD_TOPICS_REVIEWS_FOOD", &food),
+            ("REVIEWGUARD_TOPICS_REVIEWS_TOURISM", &tourism),
         ],
     );
     svc.wait_ready(Duration::from_secs(60));
     let all: Vec<_> = warmup.iter().chain(&measured).cloned().collect();
     // The histogram as the measured stream starts (what the warm-up left).
     let mut before = String::new();
-    let sent = paced_send(&broker.addr, &all, rate, None, &[warmup.len()], |_| {
+    paced_send(&broker.addr, &all, rate, None, &[warmup.len()], |_| {
         before = svc.metrics().unwrap_or_default();
-    }) - warm_secs;
+    });
     let after = svc.wait_consumed(
         (warmup.len() + measured.len()) as u64,
         Duration::from_secs(300),
     );
+    svc.terminate();
     let name = "reviewguard_pipeline_latency_seconds";
     let (b, a) = (buckets(&before, name), buckets(&after, name));
-    println!(
-        "\n## Pipeline latency at half the maximum rate ({} reviews at {:.0}/s offered, sent in {sent:.1} s, after {} to warm up; fresh topics)\n",
-        measured.len(),
+    (
         rate,
-        warmup.len()
-    );
-    println!("| path | p50 | p99 | observations |");
-    println!("| --- | ---: | ---: | ---: |");
-    println!(
-        "| producer → Tansu → bare consumer (floor) | {:.1} ms | {:.1} ms | {} |",
-        bare_p50,
-        bare_p99,
-        measured.len()
-    );
-    println!(
-        "| producer → Tansu → reviewguard run, outputs acknowledged | {:.1} ms | {:.1} ms | {:.0} |",
-        quantile(&b, &a, 0.50) * 1e3,
-        quantile(&b, &a, 0.99) * 1e3,
-        a.last().map_or(0.0, |x| x.1) - b.last().map_or(0.0, |x| x.1)
-    );
-    svc.terminate();
+        (bare_p50, bare_p99, measured.len()),
+        (
+            quantile(&b, &a, 0.50) * 1e3,
+            quantile(&b, &a, 0.99) * 1e3,
+            a.last().map_or(0.0, |x| x.1) - b.last().map_or(0.0, |x| x.1),
+        ),
+    )
 }

@@ -1096,7 +1096,7 @@ impl Shell<'_> {
                     let f = send(&self.producer, out, &flag.business_id, &body, None)?;
                     let output = Output::Flag(flag.domain, flag.severity);
                     self.track(f, seq, tp, offset, timestamp_ms, output);
-                    }
+                }
             }
         }
         // (A message with no output had its latency observed when folded.)
