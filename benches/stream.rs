@@ -357,7 +357,12 @@ fn main() {
     println!("\n## Pipeline latency below the maximum rate (fresh topics, after a warm-up)\n");
     println!("| offered rate | share of max | path | p50 | p99 | observations |");
     println!("| ---: | ---: | --- | ---: | ---: | ---: |");
-    for (rate, floor, svc) in rows {
+    let mut cpu_lines = Vec::new();
+    for (rate, floor, svc, cores) in rows {
+        cpu_lines.push(format!(
+            "at {rate:.0}/s: reviewguard {:.2}, Tansu {:.2}, the sending bench {:.2} cores (of 2)",
+            cores[0], cores[1], cores[2]
+        ));
         let share = rate / run_rate;
         println!(
             "| {rate:.0}/s | {share:.2} | producer → Tansu → bare consumer (floor) | {:.1} ms | {:.1} ms | {} |",
@@ -368,11 +373,16 @@ fn main() {
             svc.0, svc.1, svc.2
         );
     }
+    println!(
+        "\nCPU while the measured stream was sent: {}.",
+        cpu_lines.join("; ")
+    );
 }
 
 /// (rate, floor (p50 ms, p99 ms, n), service (p50 ms, p99 ms, n)) for a
 /// stream of 5 s at `rate` after 3 s of warm-up, on topics of their own.
-type LatencyRow = (f64, (f64, f64, usize), (f64, f64, f64));
+/// And the cores the service, Tansu and the sending bench used meanwhile.
+type LatencyRow = (f64, (f64, f64, usize), (f64, f64, f64), [f64; 3]);
 
 fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
     let (warm_secs, secs) = (3.0, 5.0);
@@ -417,9 +427,14 @@ fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> Late
     let all: Vec<_> = warmup.iter().chain(&measured).cloned().collect();
     // The histogram as the measured stream starts (what the warm-up left).
     let mut before = String::new();
+    let pids = [svc.child.id(), broker.pid(), std::process::id()];
+    let mut cpu0 = [0.0; 3];
     paced_send(&broker.addr, &all, rate, None, &[warmup.len()], |_| {
         before = svc.metrics().unwrap_or_default();
+        cpu0 = pids.map(cpu_seconds);
     });
+    let cpu = pids.map(cpu_seconds);
+    let cores = [0, 1, 2].map(|i| (cpu[i] - cpu0[i]) / secs);
     let after = svc.wait_consumed(
         (warmup.len() + measured.len()) as u64,
         Duration::from_secs(300),
@@ -435,5 +450,6 @@ fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> Late
             quantile(&b, &a, 0.99) * 1e3,
             a.last().map_or(0.0, |x| x.1) - b.last().map_or(0.0, |x| x.1),
         ),
+        cores,
     )
 }
