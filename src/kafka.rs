@@ -674,17 +674,21 @@ pub async fn run(
             }
             // The changelog records of a commit under way are acknowledged.
             done = async {
-                match shell.committing.as_mut() {
-                    Some(c) => (&mut c.changelog).await,
+                match shell.committing.as_mut().and_then(|c| c.changelog.as_mut()) {
+                    Some(f) => f.await,
                     None => std::future::pending().await,
                 }
             } => {
                 done?;
-                shell.changelog_done(&consumer).await?;
+                if let Some(c) = shell.committing.as_mut() {
+                    c.changelog = None;
+                }
+                shell.try_finish_commit(&consumer);
             }
             // Delivery reports while no message comes.
             Some(d) = shell.inflight.next(), if !shell.inflight.is_empty() => {
                 shell.on_delivered(&consumer, d).await?;
+                shell.try_finish_commit(&consumer);
             }
             // Rebalances are noticed inside recv(); restore without waiting for a message.
             _ = rebalance_tick.tick() => {
@@ -1265,9 +1269,12 @@ impl Shell<'_> {
             self.finish_commit(consumer).await?;
             self.start_commit()?;
             self.finish_commit(consumer).await?;
-        } else if due && self.committing.is_none() {
-            // Reading goes on while the changelog records are delivered.
-            self.start_commit()?;
+        } else {
+            self.try_finish_commit(consumer);
+            if due && self.committing.is_none() {
+                // Reading goes on while the changelog records are delivered.
+                self.start_commit()?;
+            }
         }
         Ok(())
     }
@@ -1281,7 +1288,7 @@ impl Shell<'_> {
         self.committing = Some(Committing {
             offsets: std::mem::take(&mut self.uncommitted),
             read_before: self.read_seq,
-            changelog: Box::pin(changelog_delivered(sent, metrics)),
+            changelog: Some(Box::pin(changelog_delivered(sent, metrics))),
         });
         self.last_commit = Instant::now();
         Ok(())
@@ -1292,27 +1299,42 @@ impl Shell<'_> {
         let Some(c) = self.committing.as_mut() else {
             return Ok(());
         };
-        (&mut c.changelog).await?;
-        self.changelog_done(consumer).await
-    }
-
-    /// The changelog records of the commit under way are acknowledged: wait
-    /// for the outputs of every message read before it, then store its
-    /// input offsets.
-    async fn changelog_done(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
-        let Some(c) = self.committing.take() else {
-            return Ok(());
-        };
-        while self
-            .unacked
-            .first_key_value()
-            .is_some_and(|(seq, _)| *seq < c.read_before)
-        {
+        if let Some(f) = c.changelog.as_mut() {
+            f.await?;
+            c.changelog = None;
+        }
+        let read_before = c.read_before;
+        while self.outputs_pending_before(read_before) {
             match self.inflight.next().await {
                 Some(d) => self.delivered(d)?,
                 None => break,
             }
         }
+        self.try_finish_commit(consumer);
+        Ok(())
+    }
+
+    /// Whether an output of a message read before `seq` is unacknowledged.
+    fn outputs_pending_before(&self, seq: u64) -> bool {
+        self.unacked
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < seq)
+    }
+
+    /// Store the input offsets of the commit under way once its changelog
+    /// records and the outputs of every message read before it are
+    /// acknowledged (without waiting: checked again as reports arrive).
+    fn try_finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) {
+        let ready = self
+            .committing
+            .as_ref()
+            .is_some_and(|c| c.changelog.is_none() && !self.outputs_pending_before(c.read_before));
+        if !ready {
+            return;
+        }
+        let Some(c) = self.committing.take() else {
+            return;
+        };
         for ((topic, partition), offset) in c.offsets {
             if let Err(e) = consumer.store_offset(&topic, partition, offset) {
                 // The partition was revoked meanwhile: its new owner starts from the last commit.
@@ -1320,7 +1342,6 @@ impl Shell<'_> {
             }
         }
         self.update_tracked();
-        Ok(())
     }
 
     fn count_flags(&mut self, flags: &[(Domain, crate::decide::Severity)]) {
@@ -1442,36 +1463,46 @@ impl Shell<'_> {
 
     /// Send the states changed since the last call to the changelog.
     fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
-        let mut futures = Vec::new();
-        let mut body = Vec::new();
+        use rayon::prelude::*;
+        // The businesses changed since the last call, with their partition.
+        let mut changed: Vec<(&Tp, Domain, Box<str>, &crate::features::BusinessState)> = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
             for shard in part.shards.iter_mut() {
-                for domain in Domain::ALL {
-                    for business_id in std::mem::take(&mut shard.touched[domain.index()]) {
-                        let Some(state) = shard.states.get(domain, &business_id) else {
-                            continue;
-                        };
-                        let record = crate::changelog::RecordRef {
-                            format_version: crate::changelog::FORMAT_VERSION,
-                            source_topic: &tp.0,
-                            source_partition: tp.1,
-                            source_offset: state.source_offset,
-                            domain,
-                            business_id: &business_id,
-                            state,
-                        };
-                        body.clear();
-                        serde_json::to_writer(&mut body, &record)?;
-                        futures.push(send(
-                            &self.producer,
-                            &self.cfg.topics.changelog,
-                            &business_id,
-                            &body,
-                            Some(tp.1),
-                        )?);
+                let touched = std::mem::take(&mut shard.touched);
+                let shard: &Shard = shard;
+                for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
+                    for business_id in ids {
+                        if let Some(state) = shard.states.get(domain, &business_id) {
+                            changed.push((tp, domain, business_id, state));
+                        }
                     }
                 }
             }
+        }
+        // Written on every core (a commit must not hold up the loop), sent in order.
+        let bodies: Vec<Vec<u8>> = changed
+            .par_iter()
+            .map(|(tp, domain, business_id, state)| {
+                serde_json::to_vec(&crate::changelog::RecordRef {
+                    format_version: crate::changelog::FORMAT_VERSION,
+                    source_topic: &tp.0,
+                    source_partition: tp.1,
+                    source_offset: state.source_offset,
+                    domain: *domain,
+                    business_id,
+                    state,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut futures = Vec::with_capacity(changed.len());
+        for ((tp, _, business_id, _), body) in changed.iter().zip(&bodies) {
+            futures.push(send(
+                &self.producer,
+                &self.cfg.topics.changelog,
+                business_id,
+                body,
+                Some(tp.1),
+            )?);
         }
         Ok(futures)
     }
@@ -1484,7 +1515,8 @@ struct Committing {
     /// Outputs of messages read before this sequence number must be
     /// acknowledged before the offsets are stored.
     read_before: u64,
-    changelog: futures::future::BoxFuture<'static, Result<()>>,
+    /// Until the records are acknowledged.
+    changelog: Option<futures::future::BoxFuture<'static, Result<()>>>,
 }
 
 /// Wait for changelog records' delivery reports.
