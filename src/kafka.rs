@@ -3,16 +3,18 @@
 //! caused has been acknowledged by the broker (at-least-once).
 //!
 //! Loop: receive a message and whatever else librdkafka already holds (up to
-//! `limits.batch_size`); run the batch through the core, each partition on
-//! its own thread (in offset order, so the result is a single thread's);
-//! enqueue its outputs in the order read. Outputs are delivered while the
-//! next batches are read; the loop stops reading when an output is still
-//! unacknowledged a window of 10,000 messages later (backpressure). Every
-//! `limits.commit_interval_ms` every output is awaited, the changed states
-//! go to the changelog (a business changed many times in the interval is
-//! written once) and are awaited, then each partition's offsets are stored.
-//! librdkafka auto-commits stored offsets; shutdown and revocation commit at
-//! once, synchronously at shutdown.
+//! `limits.batch_size`); decode the batch and extract its signals on every
+//! core, then fold each partition's businesses in `SHARDS` (8) shards in
+//! parallel (each shard in offset order, so a business sees its reviews in
+//! order and the result is a single thread's); enqueue the outputs in the
+//! order read. Outputs are delivered while the next batches are read; the
+//! loop stops reading when an output is still unacknowledged a window of
+//! 10,000 messages later (backpressure). Every `limits.commit_interval_ms`
+//! the changed states go to the changelog (a business changed many times in
+//! the interval is written once) and reading goes on; once those records and
+//! every output of the messages read before them are acknowledged, the
+//! partitions' offsets are stored. librdkafka auto-commits stored offsets;
+//! shutdown and revocation wait for all of it, synchronously at shutdown.
 //!
 //! Rebalance: a revoked partition's state is set aside; if the very next
 //! assignment gives it back (eager rebalancing revokes everything) it is

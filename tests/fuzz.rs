@@ -87,9 +87,12 @@ fn check_decode(bytes: &[u8]) {
             if let Ok(text) = std::str::from_utf8(bytes) {
                 if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(text) {
                     for v in o.values() {
-                        // (The example timestamp in the created_at message is no quote.)
+                        // (The example timestamp in the created_at message is
+                        // no quote, nor are the domains the domain message names.)
                         if let Some(s) = v.as_str().filter(|s| {
-                            s.chars().count() >= 6 && !"2026-11-27T12:30:00+08:00".contains(*s)
+                            s.chars().count() >= 6
+                                && !"2026-11-27T12:30:00+08:00".contains(*s)
+                                && !["food", "tourism"].contains(s)
                         }) {
                             assert!(
                                 !rej.detail.contains(s),
