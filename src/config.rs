@@ -335,6 +335,18 @@ fn read_secret_file(key: &str, path: &str) -> Result<String, ConfigError> {
     Ok(s)
 }
 
+/// A whole-number setting outside its range names the key and the range.
+fn within(key: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("must be from {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
@@ -500,24 +512,21 @@ impl Config {
                 "may hold only letters, digits, '.', '_' and '-'",
             ));
         }
-        if !(1000..=300_000).contains(&self.kafka.session_timeout_ms) {
-            return Err(invalid(
-                "kafka.session_timeout_ms",
-                "must be from 1000 to 300000",
-            ));
-        }
-        if !(1..=10_000).contains(&self.kafka.fetch_wait_max_ms) {
-            return Err(invalid(
-                "kafka.fetch_wait_max_ms",
-                "must be from 1 to 10000",
-            ));
-        }
-        if !(1..=60_000).contains(&self.limits.commit_interval_ms) {
-            return Err(invalid(
-                "limits.commit_interval_ms",
-                "must be from 1 to 60000",
-            ));
-        }
+        within(
+            "kafka.session_timeout_ms",
+            self.kafka.session_timeout_ms.into(),
+            1000..=300_000,
+        )?;
+        within(
+            "kafka.fetch_wait_max_ms",
+            self.kafka.fetch_wait_max_ms.into(),
+            1..=10_000,
+        )?;
+        within(
+            "limits.commit_interval_ms",
+            self.limits.commit_interval_ms,
+            1..=60_000,
+        )?;
         if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "metrics.addr",
@@ -551,9 +560,11 @@ impl Config {
                 "must be from 1 KiB to 64 MiB",
             ));
         }
-        if !(1..=100_000).contains(&self.limits.batch_size) {
-            return Err(invalid("limits.batch_size", "must be from 1 to 100000"));
-        }
+        within(
+            "limits.batch_size",
+            self.limits.batch_size as u64,
+            1..=100_000,
+        )?;
         self.validate_kafka_security()
     }
 
