@@ -40,7 +40,7 @@ use crate::category::CategorySet;
 use crate::config::{Config, Guarantee};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
-use crate::pipeline::{Outcome, Scorer, States};
+use crate::pipeline::{Outcome, Scorer, States, shard_of};
 use crate::review::{self, DecodeOptions, Domain, Rejection, Review, ReviewRef};
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
@@ -252,21 +252,11 @@ impl DeadLetter {
     }
 }
 
-/// A partition's businesses are spread over this many shards by a hash of
-/// their id, and the shards of a partition fold in parallel: a batch often
-/// holds one partition's messages only. A business's reviews stay in offset
+/// A partition's businesses are spread over this many shards by
+/// [`shard_of`], and the shards of a partition fold in parallel: a batch
+/// often holds one partition's messages only. A business's reviews stay in offset
 /// order in its shard, so the results are those of a single thread.
 const SHARDS: usize = 8;
-
-/// The shard of a business: FNV-1a of its id (fixed, so a business's shard
-/// is the same in every batch; a skewed set of ids costs parallelism only).
-fn shard_of(business_id: &str) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in business_id.as_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % SHARDS as u64) as usize
-}
 
 #[derive(Default)]
 struct Shard {
@@ -286,7 +276,7 @@ impl PartitionState {
     fn new(states: States) -> PartitionState {
         let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::default()).collect();
         for (domain, business_id, state) in states.into_businesses() {
-            shards[shard_of(&business_id)]
+            shards[shard_of(domain, &business_id, SHARDS)]
                 .states
                 .insert(domain, business_id, state);
         }
@@ -933,8 +923,12 @@ impl Shell<'_> {
         // before (a rebalance can deliver some again), with their decoding options.
         let mut steps: Vec<(usize, Step)> = Vec::with_capacity(msgs.len());
         let mut todo: Vec<(usize, DecodeOptions)> = Vec::with_capacity(msgs.len());
-        for (t, p, idxs) in &groups {
-            let Some(part) = self.partitions.get_mut(&((*t).to_owned(), *p)) else {
+        let tps: Vec<Tp> = groups
+            .iter()
+            .map(|(t, p, _)| ((*t).to_owned(), *p))
+            .collect();
+        for ((t, _, idxs), tp) in groups.iter().zip(&tps) {
+            let Some(part) = self.partitions.get_mut(tp) else {
                 continue;
             };
             let opts = DecodeOptions {
@@ -966,7 +960,8 @@ impl Shell<'_> {
             match r {
                 Err(rejection) => steps.push((i, Step::Rejected(rejection))),
                 Ok((review, signals)) => {
-                    let unit = group_of[i] * SHARDS + shard_of(&review.business_id);
+                    let unit =
+                        group_of[i] * SHARDS + shard_of(review.domain, &review.business_id, SHARDS);
                     mine[unit].push(prepared.len());
                     prepared.push(Prepared {
                         msg: i,
@@ -1000,10 +995,6 @@ impl Shell<'_> {
         for (i, step) in steps {
             in_order[i] = Some(step);
         }
-        let tps: Vec<Tp> = groups
-            .iter()
-            .map(|(t, p, _)| ((*t).to_owned(), *p))
-            .collect();
         let mut handled: Vec<Option<i64>> = vec![None; groups.len()];
         let mut counts = BatchCounts::default();
         // Messages of partitions not assigned here (fetched before a

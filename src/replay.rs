@@ -12,7 +12,7 @@
 use crate::category::CategorySet;
 use crate::flag::Flag;
 use crate::pipeline::{Agreement, Scorer, States};
-use crate::review::{self, DecodeOptions, Domain, RejectReason, Review, ReviewRef};
+use crate::review::{self, DecodeOptions, RejectReason, Review, ReviewRef};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -285,19 +285,6 @@ fn read_block(
     Ok(false)
 }
 
-/// The fold shard of a business: any fixed function of (domain, id) will do.
-fn shard_of(domain: Domain, business_id: &str, shards: usize) -> usize {
-    if shards == 1 {
-        return 0;
-    }
-    // FNV-1a.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ domain.index() as u64;
-    for b in business_id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % shards as u64) as usize
-}
-
 fn decode_chunk<'a>(
     scorer: &Scorer,
     opts: &DecodeOptions,
@@ -321,7 +308,7 @@ fn decode_chunk<'a>(
                     .extractor
                     .extract(review.domain, &review.text)
                     .categories;
-                let shard = shard_of(review.domain, &review.business_id, shards);
+                let shard = crate::pipeline::shard_of(review.domain, &review.business_id, shards);
                 Decoded::Review {
                     review,
                     signals,
@@ -380,6 +367,7 @@ mod tests {
     use crate::model::Model;
     use crate::pipeline::Models;
     use crate::privacy::Pseudonymiser;
+    use crate::review::Domain;
     use crate::simulate::{self, SimConfig};
     use std::sync::Arc;
 
