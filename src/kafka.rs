@@ -48,7 +48,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, MessageStream, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -56,7 +56,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -73,6 +73,8 @@ enum RebalanceEvent {
 /// into health and lag figures.
 pub struct Ctx {
     events: Mutex<Vec<RebalanceEvent>>,
+    /// Whether `events` holds any (read for every message, without the lock).
+    pending: AtomicBool,
     health: Arc<Health>,
     metrics: Metrics,
 }
@@ -86,16 +88,20 @@ fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
 
 impl Ctx {
     fn push(&self, e: RebalanceEvent) {
-        match self.events.lock() {
-            Ok(mut v) => v.push(e),
-            Err(poisoned) => poisoned.into_inner().push(e),
-        }
+        let mut v = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        v.push(e);
+        self.pending.store(true, Ordering::Release);
     }
     fn take(&self) -> Vec<RebalanceEvent> {
-        match self.events.lock() {
-            Ok(mut v) => std::mem::take(&mut *v),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        if !self.has_events() {
+            return Vec::new();
         }
+        let mut v = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        self.pending.store(false, Ordering::Release);
+        std::mem::take(&mut *v)
+    }
+    fn has_events(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 }
 
@@ -362,22 +368,23 @@ enum Step {
     Scored(Domain, Outcome),
 }
 
-/// A review decoded and its signals extracted: its message's index in the
-/// batch and the time that took.
+/// A review decoded and its signals extracted, with what the fold needs of
+/// its message (read while the message is at hand), and the time that took.
 struct Prepared<'m> {
+    /// Its message's index in the batch.
     msg: usize,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    /// Its business's shard of the partition.
+    shard: usize,
     took: Duration,
     review: ReviewRef<'m>,
     signals: CategorySet,
 }
 
-/// A message's index in the batch, the time its decoding took, and the review
-/// (borrowed from the message) with its signals, or why it was refused.
-type Decoded<'m> = (
-    usize,
-    Duration,
-    Result<(ReviewRef<'m>, CategorySet), Rejection>,
-);
+/// A message decoded and extracted, or its index in the batch and why it
+/// was refused.
+type Decoded<'m> = Result<Prepared<'m>, (usize, Rejection)>;
 
 /// Decode and extract a run of a batch's messages (pure, any thread).
 fn prepare<'m>(
@@ -388,19 +395,30 @@ fn prepare<'m>(
     // One clock reading per message: each one's time runs from the last's end.
     let mut last = Instant::now();
     todo.iter()
-        .map(|(i, opts)| {
-            let payload = msgs[*i].payload().unwrap_or_default();
-            let r = review::decode_ref(payload, opts).map(|review| {
-                let signals = scorer
-                    .extractor
-                    .extract(review.domain, &review.text)
-                    .categories;
-                (review, signals)
-            });
+        .map(|&(i, ref opts)| {
+            let m = &msgs[i];
+            let decoded = match review::decode_ref(m.payload().unwrap_or_default(), opts) {
+                Ok(review) => {
+                    let signals = scorer
+                        .extractor
+                        .extract(review.domain, &review.text)
+                        .categories;
+                    Ok((review, signals))
+                }
+                Err(rejection) => Err((i, rejection)),
+            };
             let now = Instant::now();
             let took = now - last;
             last = now;
-            (*i, took, r)
+            decoded.map(|(review, signals)| Prepared {
+                msg: i,
+                offset: m.offset(),
+                timestamp_ms: m.timestamp().to_millis(),
+                shard: shard_of(review.domain, &review.business_id, SHARDS),
+                took,
+                review,
+                signals,
+            })
         })
         .collect()
 }
@@ -409,7 +427,6 @@ fn prepare<'m>(
 fn fold_shard(
     scorer: &Scorer,
     metrics: &Metrics,
-    msgs: &[BorrowedMessage<'_>],
     shard: &mut Shard,
     prepared: &[Prepared],
     mine: &[usize],
@@ -424,7 +441,7 @@ fn fold_shard(
     let (wall0, at0) = (chrono::Utc::now().timestamp_millis(), last);
     for &k in mine {
         let p = &prepared[k];
-        let offset = msgs[p.msg].offset();
+        let offset = p.offset;
         p.review.copy_into(&mut review);
         let domain = review.domain;
         let state = shard
@@ -450,7 +467,7 @@ fn fold_shard(
         processing.observe((p.took + (now - last)).as_secs_f64());
         last = now;
         let outputs = matches!(&step, Step::Scored(_, o) if o.flag.is_some());
-        if let (false, Some(ts)) = (outputs, msgs[p.msg].timestamp().to_millis()) {
+        if let (false, Some(ts)) = (outputs, p.timestamp_ms) {
             // Done with it: nothing to deliver.
             let now_ms = wall0 + (now - at0).as_millis() as i64;
             latency.observe(((now_ms - ts).max(0) as f64) / 1000.0);
@@ -460,6 +477,162 @@ fn fold_shard(
     processing.flush();
     latency.flush();
     out
+}
+
+/// A batch worked out against its partitions' state, its outputs not yet sent.
+struct Worked {
+    /// Per message, in the order read: what became of it, or `None` for a
+    /// partition not assigned here.
+    steps: Vec<Option<Step>>,
+    /// Per message: its partition, an index into `tps`.
+    group_of: Vec<usize>,
+    tps: Vec<Tp>,
+}
+
+/// Work a batch out against its partitions' state: decode and extract on
+/// every core, then fold each partition's businesses in `SHARDS` shards in
+/// parallel (each in offset order, as one thread would). Sends nothing.
+fn work_out(
+    partitions: &mut HashMap<Tp, PartitionState>,
+    scorer: &Scorer,
+    metrics: &Metrics,
+    cfg: &Config,
+    msgs: &[BorrowedMessage<'_>],
+) -> Worked {
+    use rayon::prelude::*;
+    // Message indices by partition, and each message's group.
+    let mut groups: Vec<(&str, i32, Vec<usize>)> = Vec::new();
+    let mut group_of = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        // (Each `topic()` call measures and checks the C string.)
+        let (topic, partition) = (m.topic(), m.partition());
+        let g = match groups
+            .iter()
+            .position(|(t, p, _)| *p == partition && *t == topic)
+        {
+            Some(g) => g,
+            None => {
+                groups.push((topic, partition, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[g].2.push(i);
+        group_of.push(g);
+    }
+    // What this instance applies: messages of its partitions not handled
+    // before (a rebalance can deliver some again), with their decoding options.
+    let mut steps: Vec<(usize, Step)> = Vec::with_capacity(msgs.len());
+    let mut todo: Vec<(usize, DecodeOptions)> = Vec::with_capacity(msgs.len());
+    let tps: Vec<Tp> = groups
+        .iter()
+        .map(|(t, p, _)| ((*t).to_owned(), *p))
+        .collect();
+    for ((t, _, idxs), tp) in groups.iter().zip(&tps) {
+        let Some(part) = partitions.get_mut(tp) else {
+            continue;
+        };
+        let opts = DecodeOptions {
+            max_bytes: cfg.limits.max_message_bytes,
+            default_domain: cfg.topics.domain_of(t),
+        };
+        for &i in idxs {
+            let offset = msgs[i].offset();
+            if offset < part.next_offset {
+                // Fetched again after a rebalance: already handled here.
+                steps.push((i, Step::Skip));
+            } else {
+                part.next_offset = offset + 1;
+                todo.push((i, opts));
+            }
+        }
+    }
+    // Decode and extract on every core (pure), ...
+    let decoded: Vec<Vec<Decoded>> = todo
+        .par_chunks(32)
+        .map(|run| prepare(scorer, msgs, run))
+        .collect();
+    // ... put each review in its partition's shard, ...
+    let mut prepared = Vec::with_capacity(todo.len());
+    // By partition group and shard.
+    let mut mine: Vec<Vec<usize>> = vec![Vec::new(); groups.len() * SHARDS];
+    for d in decoded.into_iter().flatten() {
+        match d {
+            Err((i, rejection)) => steps.push((i, Step::Rejected(rejection))),
+            Ok(p) => {
+                mine[group_of[p.msg] * SHARDS + p.shard].push(prepared.len());
+                prepared.push(p);
+            }
+        }
+    }
+    // ... and fold the shards in parallel, each in offset order.
+    let mut work: Vec<(&mut Shard, &[usize])> = Vec::with_capacity(mine.len());
+    for (tp, part) in partitions.iter_mut() {
+        let Some(g) = groups.iter().position(|(t, p, _)| *p == tp.1 && *t == tp.0) else {
+            continue;
+        };
+        for (k, shard) in part.shards.iter_mut().enumerate() {
+            let list = &mine[g * SHARDS + k];
+            if !list.is_empty() {
+                work.push((shard, list.as_slice()));
+            }
+        }
+    }
+    steps.par_extend(
+        work.into_par_iter()
+            .flat_map_iter(|(shard, list)| fold_shard(scorer, metrics, shard, &prepared, list)),
+    );
+    // In the order read (placed, not sorted: steps are not small).
+    let handled_here = steps.len();
+    let mut in_order: Vec<Option<Step>> = Vec::with_capacity(msgs.len());
+    in_order.resize_with(msgs.len(), || None);
+    for (i, step) in steps {
+        in_order[i] = Some(step);
+    }
+    // Messages of partitions not assigned here (fetched before a
+    // revocation we have applied, or before an assignment we have not):
+    // not ours to apply; their offsets are not stored, so whoever owns
+    // the partition reads them again.
+    let left = msgs.len() - handled_here;
+    if left > 0 {
+        tracing::debug!(
+            messages = left,
+            "messages of partitions not assigned here left alone"
+        );
+    }
+    Worked {
+        steps: in_order,
+        group_of,
+        tps,
+    }
+}
+
+/// Most payload bytes a batch holds: a batch of large messages ends before
+/// `limits.batch_size` (two batches are in hand while pipelining, and each
+/// message keeps its fetch response's buffer).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Take what else librdkafka already holds, without waiting, until `batch`
+/// holds `limit` messages or [`BATCH_BYTES`], or a rebalance waits to be applied.
+fn gather<'c>(
+    messages: &mut MessageStream<'c, Ctx>,
+    ctx: &Ctx,
+    batch: &mut Vec<BorrowedMessage<'c>>,
+    limit: usize,
+) {
+    let mut bytes: usize = batch.iter().map(|m| m.payload_len()).sum();
+    while batch.len() < limit && bytes < BATCH_BYTES && !ctx.has_events() {
+        match messages.next().now_or_never() {
+            Some(Some(Ok(m))) => {
+                bytes += m.payload_len();
+                batch.push(m);
+            }
+            Some(Some(Err(e))) => {
+                tracing::warn!(error = %e, "consumer error");
+                break;
+            }
+            _ => break,
+        }
+    }
 }
 
 /// What an output was, for its delivery report.
@@ -553,6 +726,10 @@ fn barrier_producer(cfg: &Config) -> Result<FutureProducer> {
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Longest the loop stays in [`Shell::pipeline`] before it looks at its
+/// other work (timers, delivery reports, reload requests).
+const PIPELINE_ROUND: Duration = Duration::from_millis(100);
+
 /// The service. Runs until `shutdown` turns true, then drains and commits.
 pub async fn run(
     cfg: &Config,
@@ -563,6 +740,7 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let ctx = Ctx {
         events: Mutex::new(Vec::new()),
+        pending: AtomicBool::new(false),
         health: health.clone(),
         metrics: metrics.clone(),
     };
@@ -602,24 +780,28 @@ pub async fn run(
     let mut shell = Shell {
         cfg,
         scorer,
-        metrics,
-        producer,
+        metrics: metrics.clone(),
         restorer,
         partitions: HashMap::new(),
         suspended: HashMap::new(),
-        batch_len: 0,
-        read_seq: 0,
-        inflight: InFlight::new(),
-        unacked: BTreeMap::new(),
+        out: Out {
+            cfg,
+            metrics,
+            producer,
+            batch_len: 0,
+            read_seq: 0,
+            inflight: InFlight::new(),
+            unacked: BTreeMap::new(),
+            counters,
+            flags_in_txn: Vec::new(),
+            summary: RunSummary::default(),
+            eos,
+            in_txn: false,
+        },
         uncommitted: HashMap::new(),
-        counters,
-        flags_in_txn: Vec::new(),
         last_commit: Instant::now(),
-        committing: None,
         commit_interval: Duration::from_millis(cfg.limits.commit_interval_ms),
-        summary: RunSummary::default(),
-        eos,
-        in_txn: false,
+        committing: None,
     };
     let mut reloader = crate::reload::Reloader::new(cfg.watched());
     let mut reload_tick =
@@ -636,6 +818,8 @@ pub async fn run(
     let mut batch_started: Option<Instant> = None;
     // One stream for the whole run (each `recv()` would make a new one).
     let mut messages = consumer.stream();
+    // Read by a pipeline round and not yet handled (see `Shell::pipeline`).
+    let mut carry: Vec<BorrowedMessage<'_>> = Vec::new();
     loop {
         let deadline = batch_started.zip(batch_wait).map(|(t, w)| t + w);
         let commit_at = shell.commit_due_at();
@@ -678,7 +862,7 @@ pub async fn run(
                 shell.try_finish_commit(&consumer);
             }
             // Delivery reports while no message comes.
-            Some(d) = shell.inflight.next(), if !shell.inflight.is_empty() => {
+            Some(d) = shell.out.inflight.next(), if !shell.out.inflight.is_empty() => {
                 shell.on_delivered(&consumer, d).await?;
                 shell.try_finish_commit(&consumer);
             }
@@ -697,40 +881,24 @@ pub async fn run(
             } => {
                 let _ = reply.send(reloader.check_now(&mut shell.scorer, &shell.metrics));
             }
-            Some(msg) = messages.next() => {
+            // Read during the last pipeline round and not yet handled:
+            // before anything newer.
+            _ = std::future::ready(()), if !carry.is_empty() => {
+                shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
+                let batch = std::mem::take(&mut carry);
+                carry = shell.pipeline(&consumer, &mut messages, batch, || *shutdown.borrow()).await?;
+                shell.end_round(&consumer, batch_wait, &mut batch_started).await?;
+            }
+            Some(msg) = messages.next(), if carry.is_empty() => {
                 shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
                 match msg {
                     Ok(m) => {
                         health.broker_up.store(true, Ordering::Relaxed);
                         // Take what else librdkafka already holds, up to a batch.
                         let mut batch = vec![m];
-                        while batch.len() < cfg.limits.batch_size {
-                            let Some(Some(next)) = messages.next().now_or_never() else {
-                                break;
-                            };
-                            let events = consumer.context().take();
-                            if !events.is_empty() {
-                                // In order: what came before the rebalance, then the rebalance.
-                                shell.handle_batch(&batch)?;
-                                batch.clear();
-                                shell.apply_rebalances(&consumer, &events, &health).await?;
-                            }
-                            match next {
-                                Ok(m) => batch.push(m),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "consumer error");
-                                    break;
-                                }
-                            }
-                        }
-                        shell.handle_batch(&batch)?;
-                        drop(batch);
-                        if shell.batch_len >= cfg.limits.batch_size || batch_wait.is_none() {
-                            shell.flush(&consumer, false).await?;
-                            batch_started = None;
-                        } else {
-                            batch_started.get_or_insert_with(Instant::now);
-                        }
+                        gather(&mut messages, consumer.context(), &mut batch, cfg.limits.batch_size);
+                        carry = shell.pipeline(&consumer, &mut messages, batch, || *shutdown.borrow()).await?;
+                        shell.end_round(&consumer, batch_wait, &mut batch_started).await?;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "consumer error");
@@ -740,7 +908,7 @@ pub async fn run(
         }
     }
     tracing::info!(
-        in_flight = shell.inflight.len(),
+        in_flight = shell.out.inflight.len(),
         "shutting down: draining in-flight work"
     );
     shell.flush(&consumer, true).await?;
@@ -753,27 +921,45 @@ pub async fn run(
         }
     }
     shell
+        .out
         .producer
         .flush(Duration::from_secs(10))
         .map_err(|e| anyhow!("cannot flush the producer: {e}"))?;
     consumer.unsubscribe();
     tracing::info!(
-        consumed = shell.summary.consumed,
-        rejected = shell.summary.rejected,
-        flags = shell.summary.flags,
+        consumed = shell.out.summary.consumed,
+        rejected = shell.out.summary.rejected,
+        flags = shell.out.summary.flags,
         "stopped cleanly"
     );
-    Ok(shell.summary)
+    Ok(shell.out.summary)
 }
 
 struct Shell<'a> {
     cfg: &'a Config,
     scorer: Scorer,
     metrics: Metrics,
-    producer: FutureProducer<ProducerCtx>,
     restorer: crate::changelog::Restorer,
     partitions: HashMap<Tp, PartitionState>,
     suspended: HashMap<Tp, PartitionState>,
+    /// Sending outputs and following them (apart from the state, so a batch's
+    /// outputs are sent while the next batch is worked out on the pool).
+    out: Out<'a>,
+    /// Highest offset per partition whose outputs are acknowledged but not
+    /// yet committed.
+    uncommitted: HashMap<Tp, i64>,
+    last_commit: Instant,
+    commit_interval: Duration,
+    /// at_least_once: the commit whose changelog records are on their way.
+    committing: Option<Committing>,
+}
+
+/// The output side of the loop: a batch's worked-out steps counted and
+/// their outputs sent, in the order read, and followed until acknowledged.
+struct Out<'a> {
+    cfg: &'a Config,
+    metrics: Metrics,
+    producer: FutureProducer<ProducerCtx>,
     /// Messages handled in the current batch.
     batch_len: usize,
     /// Messages read so far (sequence numbers for the output window).
@@ -781,16 +967,9 @@ struct Shell<'a> {
     /// Outputs sent and not yet acknowledged, and how many per message.
     inflight: InFlight,
     unacked: BTreeMap<u64, u32>,
-    /// Highest offset per partition whose outputs are acknowledged but not
-    /// yet committed.
-    uncommitted: HashMap<Tp, i64>,
     counters: Counters,
     /// exactly_once: flags delivered in the open transaction.
     flags_in_txn: Vec<(Domain, crate::decide::Severity)>,
-    last_commit: Instant,
-    commit_interval: Duration,
-    /// at_least_once: the commit whose changelog records are on their way.
-    committing: Option<Committing>,
     summary: RunSummary,
     /// exactly_once mode, and whether a transaction is open.
     eos: bool,
@@ -892,123 +1071,433 @@ impl Shell<'_> {
         }
     }
 
-    /// Run a batch of messages through the core, each partition's on its own
-    /// thread (in offset order, as one thread would), then send their outputs
-    /// in the order read.
-    fn handle_batch(&mut self, msgs: &[BorrowedMessage<'_>]) -> Result<()> {
-        use rayon::prelude::*;
-        if msgs.is_empty() {
+    /// After a pipeline round: end the batch (deliveries, a due commit), or
+    /// with `limits.batch_wait_ms` once it is full or its time is up.
+    async fn end_round(
+        &mut self,
+        consumer: &StreamConsumer<Ctx>,
+        batch_wait: Option<Duration>,
+        batch_started: &mut Option<Instant>,
+    ) -> Result<()> {
+        if self.out.batch_len >= self.cfg.limits.batch_size || batch_wait.is_none() {
+            self.flush(consumer, false).await?;
+            *batch_started = None;
+        } else {
+            batch_started.get_or_insert_with(Instant::now);
+        }
+        Ok(())
+    }
+
+    /// Work out `batch` on the pool while this thread sends the outputs of
+    /// `prev` (the batch before, worked out) and runs `meanwhile` (reads the
+    /// next batch).
+    fn overlap<'c>(
+        &mut self,
+        batch: &[BorrowedMessage<'c>],
+        prev: Option<(Vec<BorrowedMessage<'c>>, Worked)>,
+        meanwhile: impl FnOnce(),
+    ) -> Result<Worked> {
+        let Shell {
+            partitions,
+            scorer,
+            metrics,
+            cfg,
+            out,
+            uncommitted,
+            ..
+        } = self;
+        let mut worked = None;
+        let mut applied = Ok(());
+        rayon::in_place_scope(|s| {
+            s.spawn(|_| worked = Some(work_out(partitions, scorer, metrics, cfg, batch)));
+            if let Some((msgs, w)) = prev {
+                applied = out.apply(&msgs, w, uncommitted);
+            }
+            meanwhile();
+        });
+        applied?;
+        worked.ok_or_else(|| anyhow!("a batch was not worked out"))
+    }
+
+    /// Whether `limits.commit_interval_ms` has passed since the last commit.
+    fn commit_due(&self) -> bool {
+        self.last_commit.elapsed() >= self.commit_interval
+    }
+
+    /// Handle `batch` and the batches read behind it: each is worked out on
+    /// the pool while this thread sends the outputs of the one before and
+    /// reads the next. Returns, with every batch handled so far applied, when
+    /// nothing more is ready, or before a rebalance, a commit, shutdown
+    /// (`stop`) or after [`PIPELINE_ROUND`], with what it read and did not
+    /// handle. exactly_once and `limits.batch_wait_ms` > 0 handle one batch.
+    async fn pipeline<'c>(
+        &mut self,
+        consumer: &'c StreamConsumer<Ctx>,
+        messages: &mut MessageStream<'c, Ctx>,
+        mut batch: Vec<BorrowedMessage<'c>>,
+        stop: impl Fn() -> bool,
+    ) -> Result<Vec<BorrowedMessage<'c>>> {
+        let started = Instant::now();
+        let limit = self.cfg.limits.batch_size;
+        let pipelined = !self.out.eos && self.cfg.limits.batch_wait_ms == 0;
+        let mut prev = None;
+        loop {
+            let mut next = Vec::new();
+            let worked = self.overlap(&batch, prev.take(), || {
+                if pipelined {
+                    gather(messages, consumer.context(), &mut next, limit);
+                }
+            })?;
+            let interrupt = consumer.context().has_events()
+                || self.commit_due()
+                || stop()
+                || started.elapsed() >= PIPELINE_ROUND;
+            if next.is_empty() || interrupt {
+                self.out.apply(&batch, worked, &mut self.uncommitted)?;
+                return Ok(next);
+            }
+            prev = Some((batch, worked));
+            self.progress_outputs().await?;
+            self.try_finish_commit(consumer);
+            batch = next;
+        }
+    }
+
+    async fn on_delivered(&mut self, consumer: &StreamConsumer<Ctx>, d: Delivered) -> Result<()> {
+        match self.out.delivered(d) {
+            Err(e) if self.out.eos && self.out.in_txn => self.abort_and_rewind(consumer, e).await,
+            r => r,
+        }
+    }
+
+    /// Take the delivery reports that have arrived, then wait for the
+    /// oldest outputs until none is older than a batch of reads: the
+    /// service reads on while its outputs are being delivered, but stops
+    /// when the broker stops acknowledging them.
+    async fn progress_outputs(&mut self) -> Result<()> {
+        while let Some(Some(d)) = self.out.inflight.next().now_or_never() {
+            self.out.delivered(d)?;
+        }
+        let window = 10_000u64;
+        while self
+            .out
+            .unacked
+            .first_key_value()
+            .is_some_and(|(seq, _)| self.out.read_seq - seq > window)
+        {
+            match self.out.inflight.next().await {
+                Some(d) => self.out.delivered(d)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait for every output sent so far.
+    async fn await_all(&mut self) -> Result<()> {
+        while let Some(d) = self.out.inflight.next().await {
+            self.out.delivered(d)?;
+        }
+        Ok(())
+    }
+
+    /// When uncommitted changes are due for a commit.
+    fn commit_due_at(&self) -> Option<Instant> {
+        let waiting = !self.uncommitted.is_empty() || self.out.in_txn;
+        waiting.then(|| self.last_commit + self.commit_interval)
+    }
+
+    /// End of a batch: take the delivery reports that have arrived (and wait
+    /// for outputs older than a batch). Then, when `limits.commit_interval_ms`
+    /// has passed since the last commit: exactly_once, await every output,
+    /// write the changed states to the changelog and commit it all as one
+    /// transaction; at_least_once, send the changed states to the changelog
+    /// and read on, storing the input offsets they cover once they and every
+    /// earlier output are acknowledged (`commit` does all of it before
+    /// returning).
+    async fn flush(&mut self, consumer: &StreamConsumer<Ctx>, commit: bool) -> Result<()> {
+        self.out.batch_len = 0;
+        let due = commit || self.last_commit.elapsed() >= self.commit_interval;
+        if self.out.eos {
+            if !self.out.in_txn {
+                self.last_commit = Instant::now();
+                return Ok(());
+            }
+            let result = match self.progress_outputs().await {
+                Ok(()) if due => self.commit_transaction(consumer).await.map(Some),
+                Ok(()) => Ok(None),
+                Err(e) => Err(e),
+            };
+            return match result {
+                Ok(None) => Ok(()),
+                Ok(Some(flags)) => {
+                    self.out.in_txn = false;
+                    self.last_commit = Instant::now();
+                    self.metrics
+                        .transactions
+                        .with_label_values(&["committed"])
+                        .inc();
+                    self.out.count_flags(&flags);
+                    self.update_tracked();
+                    Ok(())
+                }
+                Err(e) => self.abort_and_rewind(consumer, e).await,
+            };
+        }
+        self.progress_outputs().await?;
+        if commit {
+            // Everything up to now, before returning (a revocation, shutdown,
+            // or traffic has stopped).
+            self.finish_commit(consumer).await?;
+            self.start_commit()?;
+            self.finish_commit(consumer).await?;
+        } else {
+            self.try_finish_commit(consumer);
+            if due && self.committing.is_none() {
+                // Reading goes on while the changelog records are delivered.
+                self.start_commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// at_least_once: send the changed states to the changelog and set aside
+    /// the input offsets they cover; [`Shell::finish_commit`] stores those
+    /// offsets once the records and every earlier output are acknowledged.
+    fn start_commit(&mut self) -> Result<()> {
+        let sent = self.send_changelog()?;
+        let metrics = self.metrics.clone();
+        self.committing = Some(Committing {
+            offsets: std::mem::take(&mut self.uncommitted),
+            read_before: self.out.read_seq,
+            changelog: Some(Box::pin(changelog_delivered(sent, metrics))),
+        });
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Wait for the commit under way, if any, and store its input offsets.
+    async fn finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
+        let Some(c) = self.committing.as_mut() else {
+            return Ok(());
+        };
+        if let Some(f) = c.changelog.as_mut() {
+            f.await?;
+            c.changelog = None;
+        }
+        let read_before = c.read_before;
+        while self.outputs_pending_before(read_before) {
+            match self.out.inflight.next().await {
+                Some(d) => self.out.delivered(d)?,
+                None => break,
+            }
+        }
+        self.try_finish_commit(consumer);
+        Ok(())
+    }
+
+    /// Whether an output of a message read before `seq` is unacknowledged.
+    fn outputs_pending_before(&self, seq: u64) -> bool {
+        self.out
+            .unacked
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < seq)
+    }
+
+    /// Store the input offsets of the commit under way once its changelog
+    /// records and the outputs of every message read before it are
+    /// acknowledged (without waiting: checked again as reports arrive).
+    fn try_finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) {
+        let ready = self
+            .committing
+            .as_ref()
+            .is_some_and(|c| c.changelog.is_none() && !self.outputs_pending_before(c.read_before));
+        if !ready {
+            return;
+        }
+        let Some(c) = self.committing.take() else {
+            return;
+        };
+        for ((topic, partition), offset) in c.offsets {
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                // The partition was revoked meanwhile: its new owner starts from the last commit.
+                tracing::debug!(%topic, partition, error = %e, "offset not stored");
+            }
+        }
+        self.update_tracked();
+    }
+
+    /// exactly_once: abort the open transaction after `error` and rewind
+    /// every partition it touched to its committed offset and state.
+    async fn abort_and_rewind(
+        &mut self,
+        consumer: &StreamConsumer<Ctx>,
+        error: anyhow::Error,
+    ) -> Result<()> {
+        tracing::warn!(error = %format!("{error:#}"), "transaction failed: aborting it and rewinding its partitions");
+        let batch: HashSet<Tp> = self.uncommitted.keys().cloned().collect();
+        self.out.inflight = InFlight::new();
+        self.out.unacked.clear();
+        self.out.batch_len = 0;
+        self.uncommitted.clear();
+        self.out.flags_in_txn.clear();
+        self.out.in_txn = false;
+        self.last_commit = Instant::now();
+        let producer = self.out.producer.clone();
+        tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
+            .context("cannot abort the failed transaction (fenced by another instance with the same kafka.instance_id?)")?;
+        self.metrics
+            .transactions
+            .with_label_values(&["aborted"])
+            .inc();
+        tokio::task::block_in_place(|| self.rewind(consumer, batch))
+    }
+
+    async fn commit_transaction(
+        &mut self,
+        consumer: &StreamConsumer<Ctx>,
+    ) -> Result<Vec<(Domain, crate::decide::Severity)>> {
+        self.await_all().await?;
+        self.write_changelog().await?;
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.uncommitted {
+            offsets.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(offset + 1))?;
+        }
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| anyhow!("the consumer has no group metadata"))?;
+        let producer = self.out.producer.clone();
+        tokio::task::block_in_place(|| {
+            if offsets.count() > 0 {
+                producer
+                    .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
+                    .context("cannot add the input offsets to the transaction")?;
+            }
+            producer
+                .commit_transaction(TXN_TIMEOUT)
+                .context("cannot commit the transaction")
+        })?;
+        self.uncommitted.clear();
+        Ok(std::mem::take(&mut self.out.flags_in_txn))
+    }
+
+    /// After an aborted transaction: forget the batch's partitions' state,
+    /// read it back from the changelog (without the aborted changes) and
+    /// seek the consumer to their committed offsets.
+    fn rewind(&mut self, consumer: &StreamConsumer<Ctx>, batch: HashSet<Tp>) -> Result<()> {
+        let parts: Vec<Tp> = batch
+            .into_iter()
+            .filter(|tp| self.partitions.remove(tp).is_some())
+            .collect();
+        if parts.is_empty() {
             return Ok(());
         }
-        // Message indices by partition, and each message's group.
-        let mut groups: Vec<(&str, i32, Vec<usize>)> = Vec::new();
-        let mut group_of = Vec::with_capacity(msgs.len());
-        for (i, m) in msgs.iter().enumerate() {
-            // (Each `topic()` call measures and checks the C string.)
-            let (topic, partition) = (m.topic(), m.partition());
-            let g = match groups
-                .iter()
-                .position(|(t, p, _)| *p == partition && *t == topic)
-            {
-                Some(g) => g,
-                None => {
-                    groups.push((topic, partition, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            groups[g].2.push(i);
-            group_of.push(g);
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (topic, p) in &parts {
+            tpl.add_partition(topic, *p);
         }
-        // What this instance applies: messages of its partitions not handled
-        // before (a rebalance can deliver some again), with their decoding options.
-        let mut steps: Vec<(usize, Step)> = Vec::with_capacity(msgs.len());
-        let mut todo: Vec<(usize, DecodeOptions)> = Vec::with_capacity(msgs.len());
-        let tps: Vec<Tp> = groups
-            .iter()
-            .map(|(t, p, _)| ((*t).to_owned(), *p))
-            .collect();
-        for ((t, _, idxs), tp) in groups.iter().zip(&tps) {
-            let Some(part) = self.partitions.get_mut(tp) else {
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .context("cannot read the committed offsets to rewind to")?;
+        let assigned = consumer
+            .assignment()
+            .context("cannot read the consumer's assignment")?;
+        for e in committed.elements() {
+            if assigned.find_partition(e.topic(), e.partition()).is_none() {
+                // Revoked meanwhile: its next owner starts from the committed offset.
                 continue;
-            };
-            let opts = DecodeOptions {
-                max_bytes: self.cfg.limits.max_message_bytes,
-                default_domain: self.cfg.topics.domain_of(t),
-            };
-            for &i in idxs {
-                let offset = msgs[i].offset();
-                if offset < part.next_offset {
-                    // Fetched again after a rebalance: already handled here.
-                    steps.push((i, Step::Skip));
-                } else {
-                    part.next_offset = offset + 1;
-                    todo.push((i, opts));
-                }
             }
+            let to = match e.offset() {
+                rdkafka::Offset::Offset(o) => rdkafka::Offset::Offset(o),
+                _ if self.cfg.kafka.auto_offset_reset == "latest" => rdkafka::Offset::End,
+                _ => rdkafka::Offset::Beginning,
+            };
+            // Not rewinding would skip the aborted batch: stop instead, and
+            // let the restart resume from the committed offsets.
+            consumer
+                .seek(e.topic(), e.partition(), to, Duration::from_secs(10))
+                .with_context(|| {
+                    format!(
+                        "cannot rewind {}[{}] after an aborted transaction",
+                        e.topic(),
+                        e.partition()
+                    )
+                })?;
         }
-        let (scorer, metrics) = (&self.scorer, &self.metrics);
-        // Decode and extract on every core (pure), ...
-        let decoded: Vec<_> = todo
-            .par_chunks(32)
-            .flat_map_iter(|run| prepare(scorer, msgs, run))
-            .collect();
-        // ... put each review in its partition's shard, ...
-        let mut prepared = Vec::with_capacity(decoded.len());
-        // By partition group and shard.
-        let mut mine: Vec<Vec<usize>> = vec![Vec::new(); groups.len() * SHARDS];
-        for (i, took, r) in decoded {
-            match r {
-                Err(rejection) => steps.push((i, Step::Rejected(rejection))),
-                Ok((review, signals)) => {
-                    let unit =
-                        group_of[i] * SHARDS + shard_of(review.domain, &review.business_id, SHARDS);
-                    mine[unit].push(prepared.len());
-                    prepared.push(Prepared {
-                        msg: i,
-                        took,
-                        review,
-                        signals,
-                    });
-                }
-            }
-        }
-        // ... and fold the shards in parallel, each in offset order.
-        let mut work: Vec<(&mut Shard, &[usize])> = Vec::with_capacity(mine.len());
+        tracing::info!(partitions = ?parts, "rewound to the committed offsets");
+        self.restore(&parts)
+    }
+
+    /// Send the changed states to the changelog and wait for them.
+    async fn write_changelog(&mut self) -> Result<()> {
+        let sent = self.send_changelog()?;
+        changelog_delivered(sent, self.metrics.clone()).await
+    }
+
+    /// Send the states changed since the last call to the changelog.
+    fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
+        use rayon::prelude::*;
+        // The businesses changed since the last call, with their partition.
+        let mut changed: Vec<(&Tp, Domain, Box<str>, &crate::features::BusinessState)> = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
-            let Some(g) = groups.iter().position(|(t, p, _)| *p == tp.1 && *t == tp.0) else {
-                continue;
-            };
-            for (k, shard) in part.shards.iter_mut().enumerate() {
-                let list = &mine[g * SHARDS + k];
-                if !list.is_empty() {
-                    work.push((shard, list.as_slice()));
+            for shard in part.shards.iter_mut() {
+                let touched = std::mem::take(&mut shard.touched);
+                let shard: &Shard = shard;
+                for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
+                    for business_id in ids {
+                        if let Some(state) = shard.states.get(domain, &business_id) {
+                            changed.push((tp, domain, business_id, state));
+                        }
+                    }
                 }
             }
         }
-        steps.par_extend(work.into_par_iter().flat_map_iter(|(shard, list)| {
-            fold_shard(scorer, metrics, msgs, shard, &prepared, list)
-        }));
-        // In the order read (placed, not sorted: steps are not small).
-        let handled_here = steps.len();
-        let mut in_order: Vec<Option<Step>> = Vec::with_capacity(msgs.len());
-        in_order.resize_with(msgs.len(), || None);
-        for (i, step) in steps {
-            in_order[i] = Some(step);
+        // Written on every core (a commit must not hold up the loop), sent in order.
+        let bodies: Vec<Vec<u8>> = changed
+            .par_iter()
+            .map(|(tp, domain, business_id, state)| {
+                serde_json::to_vec(&crate::changelog::RecordRef {
+                    format_version: crate::changelog::FORMAT_VERSION,
+                    source_topic: &tp.0,
+                    source_partition: tp.1,
+                    source_offset: state.source_offset,
+                    domain: *domain,
+                    business_id,
+                    state,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut futures = Vec::with_capacity(changed.len());
+        for ((tp, _, business_id, _), body) in changed.iter().zip(&bodies) {
+            futures.push(send(
+                &self.out.producer,
+                &self.cfg.topics.changelog,
+                business_id,
+                body,
+                Some(tp.1),
+            )?);
         }
-        let mut handled: Vec<Option<i64>> = vec![None; groups.len()];
+        Ok(futures)
+    }
+}
+
+impl Out<'_> {
+    /// Count a worked-out batch's steps and send their outputs, in the
+    /// order read; note each partition's last handled offset in `uncommitted`.
+    fn apply(
+        &mut self,
+        msgs: &[BorrowedMessage<'_>],
+        worked: Worked,
+        uncommitted: &mut HashMap<Tp, i64>,
+    ) -> Result<()> {
+        let Worked {
+            steps,
+            group_of,
+            tps,
+        } = worked;
+        let mut handled: Vec<Option<i64>> = vec![None; tps.len()];
         let mut counts = BatchCounts::default();
-        // Messages of partitions not assigned here (fetched before a
-        // revocation we have applied, or before an assignment we have not):
-        // not ours to apply; their offsets are not stored, so whoever owns
-        // the partition reads them again.
-        let left = msgs.len() - handled_here;
-        if left > 0 {
-            tracing::debug!(
-                messages = left,
-                "messages of partitions not assigned here left alone"
-            );
-        }
-        for (i, step) in in_order.into_iter().enumerate() {
+        for (i, step) in steps.into_iter().enumerate() {
             let Some(step) = step else { continue };
             let g = group_of[i];
             if self.apply_step(&msgs[i], &tps[g], step, &mut counts)? {
@@ -1017,7 +1506,7 @@ impl Shell<'_> {
         }
         for (tp, offset) in tps.into_iter().zip(handled) {
             if let Some(offset) = offset {
-                self.uncommitted.insert(tp, offset);
+                uncommitted.insert(tp, offset);
             }
         }
         counts.publish(&self.metrics, &mut self.counters);
@@ -1175,168 +1664,6 @@ impl Shell<'_> {
         Ok(())
     }
 
-    async fn on_delivered(&mut self, consumer: &StreamConsumer<Ctx>, d: Delivered) -> Result<()> {
-        match self.delivered(d) {
-            Err(e) if self.eos && self.in_txn => self.abort_and_rewind(consumer, e).await,
-            r => r,
-        }
-    }
-
-    /// Take the delivery reports that have arrived, then wait for the
-    /// oldest outputs until none is older than a batch of reads: the
-    /// service reads on while its outputs are being delivered, but stops
-    /// when the broker stops acknowledging them.
-    async fn progress_outputs(&mut self) -> Result<()> {
-        while let Some(Some(d)) = self.inflight.next().now_or_never() {
-            self.delivered(d)?;
-        }
-        let window = 10_000u64;
-        while self
-            .unacked
-            .first_key_value()
-            .is_some_and(|(seq, _)| self.read_seq - seq > window)
-        {
-            match self.inflight.next().await {
-                Some(d) => self.delivered(d)?,
-                None => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// Wait for every output sent so far.
-    async fn await_all(&mut self) -> Result<()> {
-        while let Some(d) = self.inflight.next().await {
-            self.delivered(d)?;
-        }
-        Ok(())
-    }
-
-    /// When uncommitted changes are due for a commit.
-    fn commit_due_at(&self) -> Option<Instant> {
-        let waiting = !self.uncommitted.is_empty() || self.in_txn;
-        waiting.then(|| self.last_commit + self.commit_interval)
-    }
-
-    /// End of a batch: take the delivery reports that have arrived (and wait
-    /// for outputs older than a batch). Then, when `limits.commit_interval_ms`
-    /// has passed since the last commit: exactly_once, await every output,
-    /// write the changed states to the changelog and commit it all as one
-    /// transaction; at_least_once, send the changed states to the changelog
-    /// and read on, storing the input offsets they cover once they and every
-    /// earlier output are acknowledged (`commit` does all of it before
-    /// returning).
-    async fn flush(&mut self, consumer: &StreamConsumer<Ctx>, commit: bool) -> Result<()> {
-        self.batch_len = 0;
-        let due = commit || self.last_commit.elapsed() >= self.commit_interval;
-        if self.eos {
-            if !self.in_txn {
-                self.last_commit = Instant::now();
-                return Ok(());
-            }
-            let result = match self.progress_outputs().await {
-                Ok(()) if due => self.commit_transaction(consumer).await.map(Some),
-                Ok(()) => Ok(None),
-                Err(e) => Err(e),
-            };
-            return match result {
-                Ok(None) => Ok(()),
-                Ok(Some(flags)) => {
-                    self.in_txn = false;
-                    self.last_commit = Instant::now();
-                    self.metrics
-                        .transactions
-                        .with_label_values(&["committed"])
-                        .inc();
-                    self.count_flags(&flags);
-                    self.update_tracked();
-                    Ok(())
-                }
-                Err(e) => self.abort_and_rewind(consumer, e).await,
-            };
-        }
-        self.progress_outputs().await?;
-        if commit {
-            // Everything up to now, before returning (a revocation, shutdown,
-            // or traffic has stopped).
-            self.finish_commit(consumer).await?;
-            self.start_commit()?;
-            self.finish_commit(consumer).await?;
-        } else {
-            self.try_finish_commit(consumer);
-            if due && self.committing.is_none() {
-                // Reading goes on while the changelog records are delivered.
-                self.start_commit()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// at_least_once: send the changed states to the changelog and set aside
-    /// the input offsets they cover; [`Shell::finish_commit`] stores those
-    /// offsets once the records and every earlier output are acknowledged.
-    fn start_commit(&mut self) -> Result<()> {
-        let sent = self.send_changelog()?;
-        let metrics = self.metrics.clone();
-        self.committing = Some(Committing {
-            offsets: std::mem::take(&mut self.uncommitted),
-            read_before: self.read_seq,
-            changelog: Some(Box::pin(changelog_delivered(sent, metrics))),
-        });
-        self.last_commit = Instant::now();
-        Ok(())
-    }
-
-    /// Wait for the commit under way, if any, and store its input offsets.
-    async fn finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
-        let Some(c) = self.committing.as_mut() else {
-            return Ok(());
-        };
-        if let Some(f) = c.changelog.as_mut() {
-            f.await?;
-            c.changelog = None;
-        }
-        let read_before = c.read_before;
-        while self.outputs_pending_before(read_before) {
-            match self.inflight.next().await {
-                Some(d) => self.delivered(d)?,
-                None => break,
-            }
-        }
-        self.try_finish_commit(consumer);
-        Ok(())
-    }
-
-    /// Whether an output of a message read before `seq` is unacknowledged.
-    fn outputs_pending_before(&self, seq: u64) -> bool {
-        self.unacked
-            .first_key_value()
-            .is_some_and(|(s, _)| *s < seq)
-    }
-
-    /// Store the input offsets of the commit under way once its changelog
-    /// records and the outputs of every message read before it are
-    /// acknowledged (without waiting: checked again as reports arrive).
-    fn try_finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) {
-        let ready = self
-            .committing
-            .as_ref()
-            .is_some_and(|c| c.changelog.is_none() && !self.outputs_pending_before(c.read_before));
-        if !ready {
-            return;
-        }
-        let Some(c) = self.committing.take() else {
-            return;
-        };
-        for ((topic, partition), offset) in c.offsets {
-            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
-                // The partition was revoked meanwhile: its new owner starts from the last commit.
-                tracing::debug!(%topic, partition, error = %e, "offset not stored");
-            }
-        }
-        self.update_tracked();
-    }
-
     fn count_flags(&mut self, flags: &[(Domain, crate::decide::Severity)]) {
         for (d, s) in flags {
             self.summary.flags += 1;
@@ -1345,159 +1672,6 @@ impl Shell<'_> {
                 .with_label_values(&[d.as_str(), s.as_str()])
                 .inc();
         }
-    }
-
-    /// exactly_once: abort the open transaction after `error` and rewind
-    /// every partition it touched to its committed offset and state.
-    async fn abort_and_rewind(
-        &mut self,
-        consumer: &StreamConsumer<Ctx>,
-        error: anyhow::Error,
-    ) -> Result<()> {
-        tracing::warn!(error = %format!("{error:#}"), "transaction failed: aborting it and rewinding its partitions");
-        let batch: HashSet<Tp> = self.uncommitted.keys().cloned().collect();
-        self.inflight = InFlight::new();
-        self.unacked.clear();
-        self.batch_len = 0;
-        self.uncommitted.clear();
-        self.flags_in_txn.clear();
-        self.in_txn = false;
-        self.last_commit = Instant::now();
-        let producer = self.producer.clone();
-        tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
-            .context("cannot abort the failed transaction (fenced by another instance with the same kafka.instance_id?)")?;
-        self.metrics
-            .transactions
-            .with_label_values(&["aborted"])
-            .inc();
-        tokio::task::block_in_place(|| self.rewind(consumer, batch))
-    }
-
-    async fn commit_transaction(
-        &mut self,
-        consumer: &StreamConsumer<Ctx>,
-    ) -> Result<Vec<(Domain, crate::decide::Severity)>> {
-        self.await_all().await?;
-        self.write_changelog().await?;
-        let mut offsets = rdkafka::TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.uncommitted {
-            offsets.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(offset + 1))?;
-        }
-        let group = consumer
-            .group_metadata()
-            .ok_or_else(|| anyhow!("the consumer has no group metadata"))?;
-        let producer = self.producer.clone();
-        tokio::task::block_in_place(|| {
-            if offsets.count() > 0 {
-                producer
-                    .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
-                    .context("cannot add the input offsets to the transaction")?;
-            }
-            producer
-                .commit_transaction(TXN_TIMEOUT)
-                .context("cannot commit the transaction")
-        })?;
-        self.uncommitted.clear();
-        Ok(std::mem::take(&mut self.flags_in_txn))
-    }
-
-    /// After an aborted transaction: forget the batch's partitions' state,
-    /// read it back from the changelog (without the aborted changes) and
-    /// seek the consumer to their committed offsets.
-    fn rewind(&mut self, consumer: &StreamConsumer<Ctx>, batch: HashSet<Tp>) -> Result<()> {
-        let parts: Vec<Tp> = batch
-            .into_iter()
-            .filter(|tp| self.partitions.remove(tp).is_some())
-            .collect();
-        if parts.is_empty() {
-            return Ok(());
-        }
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        for (topic, p) in &parts {
-            tpl.add_partition(topic, *p);
-        }
-        let committed = consumer
-            .committed_offsets(tpl, Duration::from_secs(30))
-            .context("cannot read the committed offsets to rewind to")?;
-        let assigned = consumer
-            .assignment()
-            .context("cannot read the consumer's assignment")?;
-        for e in committed.elements() {
-            if assigned.find_partition(e.topic(), e.partition()).is_none() {
-                // Revoked meanwhile: its next owner starts from the committed offset.
-                continue;
-            }
-            let to = match e.offset() {
-                rdkafka::Offset::Offset(o) => rdkafka::Offset::Offset(o),
-                _ if self.cfg.kafka.auto_offset_reset == "latest" => rdkafka::Offset::End,
-                _ => rdkafka::Offset::Beginning,
-            };
-            // Not rewinding would skip the aborted batch: stop instead, and
-            // let the restart resume from the committed offsets.
-            consumer
-                .seek(e.topic(), e.partition(), to, Duration::from_secs(10))
-                .with_context(|| {
-                    format!(
-                        "cannot rewind {}[{}] after an aborted transaction",
-                        e.topic(),
-                        e.partition()
-                    )
-                })?;
-        }
-        tracing::info!(partitions = ?parts, "rewound to the committed offsets");
-        self.restore(&parts)
-    }
-
-    /// Send the changed states to the changelog and wait for them.
-    async fn write_changelog(&mut self) -> Result<()> {
-        let sent = self.send_changelog()?;
-        changelog_delivered(sent, self.metrics.clone()).await
-    }
-
-    /// Send the states changed since the last call to the changelog.
-    fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
-        use rayon::prelude::*;
-        // The businesses changed since the last call, with their partition.
-        let mut changed: Vec<(&Tp, Domain, Box<str>, &crate::features::BusinessState)> = Vec::new();
-        for (tp, part) in self.partitions.iter_mut() {
-            for shard in part.shards.iter_mut() {
-                let touched = std::mem::take(&mut shard.touched);
-                let shard: &Shard = shard;
-                for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
-                    for business_id in ids {
-                        if let Some(state) = shard.states.get(domain, &business_id) {
-                            changed.push((tp, domain, business_id, state));
-                        }
-                    }
-                }
-            }
-        }
-        // Written on every core (a commit must not hold up the loop), sent in order.
-        let bodies: Vec<Vec<u8>> = changed
-            .par_iter()
-            .map(|(tp, domain, business_id, state)| {
-                serde_json::to_vec(&crate::changelog::RecordRef {
-                    format_version: crate::changelog::FORMAT_VERSION,
-                    source_topic: &tp.0,
-                    source_partition: tp.1,
-                    source_offset: state.source_offset,
-                    domain: *domain,
-                    business_id,
-                    state,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let mut futures = Vec::with_capacity(changed.len());
-        for ((tp, _, business_id, _), body) in changed.iter().zip(&bodies) {
-            futures.push(send(
-                &self.producer,
-                &self.cfg.topics.changelog,
-                business_id,
-                body,
-                Some(tp.1),
-            )?);
-        }
-        Ok(futures)
     }
 }
 
