@@ -127,21 +127,19 @@ fn paced_send(
 }
 
 /// p50 and p99 (ms) from a record's timestamp to its arrival at a bare
-/// consumer, for `measured` sent at `rate` to a fresh topic after `warmup`
+/// consumer, for `measured` sent at `rate` to the review topics of a fresh
+/// broker after `warmup`
 /// (the consumer's first fetches come late; that start is not the floor).
 fn bare_latency(
     broker: &Broker,
-    topic: &str,
     warmup: &[(String, String, Vec<u8>)],
     measured: &[(String, String, Vec<u8>)],
     rate: f64,
 ) -> (f64, f64) {
-    broker.create_named_topics(&[topic], 6);
     let brokers = broker.addr.as_str();
     let n = warmup.len() + measured.len();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let brokers_owned = brokers.to_owned();
-    let topic_owned = topic.to_owned();
     let reader = std::thread::spawn(move || {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &brokers_owned)
@@ -150,7 +148,9 @@ fn bare_latency(
             .set("fetch.wait.max.ms", "10")
             .create()
             .expect("consumer");
-        consumer.subscribe(&[&topic_owned]).expect("subscribe");
+        consumer
+            .subscribe(&["reviews.food", "reviews.tourism"])
+            .expect("subscribe");
         let deadline = Instant::now() + Duration::from_secs(300);
         // (record timestamp, latency) in ms.
         let mut lat = Vec::with_capacity(n);
@@ -174,7 +174,7 @@ fn bare_latency(
         .expect("bare latency consumer assigned");
     let all: Vec<_> = warmup.iter().chain(measured).cloned().collect();
     let mut from = i64::MAX;
-    paced_send(brokers, &all, rate, Some(topic), &[warmup.len()], |_| {
+    paced_send(brokers, &all, rate, None, &[warmup.len()], |_| {
         from = chrono::Utc::now().timestamp_millis();
     });
     let lat = reader.join().expect("reader");
@@ -286,7 +286,9 @@ fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
 
 /// The throughput phase: `reviewguard run` and a bare consumer drain the
 /// same topics; prints both. The service's rate.
-fn throughput(broker: &Broker, dir: &std::path::Path) -> f64 {
+fn throughput(dir: &std::path::Path) -> f64 {
+    let broker = Broker::start();
+    broker.create_topics(6);
     let n: usize = std::env::var("STREAM_REVIEWS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -347,8 +349,6 @@ fn main() {
         println!("SKIPPED: the tansu broker is not installed (scripts/test.sh installs it)");
         return;
     }
-    let broker = Broker::start();
-    broker.create_topics(6);
     let dir = tempfile::tempdir().expect("tempdir");
     let run_rate = match std::env::var("STREAM_MAX_RATE")
         .ok()
@@ -358,19 +358,21 @@ fn main() {
             println!("(STREAM_MAX_RATE: the maximum taken as {rate:.0}/s, not measured)");
             rate
         }
-        None => throughput(&broker, dir.path()),
+        None => throughput(dir.path()),
     };
 
-    // Latency at half (the target) and a quarter of the maximum: fresh
-    // topics for each (Tansu 0.6's in-memory log gets slower to fetch from
-    // as it grows) and a fresh service, a warm-up, then a measured stream.
+    // Latency at half (the target) and a quarter of the maximum: a fresh
+    // broker for each reader (Tansu 0.6's in-memory log gets slower to fetch
+    // from as it grows) and a fresh service, a warm-up, then a measured stream.
     // Producer, broker and service share this machine's two cores here.
     let mut rows = Vec::new();
     for (k, share) in [(1, 0.5), (2, 0.25)] {
         let rate = (run_rate * share).max(1.0);
-        rows.push(latency_at(&broker, dir.path(), k, rate));
+        rows.push(latency_at(dir.path(), k, rate));
     }
-    println!("\n## Pipeline latency below the maximum rate (fresh topics, after a warm-up)\n");
+    println!(
+        "\n## Pipeline latency below the maximum rate (a fresh broker for each reader, after a warm-up)\n"
+    );
     println!("| offered rate | share of max | path | p50 | p99 | observations |");
     println!("| ---: | ---: | --- | ---: | ---: | ---: |");
     let mut cpu_lines = Vec::new();
@@ -400,14 +402,14 @@ fn main() {
 /// And the cores the service, Tansu and the sending bench used meanwhile.
 type LatencyRow = (f64, (f64, f64, usize), (f64, f64, f64), [f64; 3]);
 
-fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
+fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
     let (warm_secs, secs) = (3.0, 5.0);
     let stream = |n: usize, seed: u64| -> Vec<(String, String, Vec<u8>)> {
         world(n.max(1000), seed)
             .iter()
             .map(|r| {
                 (
-                    format!("latency{k}.{}", r.domain),
+                    format!("reviews.{}", r.domain),
                     r.business_id.clone(),
                     serde_json::to_vec(r).expect("json"),
                 )
@@ -417,27 +419,23 @@ fn latency_at(broker: &Broker, dir: &std::path::Path, k: u32, rate: f64) -> Late
     let warmup = stream((rate * warm_secs) as usize, 32);
     let measured = stream((rate * secs) as usize, 33);
 
-    // The broker's own floor: the same paced stream to a topic that a bare
-    // consumer reads, latency from the record's timestamp to its arrival.
-    let (bare_p50, bare_p99) = bare_latency(
-        broker,
-        &format!("latency{k}.bare"),
-        &warmup,
-        &measured,
-        rate,
-    );
+    // The broker's own floor: the same paced stream to the same topics,
+    // read by a bare consumer; latency from the record's timestamp to its
+    // arrival. Each reader has a fresh broker: Tansu 0.6's in-memory store
+    // gets slower as it fills, which would favour whichever ran first.
+    let (bare_p50, bare_p99) = {
+        let broker = Broker::start();
+        broker.create_topics(6);
+        bare_latency(&broker, &warmup, &measured, rate)
+    };
 
-    let (food, tourism) = (format!("latency{k}.food"), format!("latency{k}.tourism"));
-    broker.create_named_topics(&[&food, &tourism], 6);
+    let broker = Broker::start();
+    broker.create_topics(6);
     let mut svc = Service::start(
         &broker.addr,
         &format!("stream-bench-latency-{k}"),
         dir,
-        &[
-            ("RUST_LOG", "warn"),
-            ("REVIEWGUARD_TOPICS_REVIEWS_FOOD", &food),
-            ("REVIEWGUARD_TOPICS_REVIEWS_TOURISM", &tourism),
-        ],
+        &[("RUST_LOG", "warn")],
     );
     svc.wait_ready(Duration::from_secs(60));
     let all: Vec<_> = warmup.iter().chain(&measured).cloned().collect();

@@ -3,11 +3,15 @@
 //! caused has been acknowledged by the broker (at-least-once).
 //!
 //! Loop: receive a message and whatever else librdkafka already holds (up to
-//! `limits.batch_size`); decode the batch and extract its signals on every
-//! core, then fold each partition's businesses in `SHARDS` (8) shards in
-//! parallel (each shard in offset order, so a business sees its reviews in
-//! order and the result is a single thread's); enqueue the outputs in the
-//! order read. Outputs are delivered while the next batches are read; the
+//! `limits.batch_size` messages or 1 MiB); decode the batch and extract its
+//! signals on every core, then fold each partition's businesses in `SHARDS`
+//! (8) shards in parallel (each shard in offset order, so a business sees its
+//! reviews in order and the result is a single thread's); enqueue the outputs
+//! in the order read. While messages keep coming the batches are pipelined:
+//! batch k is worked out on the pool while the loop's thread sends batch
+//! k-1's outputs and reads batch k+1 (at_least_once; exactly_once sends each
+//! batch's outputs before the next is worked out).
+//! Outputs are delivered while the next batches are read; the
 //! loop stops reading when an output is still unacknowledged a window of
 //! 10,000 messages later (backpressure). Every `limits.commit_interval_ms`
 //! the changed states go to the changelog (a business changed many times in
