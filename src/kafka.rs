@@ -1269,12 +1269,26 @@ impl Shell<'_> {
     /// the input offsets they cover; [`Shell::finish_commit`] stores those
     /// offsets once the records and every earlier output are acknowledged.
     fn start_commit(&mut self) -> Result<()> {
-        let sent = self.send_changelog()?;
+        // Copied here; written and enqueued on a blocking thread, so that a
+        // commit holds up neither the loop nor the pool (a commit of a few
+        // thousand busy businesses is megabytes of JSON).
+        let changed = self.take_changed();
+        let producer = self.out.producer.clone();
+        let topic = self.cfg.topics.changelog.clone();
         let metrics = self.metrics.clone();
+        let write = tokio::task::spawn_blocking(move || {
+            write_changelog_records(&producer, &topic, &changed)
+        });
+        let delivered = async move {
+            let sent = write
+                .await
+                .map_err(|e| anyhow!("the changelog writer stopped: {e}"))??;
+            changelog_delivered(sent, metrics).await
+        };
         self.committing = Some(Committing {
             offsets: std::mem::take(&mut self.uncommitted),
             read_before: self.out.read_seq,
-            changelog: Some(Box::pin(changelog_delivered(sent, metrics))),
+            changelog: Some(Box::pin(delivered)),
         });
         self.last_commit = Instant::now();
         Ok(())
@@ -1440,49 +1454,76 @@ impl Shell<'_> {
 
     /// Send the states changed since the last call to the changelog.
     fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
-        use rayon::prelude::*;
-        // The businesses changed since the last call, with their partition.
-        let mut changed: Vec<(&Tp, Domain, Box<str>, &crate::features::BusinessState)> = Vec::new();
+        let changed = self.take_changed();
+        write_changelog_records(&self.out.producer, &self.cfg.topics.changelog, &changed)
+    }
+
+    /// Copies of the states changed since the last call, with their
+    /// partition: what their changelog records are written from.
+    fn take_changed(&mut self) -> Vec<Changed> {
+        let mut changed = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
             for shard in part.shards.iter_mut() {
                 let touched = std::mem::take(&mut shard.touched);
-                let shard: &Shard = shard;
                 for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
                     for business_id in ids {
                         if let Some(state) = shard.states.get(domain, &business_id) {
-                            changed.push((tp, domain, business_id, state));
+                            changed.push(Changed {
+                                topic: tp.0.as_str().into(),
+                                partition: tp.1,
+                                domain,
+                                business_id,
+                                state: state.clone(),
+                            });
                         }
                     }
                 }
             }
         }
-        // Written on every core (a commit must not hold up the loop), sent in order.
-        let bodies: Vec<Vec<u8>> = changed
-            .par_iter()
-            .map(|(tp, domain, business_id, state)| {
-                serde_json::to_vec(&crate::changelog::RecordRef {
-                    format_version: crate::changelog::FORMAT_VERSION,
-                    source_topic: &tp.0,
-                    source_partition: tp.1,
-                    source_offset: state.source_offset,
-                    domain: *domain,
-                    business_id,
-                    state,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let mut futures = Vec::with_capacity(changed.len());
-        for ((tp, _, business_id, _), body) in changed.iter().zip(&bodies) {
-            futures.push(send(
-                &self.out.producer,
-                &self.cfg.topics.changelog,
-                business_id,
-                body,
-                Some(tp.1),
-            )?);
-        }
-        Ok(futures)
+        changed
     }
+}
+
+/// A changed business state, copied for its changelog record.
+struct Changed {
+    topic: Arc<str>,
+    partition: i32,
+    domain: Domain,
+    business_id: Box<str>,
+    state: crate::features::BusinessState,
+}
+
+/// Write changed states' changelog records and enqueue them, in order.
+fn write_changelog_records<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    changelog: &str,
+    changed: &[Changed],
+) -> Result<Vec<DeliveryFuture>> {
+    let mut futures = Vec::with_capacity(changed.len());
+    let mut body = Vec::new();
+    for c in changed {
+        body.clear();
+        serde_json::to_writer(
+            &mut body,
+            &crate::changelog::RecordRef {
+                format_version: crate::changelog::FORMAT_VERSION,
+                source_topic: &c.topic,
+                source_partition: c.partition,
+                source_offset: c.state.source_offset,
+                domain: c.domain,
+                business_id: &c.business_id,
+                state: &c.state,
+            },
+        )?;
+        futures.push(send(
+            producer,
+            changelog,
+            &c.business_id,
+            &body,
+            Some(c.partition),
+        )?);
+    }
+    Ok(futures)
 }
 
 impl Out<'_> {

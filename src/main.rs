@@ -399,7 +399,7 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -423,7 +423,11 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         });
         kafka::run(&cfg, scorer, metrics, health, stop_rx).await?;
         Ok(())
-    })
+    });
+    // A changelog writer still enqueuing (the broker gone) must not keep a
+    // stopping process alive.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 async fn wait_for_signal() {
