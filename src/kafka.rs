@@ -15,7 +15,8 @@
 //! loop stops reading when an output is still unacknowledged a window of
 //! 10,000 messages later (backpressure). Every `limits.commit_interval_ms`
 //! the changed states go to the changelog (a business changed many times in
-//! the interval is written once) and reading goes on; once those records and
+//! the interval is written once; copied on the loop's thread, written and
+//! enqueued on a blocking thread) and reading goes on; once those records and
 //! every output of the messages read before them are acknowledged, the
 //! partitions' offsets are stored. librdkafka auto-commits stored offsets;
 //! shutdown and revocation wait for all of it, synchronously at shutdown.
