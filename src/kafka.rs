@@ -1464,13 +1464,14 @@ impl Shell<'_> {
     fn take_changed(&mut self) -> Vec<Changed> {
         let mut changed = Vec::new();
         for (tp, part) in self.partitions.iter_mut() {
+            let topic: Arc<str> = tp.0.as_str().into();
             for shard in part.shards.iter_mut() {
                 let touched = std::mem::take(&mut shard.touched);
                 for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
                     for business_id in ids {
                         if let Some(state) = shard.states.get(domain, &business_id) {
                             changed.push(Changed {
-                                topic: tp.0.as_str().into(),
+                                topic: Arc::clone(&topic),
                                 partition: tp.1,
                                 domain,
                                 business_id,
