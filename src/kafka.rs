@@ -823,7 +823,8 @@ pub async fn run(
     let mut batch_started: Option<Instant> = None;
     // One stream for the whole run (each `recv()` would make a new one).
     let mut messages = consumer.stream();
-    // Read by a pipeline round and not yet handled (see `Shell::pipeline`).
+    // Read and not yet handled: a new batch, or what a pipeline round read
+    // (see `Shell::pipeline`).
     let mut carry: Vec<BorrowedMessage<'_>> = Vec::new();
     loop {
         let deadline = batch_started.zip(batch_wait).map(|(t, w)| t + w);
@@ -886,8 +887,8 @@ pub async fn run(
             } => {
                 let _ = reply.send(reloader.check_now(&mut shell.scorer, &shell.metrics));
             }
-            // Read during the last pipeline round and not yet handled:
-            // before anything newer.
+            // Read and not yet handled (a new batch, or what the last
+            // pipeline round read): before anything newer.
             _ = std::future::ready(()), if !carry.is_empty() => {
                 shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
                 let batch = std::mem::take(&mut carry);
@@ -895,15 +896,13 @@ pub async fn run(
                 shell.end_round(&consumer, batch_wait, &mut batch_started).await?;
             }
             Some(msg) = messages.next(), if carry.is_empty() => {
-                shell.apply_rebalances(&consumer, &consumer.context().take(), &health).await?;
                 match msg {
                     Ok(m) => {
                         health.broker_up.store(true, Ordering::Relaxed);
-                        // Take what else librdkafka already holds, up to a batch.
-                        let mut batch = vec![m];
-                        gather(&mut messages, consumer.context(), &mut batch, cfg.limits.batch_size);
-                        carry = shell.pipeline(&consumer, &mut messages, batch, || *shutdown.borrow()).await?;
-                        shell.end_round(&consumer, batch_wait, &mut batch_started).await?;
+                        // Take what else librdkafka already holds, up to a
+                        // batch; the branch above handles it.
+                        carry.push(m);
+                        gather(&mut messages, consumer.context(), &mut carry, cfg.limits.batch_size);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "consumer error");
