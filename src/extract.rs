@@ -142,7 +142,7 @@ pub struct Extraction {
 
 /// A compiled set of lexicons. Build once, share (`Arc`) and swap on reload.
 pub struct Extractor {
-    clause_breaks: Vec<char>,
+    clause_breaks: ClauseBreaks,
     window_chars: usize,
     window_chars_latin: usize,
     cues: AhoCorasick,
@@ -280,7 +280,7 @@ impl Extractor {
             }
         }
         Ok(Extractor {
-            clause_breaks: c.clause_breaks.chars().collect(),
+            clause_breaks: ClauseBreaks::new(&c.clause_breaks),
             window_chars: c.window_chars,
             window_chars_latin: c.window_chars_latin,
             cues: automaton(&cue_patterns, common.0)?,
@@ -342,7 +342,7 @@ impl Extractor {
         let m = self.matcher(domain);
         let mut out = Extraction::default();
         let mut cues: Vec<CueMatch> = Vec::new();
-        for clause in norm.split(|ch: char| self.clause_breaks.contains(&ch)) {
+        for clause in norm.split(|ch: char| self.clause_breaks.contains(ch)) {
             if clause.is_empty() {
                 continue;
             }
@@ -390,9 +390,11 @@ impl Extractor {
         if pm.pairs.is_empty() {
             return;
         }
-        // (end of the first part, start of the first part) per pair, in text order.
-        let mut firsts: Vec<Vec<(usize, usize)>> = vec![Vec::new(); pm.pairs.len()];
-        let mut found = vec![false; pm.pairs.len()];
+        // (end of the first part, start of the first part) per pair, in text
+        // order, and whether the pair was found; both made at the first
+        // first part (most texts hold none).
+        let mut firsts: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut found: Vec<bool> = Vec::new();
         // Each check reads a clause: bounded, so that no text costs quadratic time.
         let mut checks_left = 256u32;
         for mat in pm.parts.find_overlapping_iter(norm) {
@@ -402,11 +404,16 @@ impl Extractor {
             for &(pair, role) in &pm.roles[mat.pattern().as_usize()] {
                 match role {
                     PairRole::First => {
+                        if firsts.is_empty() {
+                            firsts = vec![Vec::new(); pm.pairs.len()];
+                            found = vec![false; pm.pairs.len()];
+                        }
                         if firsts[pair].len() < 64 {
                             firsts[pair].push((mat.end(), mat.start()));
                         }
                     }
-                    PairRole::Then if !found[pair] => {
+                    // (No first part yet: nothing to pair with.)
+                    PairRole::Then if found.get(pair) == Some(&false) => {
                         let (category, within, ref name) = pm.pairs[pair];
                         let Some(&(first_end, first_start)) = firsts[pair]
                             .iter()
@@ -450,7 +457,7 @@ impl Extractor {
     /// clause, from byte `from` on at the earliest.
     fn cancelled_at(&self, norm: &str, pos: usize, from: usize) -> bool {
         let clause_start = norm[..pos]
-            .rfind(|ch: char| self.clause_breaks.contains(&ch))
+            .rfind(|ch: char| self.clause_breaks.contains(ch))
             .map_or(0, |i| {
                 i + norm[i..].chars().next().map_or(1, char::len_utf8)
             })
@@ -659,6 +666,19 @@ pub fn normalise_chars(text: &str) -> String {
     // The two input characters before this one (after width folding).
     let (mut prev, mut prev2) = ('\0', '\0');
     for (i, raw) in text.char_indices() {
+        if is_cjk(raw) {
+            // Most characters: kept as they are (the general steps below
+            // would keep it too, only slower).
+            (prev2, prev) = (prev, raw);
+            if pending_space {
+                pending_space = false;
+                if !out.chars().next_back().is_some_and(is_cjk) {
+                    out.push(' ');
+                }
+            }
+            out.push(raw);
+            continue;
+        }
         let ch = fold_width(raw);
         let (before, before2) = (prev, prev2);
         if !is_invisible(ch) {
@@ -697,6 +717,46 @@ pub fn normalise_chars(text: &str) -> String {
         }
     }
     out
+}
+
+/// The characters that end a clause, tested once per character of every
+/// review: a bit per ASCII character, and a short list for the others that
+/// a Chinese character (most of the text) skips.
+#[derive(Debug, Clone)]
+struct ClauseBreaks {
+    ascii: u128,
+    other: Vec<char>,
+    /// Whether `other` holds a character [`is_cjk`] takes.
+    any_cjk: bool,
+}
+
+impl ClauseBreaks {
+    fn new(chars: &str) -> Self {
+        let mut breaks = ClauseBreaks {
+            ascii: 0,
+            other: Vec::new(),
+            any_cjk: false,
+        };
+        for ch in chars.chars() {
+            if ch.is_ascii() {
+                breaks.ascii |= 1 << (ch as u32);
+            } else if !breaks.other.contains(&ch) {
+                breaks.other.push(ch);
+                breaks.any_cjk |= is_cjk(ch);
+            }
+        }
+        breaks
+    }
+
+    fn contains(&self, ch: char) -> bool {
+        if ch.is_ascii() {
+            self.ascii & (1 << (ch as u32)) != 0
+        } else if is_cjk(ch) && !self.any_cjk {
+            false
+        } else {
+            self.other.contains(&ch)
+        }
+    }
 }
 
 /// Characters used to split a word so that filters miss it.
