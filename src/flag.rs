@@ -3,7 +3,7 @@
 use crate::decide::{Decision, Severity};
 use crate::features::{self, BusinessState};
 use crate::model::{Model, Score};
-use crate::review::{Domain, Review};
+use crate::review::{Domain, ReviewRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -92,7 +92,7 @@ pub fn flag_id(
 
 /// Build the flag for a decision on `state` (which includes `review`).
 pub fn build(
-    review: &Review,
+    review: &ReviewRef<'_>,
     state: &BusinessState,
     model: &Model,
     raw: &[f64],
@@ -145,7 +145,7 @@ pub fn build(
             &model.sha256,
         ),
         domain: review.domain,
-        business_id: review.business_id.clone(),
+        business_id: review.business_id.to_string(),
         business_name: state.business_name().map(str::to_owned),
         region: state.region().map(str::to_owned),
         risk_score: round(score.probability, 4),
@@ -164,7 +164,7 @@ pub fn build(
             .collect(),
         evidence,
         reviews_considered: state.reviews_total,
-        event_time: review.created_at.clone(),
+        event_time: review.created_at.to_string(),
         emitted_at: String::new(),
     }
 }

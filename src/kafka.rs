@@ -46,7 +46,7 @@ use crate::config::{Config, Guarantee};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{Outcome, Scorer, States, shard_of};
-use crate::review::{self, DecodeOptions, Domain, Rejection, Review, ReviewRef};
+use crate::review::{self, DecodeOptions, Domain, Rejection, ReviewRef};
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
 use futures::{FutureExt as _, StreamExt as _};
@@ -59,6 +59,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaTopic;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -439,15 +440,13 @@ fn fold_shard(
     let processing = metrics.review_processing.local();
     let latency = metrics.pipeline_latency.local();
     let mut out = Vec::with_capacity(mine.len());
-    // One owned review, refilled for each (no allocation per review).
-    let mut review = Review::blank();
     let mut last = Instant::now();
     // The wall clock (for latency from Kafka timestamps), read once.
     let (wall0, at0) = (chrono::Utc::now().timestamp_millis(), last);
     for &k in mine {
         let p = &prepared[k];
         let offset = p.offset;
-        p.review.copy_into(&mut review);
+        let review = &p.review;
         let domain = review.domain;
         let state = shard
             .states
@@ -456,11 +455,11 @@ fn fold_shard(
             // The restored state holds it already.
             Step::Duplicate
         } else {
-            let mut outcome = scorer.process_state(state, &review, p.signals);
+            let mut outcome = scorer.process_state(state, review, p.signals);
             state.source_offset = offset;
             let touched = &mut shard.touched[domain.index()];
-            if !touched.contains(review.business_id.as_str()) {
-                touched.insert(review.business_id.as_str().into());
+            if !touched.contains(&*review.business_id) {
+                touched.insert((*review.business_id).into());
             }
             if let Some(flag) = outcome.flag.as_mut() {
                 flag.emitted_at =
@@ -507,18 +506,32 @@ fn work_out(
     use rayon::prelude::*;
     // Message indices by partition, and each message's group.
     let mut groups: Vec<(&str, i32, Vec<usize>)> = Vec::new();
+    // Groups by topic handle first: the name (a C string that `topic()`
+    // measures and checks) is then read once per handle, not per message.
+    // This loop is serial, on the batch's critical path.
+    let mut handles: Vec<(*mut RDKafkaTopic, i32, usize)> = Vec::new();
     let mut group_of = Vec::with_capacity(msgs.len());
     for (i, m) in msgs.iter().enumerate() {
-        // (Each `topic()` call measures and checks the C string.)
-        let (topic, partition) = (m.topic(), m.partition());
-        let g = match groups
+        let (handle, partition) = (m.topic_ptr(), m.partition());
+        let g = match handles
             .iter()
-            .position(|(t, p, _)| *p == partition && *t == topic)
+            .find(|&&(h, p, _)| p == partition && h == handle)
         {
-            Some(g) => g,
+            Some(&(_, _, g)) => g,
             None => {
-                groups.push((topic, partition, Vec::new()));
-                groups.len() - 1
+                let topic = m.topic();
+                let g = match groups
+                    .iter()
+                    .position(|(t, p, _)| *p == partition && *t == topic)
+                {
+                    Some(g) => g,
+                    None => {
+                        groups.push((topic, partition, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
+                handles.push((handle, partition, g));
+                g
             }
         };
         groups[g].2.push(i);

@@ -9,7 +9,7 @@ use crate::features::{BusinessState, LastFlag, Observation};
 use crate::flag::{self, Flag};
 use crate::model::Model;
 use crate::privacy::Pseudonymiser;
-use crate::review::{Domain, Review};
+use crate::review::{Domain, Review, ReviewRef};
 use compact_str::CompactString;
 use hashbrown::DefaultHashBuilder;
 use hashbrown::hash_table::{Entry, HashTable};
@@ -295,7 +295,7 @@ impl Scorer {
             .extractor
             .extract(review.domain, &review.text)
             .categories;
-        self.process_extracted(states, review, signals)
+        self.process_extracted(states, &review.view(), signals)
     }
 
     /// [`Scorer::process`] for a review whose signals were extracted already
@@ -303,7 +303,7 @@ impl Scorer {
     pub fn process_extracted(
         &self,
         states: &mut States,
-        review: &Review,
+        review: &ReviewRef<'_>,
         signals: CategorySet,
     ) -> Outcome {
         let state = states.entry(review.domain, &review.business_id, review.event_time);
@@ -316,7 +316,7 @@ impl Scorer {
     pub fn process_state(
         &self,
         state: &mut BusinessState,
-        review: &Review,
+        review: &ReviewRef<'_>,
         signals: CategorySet,
     ) -> Outcome {
         fold_into(&self.pseudonyms, state, review, signals);
@@ -390,14 +390,14 @@ pub fn observe(
 /// The state update for a review whose signals are known.
 fn fold(pseudonyms: &Pseudonymiser, states: &mut States, review: &Review, signals: CategorySet) {
     let state = states.entry(review.domain, &review.business_id, review.event_time);
-    fold_into(pseudonyms, state, review, signals);
+    fold_into(pseudonyms, state, &review.view(), signals);
 }
 
 /// [`fold`] on the review's business state.
 fn fold_into(
     pseudonyms: &Pseudonymiser,
     state: &mut BusinessState,
-    review: &Review,
+    review: &ReviewRef<'_>,
     signals: CategorySet,
 ) {
     // The pseudonym only matters for risk reports (distinct reporters).

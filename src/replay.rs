@@ -12,7 +12,7 @@
 use crate::category::CategorySet;
 use crate::flag::Flag;
 use crate::pipeline::{Agreement, Scorer, States};
-use crate::review::{self, DecodeOptions, RejectReason, Review, ReviewRef};
+use crate::review::{self, DecodeOptions, RejectReason, ReviewRef};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -328,8 +328,6 @@ fn fold_shard(
     shard: usize,
     out: &mut Vec<Folded>,
 ) {
-    // One owned review, refilled for each (no allocation per review).
-    let mut owned = Review::blank();
     for (at, d) in block.iter().enumerate() {
         let Decoded::Review {
             review,
@@ -342,8 +340,7 @@ fn fold_shard(
         if *of != shard {
             continue;
         }
-        review.copy_into(&mut owned);
-        let outcome = scorer.process_extracted(states, &owned, *signals);
+        let outcome = scorer.process_extracted(states, review, *signals);
         if outcome.flag.is_some() || outcome.shadow.is_some() {
             out.push(Folded {
                 at,

@@ -164,9 +164,10 @@ pub struct Review {
     pub photos: Option<u32>,
 }
 
-/// A [`Review`] that borrows its strings from the message where the JSON
-/// has no escapes: what [`decode_ref`] gives, for callers that hold many
-/// reviews at once and want no allocation per review.
+/// A [`Review`] that borrows its strings: from the message where the JSON
+/// has no escapes (what [`decode_ref`] gives), or from an owned review
+/// ([`Review::view`]). The core works on it, so a review decoded in place is
+/// never copied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewRef<'a> {
     pub review_id: Cow<'a, str>,
@@ -200,33 +201,6 @@ impl ReviewRef<'_> {
             photos: self.photos,
         }
     }
-
-    /// Make `into` equal to this review, reusing its strings' memory.
-    pub fn copy_into(&self, into: &mut Review) {
-        fn set(dst: &mut String, src: &str) {
-            dst.clear();
-            dst.push_str(src);
-        }
-        fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
-            match (dst.as_mut(), src) {
-                (Some(d), Some(s)) => set(d, s),
-                (None, Some(s)) => *dst = Some(s.to_owned()),
-                (_, None) => *dst = None,
-            }
-        }
-        set(&mut into.review_id, &self.review_id);
-        set(&mut into.business_id, &self.business_id);
-        into.domain = self.domain;
-        set(&mut into.text, &self.text);
-        set(&mut into.created_at, &self.created_at);
-        into.event_time = self.event_time;
-        into.rating = self.rating;
-        set_opt(&mut into.business_name, self.business_name.as_deref());
-        set_opt(&mut into.region, self.region.as_deref());
-        set_opt(&mut into.platform, self.platform.as_deref());
-        set_opt(&mut into.reviewer_id, self.reviewer_id.as_deref());
-        into.photos = self.photos;
-    }
 }
 
 impl From<Review> for ReviewRef<'_> {
@@ -249,22 +223,22 @@ impl From<Review> for ReviewRef<'_> {
 }
 
 impl Review {
-    /// An empty review, to be filled by [`ReviewRef::copy_into`] (a scratch
-    /// review reused for many keeps its strings' memory).
-    pub fn blank() -> Review {
-        Review {
-            review_id: String::new(),
-            business_id: String::new(),
-            domain: Domain::Food,
-            text: String::new(),
-            created_at: String::new(),
-            event_time: 0,
-            rating: None,
-            business_name: None,
-            region: None,
-            platform: None,
-            reviewer_id: None,
-            photos: None,
+    /// The review as a [`ReviewRef`] borrowing every string (no copy): what
+    /// the core works on, whether the review was decoded in place or owned.
+    pub fn view(&self) -> ReviewRef<'_> {
+        ReviewRef {
+            review_id: Cow::Borrowed(&self.review_id),
+            business_id: Cow::Borrowed(&self.business_id),
+            domain: self.domain,
+            text: Cow::Borrowed(&self.text),
+            created_at: Cow::Borrowed(&self.created_at),
+            event_time: self.event_time,
+            rating: self.rating,
+            business_name: self.business_name.as_deref().map(Cow::Borrowed),
+            region: self.region.as_deref().map(Cow::Borrowed),
+            platform: self.platform.as_deref().map(Cow::Borrowed),
+            reviewer_id: self.reviewer_id.as_deref().map(Cow::Borrowed),
+            photos: self.photos,
         }
     }
 }
