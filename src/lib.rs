@@ -17,6 +17,7 @@ pub mod explain;
 pub mod extract;
 pub mod features;
 pub mod flag;
+pub mod flatjson;
 pub mod kafka;
 pub mod metrics;
 pub mod model;

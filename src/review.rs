@@ -2,6 +2,7 @@
 //! (`DESIGN.md`, "Review message"). Every violation has its own machine-readable
 //! [`RejectReason`], which is what the DLQ record and the rejects metric carry.
 
+use crate::flatjson::{self, Scalar};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -325,9 +326,13 @@ pub fn decode_ref<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<ReviewRef
             Err(e) => Rejection::new(R::InvalidJson, json_detail(&e)),
         });
     }
-    // Fast path: one typed parse, borrowing where the JSON has no escapes.
-    // Whatever it refuses goes through the field-by-field path below, which
-    // gives each broken rule its own reason.
+    // Fast path: the flat shape nearly every message has, scanned; else one
+    // typed parse, borrowing where the JSON has no escapes. Whatever that
+    // refuses goes through the field-by-field path below, which gives each
+    // broken rule its own reason.
+    if let Some(fast) = scan_fast(text) {
+        return from_fast(fast, opts);
+    }
     if let Ok(fast) = serde_json::from_str::<Fast<'_>>(text) {
         return from_fast(fast, opts);
     }
@@ -359,6 +364,88 @@ struct Fast<'a> {
     reviewer_id: Option<Borrowed<'a>>,
     #[serde(default)]
     photos: Option<u32>,
+}
+
+/// [`Fast`] from a message of the flat shape [`flatjson::members`] reads:
+/// what serde_json would make of it, without a visitor call per token.
+/// `None` for any other shape, and wherever serde_json would refuse the
+/// typed parse (a missing or duplicated field, a value of another type), so
+/// that the serde path decides.
+fn scan_fast(text: &str) -> Option<Fast<'_>> {
+    /// Set a field once; a second time (a duplicated key) refuses.
+    fn once<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+        match (slot.is_none(), value) {
+            (true, Some(v)) => {
+                *slot = Some(v);
+                true
+            }
+            _ => false,
+        }
+    }
+    fn string(v: Scalar<'_>) -> Option<&str> {
+        match v {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    // Optional fields: `Some(None)` when the message has them as null.
+    fn optional<'a, T>(
+        v: Scalar<'a>,
+        of: impl FnOnce(Scalar<'a>) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match v {
+            Scalar::Null => Some(None),
+            v => of(v).map(Some),
+        }
+    }
+    // Only the numbers whose value std and serde_json read alike for sure:
+    // no sign, no exponent (JSON syntax was checked by the scanner).
+    fn rating(v: Scalar<'_>) -> Option<f64> {
+        match v {
+            Scalar::Num(n) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.parse().ok(),
+            _ => None,
+        }
+    }
+    fn photos(v: Scalar<'_>) -> Option<u32> {
+        match v {
+            Scalar::Num(n) if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok(),
+            _ => None,
+        }
+    }
+    let (mut review_id, mut business_id, mut text_, mut created_at) = (None, None, None, None);
+    let (mut domain, mut rating_, mut business_name, mut region) = (None, None, None, None);
+    let (mut platform, mut reviewer_id, mut photos_) = (None, None, None);
+    flatjson::members(text, |key, v| match key {
+        "review_id" => once(&mut review_id, string(v)),
+        "business_id" => once(&mut business_id, string(v)),
+        "text" => once(&mut text_, string(v)),
+        "created_at" => once(&mut created_at, string(v)),
+        "domain" => once(&mut domain, optional(v, string)),
+        "rating" => once(&mut rating_, optional(v, rating)),
+        "business_name" => once(&mut business_name, optional(v, string)),
+        "region" => once(&mut region, optional(v, string)),
+        "platform" => once(&mut platform, optional(v, string)),
+        "reviewer_id" => once(&mut reviewer_id, optional(v, string)),
+        "photos" => once(&mut photos_, optional(v, photos)),
+        // Other fields are ignored, as by serde.
+        _ => true,
+    })?;
+    fn borrowed(s: Option<Option<&str>>) -> Option<Borrowed<'_>> {
+        s.flatten().map(|s| Borrowed(Cow::Borrowed(s)))
+    }
+    Some(Fast {
+        review_id: Cow::Borrowed(review_id?),
+        business_id: Cow::Borrowed(business_id?),
+        domain: borrowed(domain),
+        text: Borrowed(Cow::Borrowed(text_?)),
+        created_at: Cow::Borrowed(created_at?),
+        rating: rating_.flatten(),
+        business_name: borrowed(business_name),
+        region: borrowed(region),
+        platform: borrowed(platform),
+        reviewer_id: borrowed(reviewer_id),
+        photos: photos_.flatten(),
+    })
 }
 
 /// A string that borrows from the message where it has no escapes. (serde
@@ -629,6 +716,57 @@ mod tests {
         assert_eq!(r.event_time, 1_795_753_800);
         assert_eq!(r.rating, Some(2.0));
         assert_eq!(r.photos, Some(1));
+    }
+
+    /// Messages of the common shape take the scanner, and come out as
+    /// serde_json reads them; other shapes are left to serde_json.
+    #[test]
+    fn the_common_shape_is_scanned_as_serde_json_reads_it() {
+        let world = crate::simulate::generate(&crate::simulate::SimConfig {
+            seed: 5,
+            businesses: 20,
+            days: 10,
+            ..crate::simulate::SimConfig::default()
+        });
+        let mut texts: Vec<String> = world
+            .reviews
+            .iter()
+            .take(300)
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(texts.len(), 300);
+        texts.extend([
+            // Spaced out, reordered, nulls, unknown scalars, a decimal rating.
+            " { \"photos\" : 0 ,\"x\": -1e3, \"text\":\"床单有污渍\", \"rating\": 4.5,\n \"domain\": null,
+              \"review_id\":\"r\",\"created_at\":\"2026-11-27T12:30:00Z\", \"business_id\":\"h\",
+              \"platform\": null, \"y\": true } ".to_owned(),
+        ]);
+        let opts = DecodeOptions {
+            default_domain: Some(Domain::Tourism),
+            ..DecodeOptions::default()
+        };
+        for text in &texts {
+            let scanned = scan_fast(text).unwrap_or_else(|| panic!("not scanned: {text}"));
+            let parsed: Fast<'_> = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                from_fast(scanned, &opts),
+                from_fast(parsed, &opts),
+                "{text}"
+            );
+        }
+        for text in [
+            serde_json::to_string(&ok()).unwrap(),
+            r#"{"review_id":"r","review_id":"s","business_id":"b","text":"t","created_at":"c"}"#
+                .into(),
+            r#"{"review_id":"r","business_id":"b","text":null,"created_at":"c"}"#.into(),
+            r#"{"review_id":"r","business_id":"b","text":"t","created_at":"c","rating":-1}"#.into(),
+            r#"{"review_id":"r","business_id":"b","text":"t","created_at":"c","photos":1.0}"#
+                .into(),
+            r#"{"review_id":"r","business_id":"b","text":"t\n","created_at":"c"}"#.into(),
+            r#"{"business_id":"b","text":"t","created_at":"c"}"#.into(),
+        ] {
+            assert!(scan_fast(&text).is_none(), "{text}");
+        }
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! A scanner for the JSON shape that nearly every review message has: one
+//! flat object whose values are strings without escapes, plain numbers,
+//! booleans or nulls.
+//!
+//! serde_json parses such a message through a visitor call per key and per
+//! value; this walks it once and borrows every string. It gives up on
+//! anything else (an escape, a nested value, a control character, trailing
+//! text), and the caller then parses with serde_json, which also gives the
+//! error. So it never accepts what serde_json refuses: `tests` checks that.
+
+/// A member's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    /// The string's content (it had no escapes).
+    Str(&'a str),
+    /// The number as written (valid JSON number syntax).
+    Num(&'a str),
+    Bool(bool),
+    Null,
+}
+
+/// Call `member` with each key and value of the JSON object `text`, in
+/// order. `None` when `text` is not a flat object of that shape, or as soon
+/// as `member` returns false.
+pub fn members<'a>(
+    text: &'a str,
+    mut member: impl FnMut(&'a str, Scalar<'a>) -> bool,
+) -> Option<()> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key, next) = string(text, i)?;
+            i = skip_ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let (value, next) = scalar(text, i)?;
+            if !member(key, value) {
+                return None;
+            }
+            i = skip_ws(b, next);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(b, i) == b.len()).then_some(())
+}
+
+/// The index of the first byte from `i` on that is not JSON white space.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The string that opens at `text[i]` (a quote), and the index after it.
+#[inline]
+fn string(text: &str, i: usize) -> Option<(&str, usize)> {
+    let start = i + 1;
+    let rest = text.as_bytes().get(start..)?;
+    // A backslash (an escape) is left to serde_json, and JSON forbids
+    // control characters in strings.
+    let len = stop(rest).filter(|&at| rest[at] == b'"')?;
+    // Both ends are ASCII quotes, so on character boundaries.
+    Some((text.get(start..start + len)?, start + len + 1))
+}
+
+/// The index of the first quote, backslash or control character in `s`,
+/// eight bytes at a time (strings are short: a call costs more than
+/// vector code gains).
+#[inline]
+fn stop(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte of `x` that is zero (the lowest one set is
+    // always right; bytes above it can be wrong, and are not looked at).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut at = 0;
+    for chunk in s.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let hits =
+            zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | below_space;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    s[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}
+
+/// The value that starts at `text[i]`, and the index after it.
+#[inline]
+fn scalar(text: &str, i: usize) -> Option<(Scalar<'_>, usize)> {
+    let b = text.as_bytes();
+    let word = |w: &str, v: Scalar<'static>| {
+        b.get(i..i + w.len())
+            .filter(|s| *s == w.as_bytes())
+            .map(|_| (v, i + w.len()))
+    };
+    match *b.get(i)? {
+        b'"' => string(text, i).map(|(s, next)| (Scalar::Str(s), next)),
+        b'n' => word("null", Scalar::Null),
+        b't' => word("true", Scalar::Bool(true)),
+        b'f' => word("false", Scalar::Bool(false)),
+        b'-' | b'0'..=b'9' => {
+            let end = number_end(b, i)?;
+            Some((Scalar::Num(text.get(i..end)?), end))
+        }
+        _ => None,
+    }
+}
+
+/// Where the JSON number at `b[i]` ends:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, and no digit or sign
+/// right after it.
+fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |mut i: usize| {
+        let from = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i > from).then_some(i)
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    i = match b.get(i)? {
+        b'0' => i + 1,
+        b'1'..=b'9' => digits(i)?,
+        _ => return None,
+    };
+    if b.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    // "01", "1.5.2", "1-": not one number.
+    match b.get(i) {
+        Some(b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E') => None,
+        _ => Some(i),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scan(text: &str) -> Option<Vec<(String, Scalar<'_>)>> {
+        let mut out = Vec::new();
+        members(text, |k, v| {
+            out.push((k.to_owned(), v));
+            true
+        })?;
+        Some(out)
+    }
+
+    #[test]
+    fn reads_a_flat_object() {
+        let text = " { \"a\" : \"文本\",\"b\":-1.5e3, \"c\":null,\"d\":true,\"e\":false,\"f\":0}\n";
+        assert_eq!(
+            scan(text).unwrap(),
+            vec![
+                ("a".into(), Scalar::Str("文本")),
+                ("b".into(), Scalar::Num("-1.5e3")),
+                ("c".into(), Scalar::Null),
+                ("d".into(), Scalar::Bool(true)),
+                ("e".into(), Scalar::Bool(false)),
+                ("f".into(), Scalar::Num("0")),
+            ]
+        );
+        assert_eq!(scan("{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_handle() {
+        for text in [
+            "{\"a\":\"x\\\"y\"}",
+            "{\"a\":{}}",
+            "{\"a\":[1]}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":1e}",
+            "{\"a\":-}",
+            "{\"a\":nul}",
+            "{\"a\":1,}",
+            "{,}",
+            "{\"a\" 1}",
+            "{\"a\":1} x",
+            "{\"a\":1}}",
+            "[1]",
+            "{\"a\":\"open",
+            "{\"a\":1",
+            "\u{3000}{}",
+        ] {
+            assert_eq!(scan(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn stops_when_the_caller_refuses() {
+        assert_eq!(members("{\"a\":1,\"b\":2}", |k, _| k != "b"), None);
+    }
+
+    /// JSON-like text: mostly valid objects, with the pieces that break them.
+    fn object() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "\"[a-z\u{4e00}-\u{4e03}]{0,4}\"",
+            "\"[a-z\\\\\"\t]{0,3}\"",
+            "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?",
+            "[-+.eE0-9]{1,5}",
+            prop::sample::select(vec!["null", "true", "false", "nul", "[]", "{}", "[1,2]"])
+                .prop_map(String::from),
+        ];
+        let ws = prop::sample::select(vec!["", " ", "\n", "\t", "\r\n"]);
+        let member = (piece.clone(), ws.clone(), piece, ws.clone())
+            .prop_map(|(k, w1, v, w2)| format!("{k}{w1}:{w2}{v}"));
+        (
+            prop::collection::vec(member, 0..6),
+            ws,
+            prop::sample::select(vec!["", ",", " x", "}"]),
+        )
+            .prop_map(|(ms, w, tail)| format!("{w}{{{}}}{w}{tail}", ms.join(",")))
+    }
+
+    proptest! {
+        /// Whatever the scanner reads, serde_json reads the same way.
+        #[test]
+        fn agrees_with_serde_json(text in object()) {
+            let parsed = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text);
+            if let Some(members) = scan(&text) {
+                let Ok(map) = parsed else {
+                    return Err(TestCaseError::fail(format!("serde_json refuses {text:?}")));
+                };
+                // (serde_json keeps the last of duplicate keys.)
+                let mut last = serde_json::Map::new();
+                for (k, v) in members {
+                    let v = match v {
+                        Scalar::Str(s) => serde_json::Value::String(s.to_owned()),
+                        Scalar::Num(n) => serde_json::from_str(n).unwrap(),
+                        Scalar::Bool(b) => serde_json::Value::Bool(b),
+                        Scalar::Null => serde_json::Value::Null,
+                    };
+                    last.insert(k, v);
+                }
+                prop_assert_eq!(last, map, "{:?}", text);
+            }
+        }
+    }
+}
