@@ -434,8 +434,7 @@ fn fold_shard(
     scorer: &Scorer,
     metrics: &Metrics,
     shard: &mut Shard,
-    prepared: &[Prepared],
-    mine: &[usize],
+    mine: &[&Prepared],
 ) -> Vec<(usize, Step)> {
     let processing = metrics.review_processing.local();
     let latency = metrics.pipeline_latency.local();
@@ -443,8 +442,7 @@ fn fold_shard(
     let mut last = Instant::now();
     // The wall clock (for latency from Kafka timestamps), read once.
     let (wall0, at0) = (chrono::Utc::now().timestamp_millis(), last);
-    for &k in mine {
-        let p = &prepared[k];
+    for p in mine {
         let offset = p.offset;
         let review = &p.review;
         let domain = review.domain;
@@ -569,21 +567,18 @@ fn work_out(
         .par_chunks(32)
         .map(|run| prepare(scorer, msgs, run))
         .collect();
-    // ... put each review in its partition's shard, ...
-    let mut prepared = Vec::with_capacity(todo.len());
-    // By partition group and shard.
-    let mut mine: Vec<Vec<usize>> = vec![Vec::new(); groups.len() * SHARDS];
-    for d in decoded.into_iter().flatten() {
+    // ... put each review in its partition's shard (by reference: this is
+    // serial, and a decoded review is a few hundred bytes), ...
+    let mut mine: Vec<Vec<&Prepared>> = vec![Vec::new(); groups.len() * SHARDS];
+    for d in decoded.iter().flatten() {
         match d {
-            Err((i, rejection)) => steps.push((i, Step::Rejected(rejection))),
-            Ok(p) => {
-                mine[group_of[p.msg] * SHARDS + p.shard].push(prepared.len());
-                prepared.push(p);
-            }
+            // (Refusals are rare: copied.)
+            Err((i, rejection)) => steps.push((*i, Step::Rejected(rejection.clone()))),
+            Ok(p) => mine[group_of[p.msg] * SHARDS + p.shard].push(p),
         }
     }
     // ... and fold the shards in parallel, each in offset order.
-    let mut work: Vec<(&mut Shard, &[usize])> = Vec::with_capacity(mine.len());
+    let mut work: Vec<(&mut Shard, &[&Prepared])> = Vec::with_capacity(mine.len());
     for (tp, part) in partitions.iter_mut() {
         let Some(g) = groups.iter().position(|(t, p, _)| *p == tp.1 && *t == tp.0) else {
             continue;
@@ -597,7 +592,7 @@ fn work_out(
     }
     steps.par_extend(
         work.into_par_iter()
-            .flat_map_iter(|(shard, list)| fold_shard(scorer, metrics, shard, &prepared, list)),
+            .flat_map_iter(|(shard, list)| fold_shard(scorer, metrics, shard, list)),
     );
     // In the order read (placed, not sorted: steps are not small).
     let handled_here = steps.len();

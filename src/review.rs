@@ -657,6 +657,10 @@ fn required_id(
 }
 
 fn check_id(s: &str, field: &str, invalid: RejectReason) -> Result<(), Rejection> {
+    // Most ids: printable ASCII of a valid length, one pass.
+    if (1..=MAX_ID_CHARS).contains(&s.len()) && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     let n = s.chars().count();
     if n == 0 || n > MAX_ID_CHARS {
         return Err(Rejection::new(
