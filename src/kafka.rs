@@ -1550,11 +1550,16 @@ impl Out<'_> {
             tps,
         } = worked;
         let mut handled: Vec<Option<i64>> = vec![None; tps.len()];
+        // Each partition's topic's domain, for the consumed counts.
+        let domains: Vec<Option<Domain>> = tps
+            .iter()
+            .map(|tp| self.cfg.topics.domain_of(&tp.0))
+            .collect();
         let mut counts = BatchCounts::default();
         for (i, step) in steps.into_iter().enumerate() {
             let Some(step) = step else { continue };
             let g = group_of[i];
-            if self.apply_step(&msgs[i], &tps[g], step, &mut counts)? {
+            if self.apply_step(&msgs[i], (&tps[g], domains[g]), step, &mut counts)? {
                 handled[g] = Some(msgs[i].offset());
             }
         }
@@ -1572,7 +1577,7 @@ impl Out<'_> {
     fn apply_step(
         &mut self,
         m: &BorrowedMessage<'_>,
-        tp: &Tp,
+        (tp, topic_domain): (&Tp, Option<Domain>),
         step: Step,
         counts: &mut BatchCounts,
     ) -> Result<bool> {
@@ -1586,8 +1591,8 @@ impl Out<'_> {
             self.in_txn = true;
         }
         let offset = m.offset();
-        let topic_domain = self.cfg.topics.domain_of(&tp.0);
-        let timestamp_ms = m.timestamp().to_millis();
+        // (Read only for a message with an output: most have none.)
+        let timestamp_ms = || m.timestamp().to_millis();
         let seq = self.read_seq;
         self.read_seq += 1;
         self.summary.consumed += 1;
@@ -1607,14 +1612,14 @@ impl Out<'_> {
                     &tp.0,
                     tp.1,
                     offset,
-                    timestamp_ms,
+                    timestamp_ms(),
                     m.key(),
                     payload,
                 );
                 let body = serde_json::to_vec(&dl)?;
                 let key = format!("{}-{}-{}", tp.0, tp.1, offset);
                 let f = send(&self.producer, &self.cfg.topics.dlq, &key, &body, None)?;
-                self.track(f, seq, tp, offset, timestamp_ms, Output::DeadLetter);
+                self.track(f, seq, tp, offset, timestamp_ms(), Output::DeadLetter);
             }
             Step::Duplicate => self.metrics.duplicates_skipped.inc(),
             Step::Scored(domain, outcome) => {
@@ -1635,7 +1640,7 @@ impl Out<'_> {
                     tracing::debug!(business = %flag.business_id, severity = flag.severity.as_str(), trigger = %flag.trigger, flag_id = %flag.flag_id, "flag");
                     let f = send(&self.producer, out, &flag.business_id, &body, None)?;
                     let output = Output::Flag(flag.domain, flag.severity);
-                    self.track(f, seq, tp, offset, timestamp_ms, output);
+                    self.track(f, seq, tp, offset, timestamp_ms(), output);
                 }
             }
         }
