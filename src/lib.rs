@@ -2,8 +2,9 @@
 //!
 //! The pure core, from decoded review to "flag or nothing": [`review`] (decode
 //! and validate, with [`flatjson`] for the common message shape), [`extract`]
-//! (risk signals), [`features`] (per-business state), [`model`] (scoring), [`decide`] (rules, severity, cooldown), [`flag`] (the
-//! output), tied together in [`pipeline`]. Around it, the shell: [`kafka`]
+//! (risk signals), [`features`] (per-business state), [`model`] (scoring),
+//! [`decide`] (rules, severity, cooldown), [`flag`] (the output), tied
+//! together in [`pipeline`]. Around it, the shell: [`kafka`]
 //! (the service), [`metrics`], [`config`], and the offline commands
 //! [`replay`], [`simulate`], [`train`] and its [`report`].
 
