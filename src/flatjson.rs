@@ -6,7 +6,9 @@
 //! value; this walks it once and borrows every string. It gives up on
 //! anything else (an escape, a nested value, a control character, trailing
 //! text), and the caller then parses with serde_json, which also gives the
-//! error. So it never accepts what serde_json refuses: `tests` checks that.
+//! error. What it accepts is valid JSON, read as serde_json reads it (`tests`
+//! hold it to that). A number's syntax is checked; its range is for the
+//! caller to check when it reads the number, as `review` does.
 
 /// A member's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
