@@ -666,40 +666,27 @@ pub fn normalise_chars(text: &str) -> String {
     // The two input characters before this one (after width folding).
     let (mut prev, mut prev2) = ('\0', '\0');
     for (i, raw) in text.char_indices() {
-        if is_cjk(raw) {
-            // Most characters: kept as they are (the general steps below
-            // would keep it too, only slower).
-            (prev2, prev) = (prev, raw);
-            if pending_space {
-                pending_space = false;
-                if !out.chars().next_back().is_some_and(is_cjk) {
-                    out.push(' ');
-                }
-            }
-            out.push(raw);
-            continue;
-        }
         let ch = fold_width(raw);
-        let (before, before2) = (prev, prev2);
-        if !is_invisible(ch) {
-            prev2 = prev;
-            prev = ch;
-        }
         if is_invisible(ch) {
             continue;
         }
-        // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
-        // characters is a dodge, not punctuation.
-        if SPLITTERS.contains(&ch) && is_cjk(before) {
-            let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
-            let (next, next2) = (ahead.next(), ahead.next());
-            if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
+        let (before, before2) = (prev, prev2);
+        (prev2, prev) = (prev, ch);
+        // A Chinese character (most of the text) is neither of these.
+        if !is_cjk(ch) {
+            // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
+            // characters is a dodge, not punctuation.
+            if SPLITTERS.contains(&ch) && is_cjk(before) {
+                let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
+                let (next, next2) = (ahead.next(), ahead.next());
+                if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
+                    continue;
+                }
+            }
+            if ch.is_whitespace() {
+                pending_space = !out.is_empty();
                 continue;
             }
-        }
-        if ch.is_whitespace() {
-            pending_space = !out.is_empty();
-            continue;
         }
         if pending_space {
             pending_space = false;
