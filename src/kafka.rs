@@ -1607,19 +1607,20 @@ impl Out<'_> {
                     .inc();
                 tracing::debug!(topic = %tp.0, partition = tp.1, offset, reason = rejection.reason.as_str(), "rejected");
                 let payload = m.payload().unwrap_or_default();
+                let timestamp_ms = timestamp_ms();
                 let dl = DeadLetter::new(
                     &rejection,
                     &tp.0,
                     tp.1,
                     offset,
-                    timestamp_ms(),
+                    timestamp_ms,
                     m.key(),
                     payload,
                 );
                 let body = serde_json::to_vec(&dl)?;
                 let key = format!("{}-{}-{}", tp.0, tp.1, offset);
                 let f = send(&self.producer, &self.cfg.topics.dlq, &key, &body, None)?;
-                self.track(f, seq, tp, offset, timestamp_ms(), Output::DeadLetter);
+                self.track(f, seq, tp, offset, timestamp_ms, Output::DeadLetter);
             }
             Step::Duplicate => self.metrics.duplicates_skipped.inc(),
             Step::Scored(domain, outcome) => {
