@@ -667,13 +667,15 @@ pub fn normalise_chars(text: &str) -> String {
     let (mut prev, mut prev2) = ('\0', '\0');
     for (i, raw) in text.char_indices() {
         let ch = fold_width(raw);
-        if is_invisible(ch) {
+        // A Chinese character (most of the text) is not invisible, a
+        // splitter or white space: it skips those checks.
+        let cjk = is_cjk(ch);
+        if !cjk && is_invisible(ch) {
             continue;
         }
         let (before, before2) = (prev, prev2);
         (prev2, prev) = (prev, ch);
-        // A Chinese character (most of the text) is neither of these.
-        if !is_cjk(ch) {
+        if !cjk {
             // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
             // characters is a dodge, not punctuation.
             if SPLITTERS.contains(&ch) && is_cjk(before) {
@@ -691,13 +693,13 @@ pub fn normalise_chars(text: &str) -> String {
         if pending_space {
             pending_space = false;
             let prev_cjk = out.chars().next_back().is_some_and(is_cjk);
-            if !(prev_cjk && is_cjk(ch)) {
+            if !(prev_cjk && cjk) {
                 out.push(' ');
             }
         }
         if ch.is_ascii() {
             out.push(ch.to_ascii_lowercase());
-        } else if is_cjk(ch) {
+        } else if cjk {
             out.push(ch);
         } else {
             out.extend(ch.to_lowercase());
