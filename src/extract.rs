@@ -661,14 +661,38 @@ fn latin_boundaries(s: &str, start: usize, end: usize) -> bool {
 /// zero-width, bidi and emoji characters removed, spaces between Chinese
 /// characters removed (拉 肚 子 -> 拉肚子), runs of white space folded.
 pub fn normalise_chars(text: &str) -> String {
+    let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     // The two input characters before this one (after width folding).
     let (mut prev, mut prev2) = ('\0', '\0');
-    for (i, raw) in text.char_indices() {
+    let mut i = 0;
+    while i < b.len() {
+        // A run of Chinese characters (most of the text) is copied as it is:
+        // none is folded, invisible, a splitter or white space.
+        let run = cjk_run_end(b, i);
+        if run > i {
+            if std::mem::take(&mut pending_space) && !out.chars().next_back().is_some_and(is_cjk) {
+                out.push(' ');
+            }
+            let chars = &text[i..run];
+            let mut back = chars.chars().rev();
+            (prev, prev2) = match (back.next(), back.next()) {
+                (Some(last), Some(before)) => (last, before),
+                (Some(last), None) => (last, prev),
+                _ => (prev, prev2),
+            };
+            out.push_str(chars);
+            i = run;
+            continue;
+        }
+        let Some(raw) = text[i..].chars().next() else {
+            break;
+        };
+        let here = i;
+        i += raw.len_utf8();
         let ch = fold_width(raw);
-        // A Chinese character (most of the text) is not invisible, a
-        // splitter or white space: it skips those checks.
+        // (Chinese characters that fold_width makes are handled here too.)
         let cjk = is_cjk(ch);
         if !cjk && is_invisible(ch) {
             continue;
@@ -679,7 +703,7 @@ pub fn normalise_chars(text: &str) -> String {
             // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
             // characters is a dodge, not punctuation.
             if SPLITTERS.contains(&ch) && is_cjk(before) {
-                let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
+                let mut ahead = text[here + raw.len_utf8()..].chars().map(fold_width);
                 let (next, next2) = (ahead.next(), ahead.next());
                 if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
                     continue;
@@ -706,6 +730,25 @@ pub fn normalise_chars(text: &str) -> String {
         }
     }
     out
+}
+
+/// The end of the run of characters [`is_cjk`] takes that starts at `b[i]`
+/// (`i` itself when none does), read from the UTF-8 bytes: each is three
+/// bytes, led by E3 (U+3400 and up), E4 to E9, or EF (U+F900 to U+FAFF).
+fn cjk_run_end(b: &[u8], mut i: usize) -> usize {
+    while let [lead, second, _, ..] = b[i..] {
+        let cjk = match lead {
+            0xE4..=0xE9 => true,
+            0xE3 => second >= 0x90,
+            0xEF => (0xA4..=0xAB).contains(&second),
+            _ => false,
+        };
+        if !cjk {
+            break;
+        }
+        i += 3;
+    }
+    i
 }
 
 /// The characters that end a clause, tested once per character of every
@@ -778,6 +821,67 @@ fn is_invisible(c: char) -> bool {
 mod tests {
     use super::*;
     use Category as C;
+
+    /// [`normalise_chars`] one character at a time, as it was before Chinese
+    /// runs were copied whole: the oracle for the proptest below.
+    fn normalise_chars_per_char(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pending_space = false;
+        // The two input characters before this one (after width folding).
+        let (mut prev, mut prev2) = ('\0', '\0');
+        for (i, raw) in text.char_indices() {
+            let ch = fold_width(raw);
+            // A Chinese character (most of the text) is not invisible, a
+            // splitter or white space: it skips those checks.
+            let cjk = is_cjk(ch);
+            if !cjk && is_invisible(ch) {
+                continue;
+            }
+            let (before, before2) = (prev, prev2);
+            (prev2, prev) = (prev, ch);
+            if !cjk {
+                // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
+                // characters is a dodge, not punctuation.
+                if SPLITTERS.contains(&ch) && is_cjk(before) {
+                    let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
+                    let (next, next2) = (ahead.next(), ahead.next());
+                    if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
+                        continue;
+                    }
+                }
+                if ch.is_whitespace() {
+                    pending_space = !out.is_empty();
+                    continue;
+                }
+            }
+            if pending_space {
+                pending_space = false;
+                let prev_cjk = out.chars().next_back().is_some_and(is_cjk);
+                if !(prev_cjk && cjk) {
+                    out.push(' ');
+                }
+            }
+            if ch.is_ascii() {
+                out.push(ch.to_ascii_lowercase());
+            } else if cjk {
+                out.push(ch);
+            } else {
+                out.extend(ch.to_lowercase());
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Copying Chinese runs whole changes nothing: the same text as one
+        /// character at a time, on mixes of Chinese (both ends of each
+        /// range), full-width forms, splitters, spaces and invisibles.
+        #[test]
+        fn chinese_runs_copy_as_characters_do(text in
+            "[\u{3300}-\u{3500}\u{4e00}-\u{4e10}\u{9ff0}-\u{a010}\u{f8f0}-\u{fb10}\u{ff01}-\u{ff5e}\u{3000}\u{200b}\u{1f600}.·、 \tA-Za-z0-9拉肚子]{0,40}") {
+            proptest::prop_assert_eq!(normalise_chars(&text), normalise_chars_per_char(&text));
+        }
+    }
 
     fn x() -> Extractor {
         Extractor::builtin().unwrap()

@@ -28,6 +28,168 @@ pub fn members<'a>(
     text: &'a str,
     mut member: impl FnMut(&'a str, Scalar<'a>) -> bool,
 ) -> Option<()> {
+    let mut found = [("", Scalar::Null); MAX_COMPACT_MEMBERS];
+    match compact(text, &mut found) {
+        Some(n) => found[..n]
+            .iter()
+            .all(|&(key, value)| member(key, value))
+            .then_some(()),
+        None => spaced(text, member),
+    }
+}
+
+/// Most members [`compact`] reads.
+const MAX_COMPACT_MEMBERS: usize = 16;
+/// Longest text [`compact`] reads: 16 words of quote bits.
+const MAX_COMPACT_BYTES: usize = 1024;
+
+/// The members of an object written without white space (as serializers
+/// write it) whose text holds no backslash and no control character
+/// anywhere: every string then ends at the next quote, so one pass marks all
+/// the quotes and each member costs a few comparisons. `None` for any other
+/// text ([`spaced`] reads it), before any member is handed on.
+fn compact<'a>(
+    text: &'a str,
+    found: &mut [(&'a str, Scalar<'a>); MAX_COMPACT_MEMBERS],
+) -> Option<usize> {
+    let b = text.as_bytes();
+    if b.len() > MAX_COMPACT_BYTES || b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
+    let mut bits = [0u64; MAX_COMPACT_BYTES / 64];
+    if !quote_bits(b, &mut bits) {
+        return None;
+    }
+    // The first quote at or after `from`.
+    let next_quote = |from: usize| -> Option<usize> {
+        let (mut w, shift) = (from / 64, from % 64);
+        let mut word = bits.get(w)? >> shift << shift;
+        while word == 0 {
+            w += 1;
+            word = *bits.get(w)?;
+        }
+        Some(w * 64 + word.trailing_zeros() as usize)
+    };
+    if b.len() == 2 {
+        return Some(0);
+    }
+    let (mut i, mut n) = (1, 0);
+    loop {
+        if b.get(i) != Some(&b'"') || n == MAX_COMPACT_MEMBERS {
+            return None;
+        }
+        let end = next_quote(i + 1)?;
+        // Quotes are ASCII, so both ends are character boundaries.
+        let key = text.get(i + 1..end)?;
+        if b.get(end + 1) != Some(&b':') {
+            return None;
+        }
+        let at = end + 2;
+        let (value, after) = if b.get(at) == Some(&b'"') {
+            let close = next_quote(at + 1)?;
+            (Scalar::Str(text.get(at + 1..close)?), close + 1)
+        } else {
+            scalar(text, at)?
+        };
+        found[n] = (key, value);
+        n += 1;
+        match b.get(after) {
+            Some(b',') => i = after + 1,
+            Some(b'}') if after + 1 == b.len() => return Some(n),
+            _ => return None,
+        }
+    }
+}
+
+/// Mark each quote of `b` in `bits` (bit `i % 64` of word `i / 64` for byte
+/// `i`); false when `b` holds a backslash or a control character. `b` fits
+/// in `bits`, which start at zero.
+fn quote_bits(b: &[u8], bits: &mut [u64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        quote_bits_sse2(b, bits)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        quote_bits_swar(b, bits)
+    }
+}
+
+/// [`quote_bits`] sixteen bytes at a time (SSE2, which every x86_64 has).
+#[cfg(target_arch = "x86_64")]
+fn quote_bits_sse2(b: &[u8], bits: &mut [u64]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // One block's quotes, and whether it holds a refused byte.
+    let block = |bytes: &[u8; 16]| -> (u64, bool) {
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the load reads
+        // the 16 bytes of `bytes` (unaligned loads are allowed).
+        unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+            let quotes = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1f: min(v, 0x1f) == v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            let refused = _mm_movemask_epi8(_mm_or_si128(backslash, control));
+            (u64::from(_mm_movemask_epi8(quotes) as u16), refused != 0)
+        }
+    };
+    let mut refused = false;
+    let mut blocks = b.chunks_exact(16);
+    let mut k = 0;
+    for chunk in &mut blocks {
+        let mut bytes = [0; 16];
+        bytes.copy_from_slice(chunk);
+        let (quotes, bad) = block(&bytes);
+        bits[k / 4] |= quotes << (k % 4 * 16);
+        refused |= bad;
+        k += 1;
+    }
+    // The tail, padded with a letter (neither a quote nor refused).
+    let mut bytes = [b'a'; 16];
+    bytes[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    let (quotes, bad) = block(&bytes);
+    bits[k / 4] |= quotes << (k % 4 * 16);
+    !(refused | bad)
+}
+
+/// [`quote_bits`] eight bytes at a time, in plain integer arithmetic.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn quote_bits_swar(b: &[u8], bits: &mut [u64]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGH: u64 = ONES * 0x80;
+    let mut bad = 0;
+    let mut mark = |k: usize, w: u64| {
+        // Exactly the zero bytes of `w ^ "`, by their high bit, gathered
+        // into one bit per byte (byte j to bit j).
+        let x = w ^ (ONES * u64::from(b'"'));
+        let zero = !(((x & LOW7) + LOW7) | x) & HIGH;
+        let quotes = (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        bits[k / 8] |= quotes << (k % 8 * 8);
+        // "Any byte below 0x20, any backslash": exact as a yes or no.
+        let y = w ^ (ONES * u64::from(b'\\'));
+        bad |= (w.wrapping_sub(ONES * 0x20) & !w) | (y.wrapping_sub(ONES) & !y);
+    };
+    let mut words = b.chunks_exact(8);
+    let mut k = 0;
+    for chunk in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        mark(k, u64::from_le_bytes(word));
+        k += 1;
+    }
+    let mut word = [b'a'; 8];
+    word[..words.remainder().len()].copy_from_slice(words.remainder());
+    mark(k, u64::from_le_bytes(word));
+    bad & HIGH == 0
+}
+
+/// [`members`] for any flat object (white space allowed between tokens),
+/// one token at a time.
+fn spaced<'a>(text: &'a str, mut member: impl FnMut(&'a str, Scalar<'a>) -> bool) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -245,7 +407,11 @@ mod tests {
             prop::sample::select(vec!["null", "true", "false", "nul", "[]", "{}", "[1,2]"])
                 .prop_map(String::from),
         ];
-        let ws = prop::sample::select(vec!["", " ", "\n", "\t", "\r\n"]);
+        // Mostly none (the compact shape), sometimes some.
+        let ws = prop_oneof![
+            3 => Just(""),
+            1 => prop::sample::select(vec![" ", "\n", "\t", "\r\n"]),
+        ];
         let member = (piece.clone(), ws.clone(), piece, ws.clone())
             .prop_map(|(k, w1, v, w2)| format!("{k}{w1}:{w2}{v}"));
         (
@@ -256,7 +422,65 @@ mod tests {
             .prop_map(|(ms, w, tail)| format!("{w}{{{}}}{w}{tail}", ms.join(",")))
     }
 
+    #[test]
+    fn quote_bits_mark_every_quote_and_only_quotes() {
+        let text = "{\"键\":\"值 with \"\"quotes\",\"n\":1}\"";
+        let mut bits = [0u64; 16];
+        assert!(quote_bits(text.as_bytes(), &mut bits));
+        for (i, c) in text.bytes().enumerate() {
+            assert_eq!(bits[i / 64] >> (i % 64) & 1 == 1, c == b'"', "byte {i}");
+        }
+        for refused in ["{\"a\":\"x\\y\"}", "{\"a\":\"x\ty\"}", "{\"a\":1}\n"] {
+            assert!(
+                !quote_bits(refused.as_bytes(), &mut [0u64; 16]),
+                "{refused:?}"
+            );
+        }
+    }
+
     proptest! {
+        /// The compact reading and the token-at-a-time one agree on every
+        /// text the compact one takes.
+        #[test]
+        fn compact_reads_as_spaced_does(text in object()) {
+            let mut found = [("", Scalar::Null); MAX_COMPACT_MEMBERS];
+            if let Some(n) = compact(&text, &mut found) {
+                let mut spaced_found = Vec::new();
+                prop_assert!(spaced(&text, |k, v| { spaced_found.push((k, v)); true }).is_some(), "{:?}", text);
+                prop_assert_eq!(&found[..n], spaced_found.as_slice(), "{:?}", text);
+            }
+        }
+
+        /// Quote bits are those of a byte-at-a-time look, at any length and
+        /// alignment; a backslash or control character anywhere refuses.
+        #[test]
+        fn quote_bits_are_per_byte(
+            (mut b, refused) in (
+                prop::collection::vec(prop_oneof![Just(b'"'), 0x20u8..0x24, 0x5du8..=0xff], 0..200),
+                prop::option::of((any::<prop::sample::Index>(), prop_oneof![Just(b'\\'), 0u8..0x20])),
+            )
+        ) {
+            // One refused byte, at any place, or none.
+            if let Some((at, c)) = refused {
+                b.insert(at.index(b.len() + 1), c);
+            }
+            let clean = !b.iter().any(|&c| c == b'\\' || c < 0x20);
+            type Way = fn(&[u8], &mut [u64]) -> bool;
+            let mut both: Vec<Way> = vec![quote_bits_swar];
+            #[cfg(target_arch = "x86_64")]
+            both.push(quote_bits_sse2);
+            for way in both {
+                let mut bits = [0u64; 16];
+                prop_assert_eq!(way(&b, &mut bits), clean);
+                for (i, &c) in b.iter().enumerate() {
+                    prop_assert_eq!(bits[i / 64] >> (i % 64) & 1 == 1, c == b'"');
+                }
+                for i in b.len()..1024 {
+                    prop_assert_eq!(bits[i / 64] >> (i % 64) & 1, 0);
+                }
+            }
+        }
+
         /// Whatever the scanner reads, serde_json reads the same way.
         #[test]
         fn agrees_with_serde_json(text in object()) {

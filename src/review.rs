@@ -480,7 +480,7 @@ fn from_fast<'a>(f: Fast<'a>, opts: &DecodeOptions) -> Result<ReviewRef<'a>, Rej
     check_id(&f.review_id, "review_id", R::InvalidReviewId)?;
     check_id(&f.business_id, "business_id", R::InvalidBusinessId)?;
     let domain = resolve_domain(f.domain.as_ref().map(|d| d.0.as_ref()), opts)?;
-    let event_time = parse_created_at(&f.created_at)?.timestamp();
+    let event_time = created_at_seconds(&f.created_at)?;
     check_rating(f.rating)?;
     Ok(ReviewRef {
         review_id: f.review_id,
@@ -564,7 +564,7 @@ fn decode_fields(text: &str, opts: &DecodeOptions) -> Result<Review, Rejection> 
         }
         Some(s) => s,
     };
-    let event_time = parse_created_at(&created_at)?.timestamp();
+    let event_time = created_at_seconds(&created_at)?;
     let rating = match wire.rating {
         None => None,
         Some(raw) if raw.get() == "null" => None,
@@ -606,6 +606,94 @@ fn decode_fields(text: &str, opts: &DecodeOptions) -> Result<Review, Rejection> 
 /// are fixed (not the wall clock) so that a replay refuses exactly what the
 /// stream refused.
 pub const CREATED_AT_RANGE: std::ops::Range<i64> = 946_684_800..4_102_444_800;
+
+/// A contract timestamp as Unix seconds: what [`parse_created_at`] gives,
+/// read directly when the text has the shape nearly every message has
+/// (`2026-11-27T12:30:00+08:00`, `Z`, or up to nine digits of fraction;
+/// calendar-checked). Anything else goes through chrono, which also words
+/// the refusal.
+pub fn created_at_seconds(s: &str) -> Result<i64, Rejection> {
+    match canonical_seconds(s.as_bytes()) {
+        Some(t) if CREATED_AT_RANGE.contains(&t) => Ok(t),
+        _ => parse_created_at(s).map(|t| t.timestamp()),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` as Unix seconds (the fraction
+/// dropped, as `DateTime::timestamp` drops it); `None` for any other text,
+/// or a date or time that does not exist (second 60 included: chrono decides).
+fn canonical_seconds(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8], at: usize, n: usize) -> Option<i64> {
+        let mut v = 0;
+        for &d in b.get(at..at + n)? {
+            let d = d.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + i64::from(d);
+        }
+        Some(v)
+    }
+    let sep = |at: usize, c: u8| (b.get(at) == Some(&c)).then_some(());
+    let year = num(b, 0, 4)?;
+    sep(4, b'-')?;
+    let month = num(b, 5, 2)?;
+    sep(7, b'-')?;
+    let day = num(b, 8, 2)?;
+    sep(10, b'T')?;
+    let hour = num(b, 11, 2)?;
+    sep(13, b':')?;
+    let minute = num(b, 14, 2)?;
+    sep(16, b':')?;
+    let second = num(b, 17, 2)?;
+    let mut at = 19;
+    if b.get(at) == Some(&b'.') {
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|d| d.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        at += 1 + digits;
+    }
+    let offset = match b.get(at..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(b, at + 1, 2)?, num(b, at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let east = h * 3600 + m * 60;
+            if *sign == b'+' { east } else { -east }
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (years 0000-9999),
+    // counted in 400-year eras from March 1st.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
 
 /// Parse a contract timestamp: RFC 3339 with an explicit offset, within
 /// [`CREATED_AT_RANGE`].
@@ -656,9 +744,29 @@ fn required_id(
     Ok(s)
 }
 
+/// Whether every byte is printable ASCII (0x20 to 0x7e), eight at a time.
+fn printable_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    // The high bit of a byte below `n` (exact for "is there one", n <= 0x80).
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    let mut words = b.chunks_exact(8);
+    for chunk in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Below 0x20, 0x80 and up, or 0x7f (the only byte that is 0x7f
+        // xor'ed to zero).
+        if below(w, 0x20) | (w & HIGH) | below(w ^ (ONES * 0x7f), 1) != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
+}
+
 fn check_id(s: &str, field: &str, invalid: RejectReason) -> Result<(), Rejection> {
     // Most ids: printable ASCII of a valid length, one pass.
-    if (1..=MAX_ID_CHARS).contains(&s.len()) && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if (1..=MAX_ID_CHARS).contains(&s.len()) && printable_ascii(s.as_bytes()) {
         return Ok(());
     }
     let n = s.chars().count();
@@ -863,6 +971,26 @@ mod tests {
         assert_eq!(names.len(), RejectReason::ALL.len());
     }
 
+    #[test]
+    fn canonical_timestamps_are_read_directly() {
+        for s in [
+            "2026-11-27T12:30:00+08:00",
+            "2000-01-01T00:00:00Z",
+            "2024-02-29T23:59:59.123456789-05:30",
+            "2099-12-31T23:59:59+00:00",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+            assert_eq!(canonical_seconds(s.as_bytes()), Some(chrono), "{s}");
+        }
+        for s in [
+            "2023-02-29T00:00:00Z",
+            "2026-11-27T12:30:60Z",
+            "2026-11-27 12:30:00Z",
+        ] {
+            assert_eq!(canonical_seconds(s.as_bytes()), None, "{s}");
+        }
+    }
+
     use proptest::prelude::*;
 
     /// A field's value: of its contract type or not, sometimes absent.
@@ -889,7 +1017,70 @@ mod tests {
         ]
     }
 
+    /// Timestamps in and around the canonical shape: digits in every slot
+    /// (out-of-range ones too), other separators, fractions of any length,
+    /// offsets of every form.
+    fn timestamp() -> impl Strategy<Value = String> {
+        // Month ends and February of leap and other years come often.
+        let day = prop_oneof![0u32..32, 27u32..33, 0u32..100];
+        let month = prop_oneof![0u32..14, Just(2)];
+        let year = prop_oneof![
+            1990u32..2110,
+            0u32..10_000,
+            prop::sample::select(vec![2000, 2023, 2024, 2100, 2096])
+        ];
+        let offset = prop_oneof![
+            3 => Just("Z".to_owned()),
+            3 => (prop::sample::select(vec!['+', '-']), 0u32..24, 0u32..60)
+                .prop_map(|(s, h, m)| format!("{s}{h:02}:{m:02}")),
+            1 => Just("z".to_owned()),
+            1 => Just("".to_owned()),
+            1 => Just("-00:00".to_owned()),
+            1 => (prop::sample::select(vec!['+', '-']), 0u32..26, 0u32..62)
+                .prop_map(|(s, h, m)| format!("{s}{h:02}:{m:02}")),
+            1 => (0u32..26, 0u32..62).prop_map(|(h, m)| format!("+{h:02}{m:02}")),
+        ];
+        (
+            year,
+            month,
+            day,
+            prop_oneof![4 => Just('T'), 1 => prop::sample::select(vec!['t', ' ', '_'])],
+            (0u32..26, 0u32..62, 0u32..62),
+            prop_oneof![Just(String::new()), "\\.[0-9]{0,12}", "\\.[0-9a]{1,3}"],
+            offset,
+        )
+            .prop_map(|(y, mo, d, t, (h, mi, s), frac, off)| {
+                format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{s:02}{frac}{off}")
+            })
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// The direct read of a timestamp gives chrono's answer to the second,
+        /// or leaves the text to chrono.
+        #[test]
+        fn timestamps_read_as_chrono_reads_them(s in timestamp()) {
+            let chrono = parse_created_at(&s).map(|t| t.timestamp());
+            if let Some(t) = canonical_seconds(s.as_bytes()) {
+                prop_assert_eq!(Ok(t), DateTime::parse_from_rfc3339(&s).map(|c| c.timestamp()), "{}", s);
+            }
+            match (created_at_seconds(&s), chrono) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", s),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", s),
+                (a, b) => prop_assert!(false, "{} -> {:?} chrono {:?}", s, a, b),
+            }
+        }
+    }
+
+    proptest! {
+        /// The word-at-a-time check agrees with the byte-at-a-time one.
+        #[test]
+        fn printable_ascii_is_per_byte(b in prop::collection::vec(
+            prop_oneof![0x1eu8..0x22, 0x7du8..0x82, any::<u8>(), Just(b'a')], 0..40)) {
+            prop_assert_eq!(printable_ascii(&b), b.iter().all(|c| (0x20..0x7f).contains(c)));
+        }
+
         /// The fast path and the field-by-field path agree on every message:
         /// the same review, or the same reason.
         #[test]
