@@ -350,6 +350,10 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    if let Ok(ab) = std::env::var("STREAM_AB") {
+        compare_builds(dir.path(), &ab);
+        return;
+    }
     let run_rate = match std::env::var("STREAM_MAX_RATE")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -394,6 +398,77 @@ fn main() {
     println!(
         "\nCPU while the measured stream was sent: {}.",
         cpu_lines.join("; ")
+    );
+}
+
+/// `STREAM_AB=OLD,NEW` (two reviewguard binaries): each drains the same
+/// topics of one broker, in turns, `STREAM_PAIRS` times (default 6), each
+/// run with a group and a changelog of its own. Prints each run's rate and
+/// CPU per review, and the medians. Runs alternate because this VM's speed
+/// drifts by half within minutes: only runs close in time compare.
+fn compare_builds(dir: &std::path::Path, ab: &str) {
+    let Some((old, new)) = ab.split_once(',') else {
+        panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
+    };
+    let pairs: usize = std::env::var("STREAM_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let n: usize = std::env::var("STREAM_REVIEWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let broker = Broker::start();
+    broker.create_topics(6);
+    produce_all(&broker.addr, &world(n, 31));
+    let bare = n as f64 / bare_consumer(&broker.addr, n);
+    println!("# {n} reviews, {pairs} pairs of runs; a bare consumer drained {bare:.0}/s\n");
+    println!("| pair | build | reviews/s | CPU µs per review | cores |");
+    println!("| ---: | --- | ---: | ---: | ---: |");
+    let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for pair in 1..=pairs {
+        for (side, (label, binary)) in [("old", old), ("new", new)].into_iter().enumerate() {
+            // A changelog of its own: a changelog another run wrote would
+            // restore its states, and its reviews would be skipped as done.
+            let changelog = format!("ab-changelog-{pair}-{label}");
+            broker.create_named_topics(&[&changelog], 6);
+            let mut svc = Service::start_binary(
+                binary.as_ref(),
+                &broker.addr,
+                &format!("ab-{pair}-{label}-{}", std::process::id()),
+                dir,
+                &[
+                    ("RUST_LOG", "warn"),
+                    ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
+                ],
+            );
+            let cpu0 = cpu_seconds(svc.child.id());
+            let secs = service_drain(&mut svc, n as u64);
+            let cpu = cpu_seconds(svc.child.id()) - cpu0;
+            svc.terminate();
+            let (rate, per_review) = (n as f64 / secs, cpu / n as f64 * 1e6);
+            println!(
+                "| {pair} | {label} | {rate:.0} | {per_review:.2} | {:.2} |",
+                cpu / secs
+            );
+            figures[side].push((rate, per_review));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [o, w] = &figures;
+    let ratios =
+        |f: fn(&(f64, f64)) -> f64| median(o.iter().zip(w).map(|(a, b)| f(b) / f(a)).collect());
+    println!(
+        "\nMedians: old {:.0}/s at {:.2} µs per review, new {:.0}/s at {:.2} µs; per pair, new/old: rate {:.3}, CPU per review {:.3}.",
+        median(o.iter().map(|x| x.0).collect()),
+        median(o.iter().map(|x| x.1).collect()),
+        median(w.iter().map(|x| x.0).collect()),
+        median(w.iter().map(|x| x.1).collect()),
+        ratios(|x| x.0),
+        ratios(|x| x.1),
     );
 }
 

@@ -26,21 +26,32 @@ const MAX_CATEGORIES: usize = 6;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Decayed(pub [f32; 2]);
 
+/// What `dt` seconds of decay multiply a count by, per horizon:
+/// `exp(-dt / tau)`. Worked out once per review for all of a business's
+/// counts (`exp` is most of a count's cost); no decay is exactly 1.
+fn factors(dt: i64) -> [f64; 2] {
+    if dt == 0 {
+        return [1.0; 2];
+    }
+    HORIZONS.map(|(_, tau)| (-(dt as f64) / tau).exp())
+}
+
 impl Decayed {
-    fn decay(&mut self, dt: i64) {
-        for (v, (_, tau)) in self.0.iter_mut().zip(HORIZONS) {
-            *v = (f64::from(*v) * (-(dt as f64) / tau).exp()) as f32;
+    fn decay(&mut self, factors: [f64; 2]) {
+        for (v, f) in self.0.iter_mut().zip(factors) {
+            *v = (f64::from(*v) * f) as f32;
         }
     }
-    /// Add one event that happened `age` seconds before the state's time.
-    fn add(&mut self, age: i64) {
-        for (v, (_, tau)) in self.0.iter_mut().zip(HORIZONS) {
-            *v += (-(age.max(0) as f64) / tau).exp() as f32;
+    /// Add one event whose weight per horizon is `weights` (the
+    /// [`factors`] of its age before the state's time).
+    fn add(&mut self, weights: [f64; 2]) {
+        for (v, w) in self.0.iter_mut().zip(weights) {
+            *v += w as f32;
         }
     }
-    fn at(self, dt: i64) -> [f64; 2] {
+    fn at(self, factors: [f64; 2]) -> [f64; 2] {
         let mut d = self;
-        d.decay(dt.max(0));
+        d.decay(factors);
         [f64::from(d.0[0]), f64::from(d.0[1])]
     }
 }
@@ -237,32 +248,33 @@ impl BusinessState {
     /// Fold one review in. Late reviews (older than `as_of`) count with their age.
     pub fn observe(&mut self, o: &Observation<'_>) {
         let age = if o.event_time > self.as_of {
-            let dt = o.event_time - self.as_of;
+            let decay = factors(o.event_time - self.as_of);
             for d in self.all_mut() {
-                d.decay(dt);
+                d.decay(decay);
             }
             self.as_of = o.event_time;
             0
         } else {
             self.as_of - o.event_time
         };
+        let weight = factors(age);
         self.reviews_total = self.reviews_total.saturating_add(1);
-        self.reviews.add(age);
+        self.reviews.add(weight);
         if o.rating.is_some_and(|r| r <= LOW_RATING) {
-            self.low_rating.add(age);
+            self.low_rating.add(weight);
         }
         if o.signals.is_empty() {
             return;
         }
         let domain = self.domain;
         let risk = self.risk.get_or_insert_default();
-        risk.risk_reviews.add(age);
+        risk.risk_reviews.add(weight);
         if o.photos > 0 {
-            risk.photo_risk.add(age);
+            risk.photo_risk.add(weight);
         }
         for (i, c) in Category::of(domain).iter().enumerate() {
             if o.signals.contains(*c) {
-                risk.categories[i].add(age);
+                risk.categories[i].add(weight);
             }
         }
         let ev = RiskEvent {
@@ -318,7 +330,7 @@ impl BusinessState {
     /// The feature vector as of time `t` (≥ `as_of` decays further; earlier is
     /// taken as `as_of`). Order and names: [`feature_names`].
     pub fn features_at(&self, t: i64) -> Vec<f64> {
-        let dt = t - self.as_of;
+        let dt = factors((t - self.as_of).max(0));
         let t = t.max(self.as_of);
         let reviews = self.reviews.at(dt);
         let low = self.low_rating.at(dt);

@@ -342,9 +342,26 @@ impl Service {
         dir: &std::path::Path,
         extra_env: &[(&str, &str)],
     ) -> Service {
+        Service::start_binary(
+            env!("CARGO_BIN_EXE_reviewguard").as_ref(),
+            brokers,
+            group,
+            dir,
+            extra_env,
+        )
+    }
+
+    /// [`Service::start`] with another build of reviewguard.
+    pub fn start_binary(
+        binary: &std::path::Path,
+        brokers: &str,
+        group: &str,
+        dir: &std::path::Path,
+        extra_env: &[(&str, &str)],
+    ) -> Service {
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let stderr_path = dir.join(format!("service-{}.log", free_port()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reviewguard"));
+        let mut cmd = Command::new(binary);
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["run", "--config", "config/reviewguard.toml"])
             .env("REVIEWGUARD_KAFKA_BROKERS", brokers)
