@@ -107,6 +107,11 @@ struct DomainMatcher {
     pairs: PairMatcher,
     /// The learned complement, asked for what the lexicons did not find.
     model: Option<SignalModel>,
+    /// The terms that hold no clause break (the others are never found in
+    /// a clause), each with whether it is a risk term: a scan of a whole
+    /// text with them finds just what a scan of each of its clauses finds
+    /// (see `lexicon_on`). `None` when there are none.
+    clause_terms: Option<(AhoCorasick, Vec<bool>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +258,7 @@ impl Extractor {
         food: (&str, &str),
         tourism: (&str, &str),
     ) -> Result<Extractor, LexiconError> {
+        let (food_src, tourism_src) = (food, tourism);
         let c: CommonFile =
             toml::from_str(common.1).map_err(|e| invalid(common.0, e.to_string()))?;
         let variant_keys: Vec<String> = c.variants.keys().map(|k| normalise_chars(k)).collect();
@@ -279,16 +285,35 @@ impl Extractor {
                 cue_kinds.push(kind);
             }
         }
+        let clause_breaks = ClauseBreaks::new(&c.clause_breaks);
+        let mut food = domain_matcher(food, Domain::Food)?;
+        let mut tourism = domain_matcher(tourism, Domain::Tourism)?;
+        for (m, path) in [(&mut food, food_src.0), (&mut tourism, tourism_src.0)] {
+            let (names, risk): (Vec<String>, Vec<bool>) = m
+                .names
+                .iter()
+                .zip(&m.kinds)
+                .filter(|(n, _)| !n.chars().any(|ch| clause_breaks.contains(ch)))
+                .map(|(n, k)| (n.clone(), matches!(k, TermKind::Risk(_))))
+                .unzip();
+            m.clause_terms = if names.len() == m.names.len() {
+                Some((m.terms.clone(), risk))
+            } else if names.is_empty() {
+                None
+            } else {
+                Some((automaton(&names, path)?, risk))
+            };
+        }
         Ok(Extractor {
-            clause_breaks: ClauseBreaks::new(&c.clause_breaks),
+            clause_breaks,
             window_chars: c.window_chars,
             window_chars_latin: c.window_chars_latin,
             cues: automaton(&cue_patterns, common.0)?,
             cue_kinds,
             variants: automaton(&variant_keys, common.0)?,
             variant_targets,
-            food: domain_matcher(food, Domain::Food)?,
-            tourism: domain_matcher(tourism, Domain::Tourism)?,
+            food,
+            tourism,
         })
     }
 
@@ -341,8 +366,19 @@ impl Extractor {
     fn lexicon_on(&self, domain: Domain, norm: &str) -> Extraction {
         let m = self.matcher(domain);
         let mut out = Extraction::default();
+        // Most texts name no risk term, and one scan of the whole text tells
+        // so: with terms that hold no clause break, no match spans one, so
+        // the leftmost-longest matches of the whole text are those of its
+        // clauses, one clause after another. Only a text with a risk term is
+        // walked clause by clause, with its cues.
+        let any_risk = m.clause_terms.as_ref().is_some_and(|(terms, risk)| {
+            terms
+                .find_iter(norm)
+                .any(|hit| risk[hit.pattern().as_usize()])
+        });
+        let clauses = if any_risk { norm } else { "" };
         let mut cues: Vec<CueMatch> = Vec::new();
-        for clause in norm.split(|ch: char| self.clause_breaks.contains(ch)) {
+        for clause in clauses.split(|ch: char| self.clause_breaks.contains(ch)) {
             if clause.is_empty() {
                 continue;
             }
@@ -645,6 +681,7 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
             pairs,
         },
         model: None,
+        clause_terms: None,
     })
 }
 
@@ -1060,6 +1097,26 @@ mod tests {
         assert!(
             e.to_string().contains("my/t.toml") && e.to_string().contains("first"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_lexicon_with_a_term_across_a_clause_break_is_walked_clause_by_clause() {
+        // "好吃，头" would take "头" from "头发" in a scan of the whole text;
+        // in the clause "头发很多" nothing does, and hair is found.
+        let lexicon = "domain = \"food\"\n[categories.foreign_object]\nterms = [\"头发\"]\nexclude = [\"好吃，头\"]\n";
+        let ex = Extractor::from_sources(
+            ("c", BUILTIN_COMMON),
+            ("my/food.toml", lexicon),
+            ("t", BUILTIN_TOURISM),
+        )
+        .unwrap();
+        let (terms, risk) = ex.food.clause_terms.as_ref().unwrap();
+        assert_eq!((terms.patterns_len(), risk.as_slice()), (1, &[true][..]));
+        assert!(
+            ex.extract_lexicon(Domain::Food, "好吃，头发很多")
+                .categories
+                .contains(C::ForeignObject)
         );
     }
 
