@@ -270,11 +270,11 @@ impl DeadLetter {
 /// order in its shard, so the results are those of a single thread.
 const SHARDS: usize = 8;
 
+/// A shard's businesses; those changed since the last commit are marked
+/// (for the changelog: [`States::take_changed`]).
 #[derive(Default)]
 struct Shard {
     states: States,
-    /// Businesses changed since the last commit (for the changelog), per domain.
-    touched: [hashbrown::HashSet<Box<str>>; 2],
 }
 
 struct PartitionState {
@@ -446,19 +446,16 @@ fn fold_shard(
         let offset = p.offset;
         let review = &p.review;
         let domain = review.domain;
-        let state = shard
+        let (slot, state) = shard
             .states
-            .entry(domain, &review.business_id, review.event_time);
+            .entry_at(domain, &review.business_id, review.event_time);
         let step = if state.source_offset >= offset {
             // The restored state holds it already.
             Step::Duplicate
         } else {
             let mut outcome = scorer.process_state(state, review, p.signals);
             state.source_offset = offset;
-            let touched = &mut shard.touched[domain.index()];
-            if !touched.contains(&*review.business_id) {
-                touched.insert((*review.business_id).into());
-            }
+            shard.states.mark_changed(slot);
             if let Some(flag) = outcome.flag.as_mut() {
                 flag.emitted_at =
                     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -1473,19 +1470,14 @@ impl Shell<'_> {
         for (tp, part) in self.partitions.iter_mut() {
             let topic: Arc<str> = tp.0.as_str().into();
             for shard in part.shards.iter_mut() {
-                let touched = std::mem::take(&mut shard.touched);
-                for (domain, ids) in Domain::ALL.into_iter().zip(touched) {
-                    for business_id in ids {
-                        if let Some(state) = shard.states.get(domain, &business_id) {
-                            changed.push(Changed {
-                                topic: Arc::clone(&topic),
-                                partition: tp.1,
-                                domain,
-                                business_id,
-                                state: state.clone(),
-                            });
-                        }
-                    }
+                for (domain, business_id, state) in shard.states.take_changed() {
+                    changed.push(Changed {
+                        topic: Arc::clone(&topic),
+                        partition: tp.1,
+                        domain,
+                        business_id: business_id.into(),
+                        state: state.clone(),
+                    });
                 }
             }
         }

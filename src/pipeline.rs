@@ -130,6 +130,10 @@ struct Shelf {
     /// Positions in `entries`, by hash of the id.
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
+    /// Positions marked changed since the last [`States::take_changed`],
+    /// once each, and a bit per entry that says which are.
+    changed: Vec<u32>,
+    marked: Vec<u64>,
 }
 
 impl Shelf {
@@ -144,11 +148,11 @@ impl Shelf {
             .map(|&i| i as usize)
     }
 
-    /// The state of `id`, created by `new` when the business is new.
-    fn entry(&mut self, id: &str, new: impl FnOnce() -> BusinessState) -> &mut BusinessState {
+    /// The position of `id`'s state, created by `new` when the business is new.
+    fn locate(&mut self, id: &str, new: impl FnOnce() -> BusinessState) -> usize {
         let hash = self.hash(id);
         let (entries, hasher) = (&self.entries, &self.hasher);
-        let at = match self.index.entry(
+        match self.index.entry(
             hash,
             |&i| entries[i as usize].0 == id,
             |&i| hasher.hash_one(entries[i as usize].0.as_str()),
@@ -160,8 +164,18 @@ impl Shelf {
                 self.entries.push((CompactString::from(id), new()));
                 at
             }
-        };
-        &mut self.entries[at].1
+        }
+    }
+
+    fn mark(&mut self, at: usize) {
+        let (word, bit) = (at / 64, 1u64 << (at % 64));
+        if self.marked.len() <= word {
+            self.marked.resize(word + 1, 0);
+        }
+        if self.marked[word] & bit == 0 {
+            self.marked[word] |= bit;
+            self.changed.push(position(at));
+        }
     }
 
     /// Put `state` in place for `id`, replacing what was there.
@@ -263,8 +277,52 @@ impl States {
             })
     }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
-        self.shelves[domain.index()].entry(business_id, || BusinessState::new(domain, t))
+        self.entry_at(domain, business_id, t).1
     }
+
+    /// [`States::entry`], with where the state is, for [`States::mark_changed`].
+    pub fn entry_at(
+        &mut self,
+        domain: Domain,
+        business_id: &str,
+        t: i64,
+    ) -> (Slot, &mut BusinessState) {
+        let shelf = &mut self.shelves[domain.index()];
+        let at = shelf.locate(business_id, || BusinessState::new(domain, t));
+        (Slot { domain, at }, &mut shelf.entries[at].1)
+    }
+
+    /// Note that a business's state changed (each is noted once until taken).
+    pub fn mark_changed(&mut self, slot: Slot) {
+        self.shelves[slot.domain.index()].mark(slot.at);
+    }
+
+    /// The businesses marked changed since the last call, each once, in the
+    /// order first marked; their marks are cleared.
+    pub fn take_changed(&mut self) -> impl Iterator<Item = (Domain, &str, &BusinessState)> {
+        Domain::ALL
+            .into_iter()
+            .zip(self.shelves.iter_mut())
+            .flat_map(|(domain, shelf)| {
+                let changed = std::mem::take(&mut shelf.changed);
+                for &at in &changed {
+                    shelf.marked[at as usize / 64] = 0;
+                }
+                let entries = &shelf.entries;
+                changed.into_iter().map(move |at| {
+                    let (id, state) = &entries[at as usize];
+                    (domain, id.as_str(), state)
+                })
+            })
+    }
+}
+
+/// Where a business's state is in [`States`] (valid while no business is
+/// removed: none ever is).
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    domain: Domain,
+    at: usize,
 }
 
 /// The fold shard of a business among `shards`: a fixed function of (domain,
@@ -471,6 +529,42 @@ mod tests {
         assert_eq!(empty.len(), a.len());
         assert_eq!(empty.count(Domain::ALL[0]), a.count(Domain::ALL[0]));
         assert!(empty.iter().all(|(d, id, s)| a.get(d, id) == Some(s)));
+    }
+
+    /// Changed businesses are taken once each, in the order first marked,
+    /// and marks after a take start afresh; lookups and inserts mark nothing.
+    #[test]
+    fn changed_businesses_are_taken_once_each() {
+        let mut s = States::default();
+        let (food, tourism) = (Domain::ALL[0], Domain::ALL[1]);
+        // Past a word of marks, in both domains, some twice.
+        for i in [3, 70, 3, 130, 70, 0] {
+            let (slot, _) = s.entry_at(food, &format!("shop-{i}"), 0);
+            s.mark_changed(slot);
+        }
+        let (slot, _) = s.entry_at(tourism, "hotel-1", 0);
+        s.mark_changed(slot);
+        s.entry(food, "looked-up-only", 0);
+        s.insert(food, "restored".into(), BusinessState::new(food, 0));
+        let taken: Vec<(Domain, String)> = s
+            .take_changed()
+            .map(|(d, id, _)| (d, id.to_owned()))
+            .collect();
+        let want: Vec<(Domain, String)> = ["shop-3", "shop-70", "shop-130", "shop-0"]
+            .iter()
+            .map(|id| (food, (*id).to_owned()))
+            .chain([(tourism, "hotel-1".to_owned())])
+            .collect();
+        assert_eq!(taken, want);
+        assert_eq!(s.take_changed().count(), 0);
+        let (slot, state) = s.entry_at(food, "shop-70", 0);
+        state.reviews_total = 5;
+        s.mark_changed(slot);
+        let again: Vec<(String, u32)> = s
+            .take_changed()
+            .map(|(_, id, st)| (id.to_owned(), st.reviews_total))
+            .collect();
+        assert_eq!(again, [("shop-70".to_owned(), 5)]);
     }
 
     /// A shadow model changes no flag, and its own metrics move.
