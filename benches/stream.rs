@@ -456,7 +456,12 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let mid = v.len() / 2;
+        if v.len() % 2 == 0 {
+            (v[mid - 1] + v[mid]) / 2.0
+        } else {
+            v[mid]
+        }
     };
     let [o, w] = &figures;
     let ratios =
