@@ -699,43 +699,56 @@ fn latin_boundaries(s: &str, start: usize, end: usize) -> bool {
 /// characters removed (拉 肚 子 -> 拉肚子), runs of white space folded.
 pub fn normalise_chars(text: &str) -> String {
     let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    // The two input characters before this one (after width folding).
-    let (mut prev, mut prev2) = ('\0', '\0');
+    let mut n = Normaliser::new(text);
     let mut i = 0;
     while i < b.len() {
         // A run of Chinese characters (most of the text) is copied as it is:
         // none is folded, invisible, a splitter or white space.
         let run = cjk_run_end(b, i);
         if run > i {
-            if std::mem::take(&mut pending_space) && !out.chars().next_back().is_some_and(is_cjk) {
-                out.push(' ');
-            }
-            let chars = &text[i..run];
-            let mut back = chars.chars().rev();
-            (prev, prev2) = match (back.next(), back.next()) {
-                (Some(last), Some(before)) => (last, before),
-                (Some(last), None) => (last, prev),
-                _ => (prev, prev2),
-            };
-            out.push_str(chars);
+            n.push_cjk_run(&text[i..run]);
             i = run;
             continue;
         }
         let Some(raw) = text[i..].chars().next() else {
             break;
         };
-        let here = i;
+        n.push(text, i, raw);
         i += raw.len_utf8();
+    }
+    n.out
+}
+
+/// [`normalise_chars`]'s output so far, and what it remembers of the input.
+struct Normaliser {
+    out: String,
+    pending_space: bool,
+    /// The two input characters before the next one (after width folding).
+    prev: char,
+    prev2: char,
+}
+
+impl Normaliser {
+    fn new(text: &str) -> Self {
+        Normaliser {
+            out: String::with_capacity(text.len()),
+            pending_space: false,
+            prev: '\0',
+            prev2: '\0',
+        }
+    }
+
+    /// The character `raw`, at byte `here` of `text`.
+    fn push(&mut self, text: &str, here: usize, raw: char) {
         let ch = fold_width(raw);
-        // (Chinese characters that fold_width makes are handled here too.)
+        // A Chinese character (most of the text) is not invisible, a
+        // splitter or white space: it skips those checks.
         let cjk = is_cjk(ch);
         if !cjk && is_invisible(ch) {
-            continue;
+            return;
         }
-        let (before, before2) = (prev, prev2);
-        (prev2, prev) = (prev, ch);
+        let (before, before2) = (self.prev, self.prev2);
+        (self.prev2, self.prev) = (self.prev, ch);
         if !cjk {
             // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
             // characters is a dodge, not punctuation.
@@ -743,30 +756,45 @@ pub fn normalise_chars(text: &str) -> String {
                 let mut ahead = text[here + raw.len_utf8()..].chars().map(fold_width);
                 let (next, next2) = (ahead.next(), ahead.next());
                 if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
-                    continue;
+                    return;
                 }
             }
             if ch.is_whitespace() {
-                pending_space = !out.is_empty();
-                continue;
+                self.pending_space = !self.out.is_empty();
+                return;
             }
         }
-        if pending_space {
-            pending_space = false;
-            let prev_cjk = out.chars().next_back().is_some_and(is_cjk);
-            if !(prev_cjk && cjk) {
-                out.push(' ');
-            }
-        }
+        self.space_before(cjk);
         if ch.is_ascii() {
-            out.push(ch.to_ascii_lowercase());
+            self.out.push(ch.to_ascii_lowercase());
         } else if cjk {
-            out.push(ch);
+            self.out.push(ch);
         } else {
-            out.extend(ch.to_lowercase());
+            self.out.extend(ch.to_lowercase());
         }
     }
-    out
+
+    /// Characters that are all [`is_cjk`]: what [`Normaliser::push`] does
+    /// with each, in one copy.
+    fn push_cjk_run(&mut self, run: &str) {
+        self.space_before(true);
+        let mut back = run.chars().rev();
+        (self.prev, self.prev2) = match (back.next(), back.next()) {
+            (Some(last), Some(before)) => (last, before),
+            (Some(last), None) => (last, self.prev),
+            _ => (self.prev, self.prev2),
+        };
+        self.out.push_str(run);
+    }
+
+    /// A pending space goes out, unless it falls between Chinese characters.
+    fn space_before(&mut self, cjk: bool) {
+        if std::mem::take(&mut self.pending_space)
+            && !(cjk && self.out.chars().next_back().is_some_and(is_cjk))
+        {
+            self.out.push(' ');
+        }
+    }
 }
 
 /// The end of the run of characters [`is_cjk`] takes that starts at `b[i]`
@@ -859,54 +887,14 @@ mod tests {
     use super::*;
     use Category as C;
 
-    /// [`normalise_chars`] one character at a time, as it was before Chinese
-    /// runs were copied whole: the oracle for the proptest below.
+    /// [`normalise_chars`] one character at a time, Chinese ones too: the
+    /// oracle for the proptest below.
     fn normalise_chars_per_char(text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut pending_space = false;
-        // The two input characters before this one (after width folding).
-        let (mut prev, mut prev2) = ('\0', '\0');
+        let mut n = Normaliser::new(text);
         for (i, raw) in text.char_indices() {
-            let ch = fold_width(raw);
-            // A Chinese character (most of the text) is not invisible, a
-            // splitter or white space: it skips those checks.
-            let cjk = is_cjk(ch);
-            if !cjk && is_invisible(ch) {
-                continue;
-            }
-            let (before, before2) = (prev, prev2);
-            (prev2, prev) = (prev, ch);
-            if !cjk {
-                // 拉.肚.子, 拉-肚-子: a separator repeated between single Chinese
-                // characters is a dodge, not punctuation.
-                if SPLITTERS.contains(&ch) && is_cjk(before) {
-                    let mut ahead = text[i + raw.len_utf8()..].chars().map(fold_width);
-                    let (next, next2) = (ahead.next(), ahead.next());
-                    if next.is_some_and(is_cjk) && (next2 == Some(ch) || before2 == ch) {
-                        continue;
-                    }
-                }
-                if ch.is_whitespace() {
-                    pending_space = !out.is_empty();
-                    continue;
-                }
-            }
-            if pending_space {
-                pending_space = false;
-                let prev_cjk = out.chars().next_back().is_some_and(is_cjk);
-                if !(prev_cjk && cjk) {
-                    out.push(' ');
-                }
-            }
-            if ch.is_ascii() {
-                out.push(ch.to_ascii_lowercase());
-            } else if cjk {
-                out.push(ch);
-            } else {
-                out.extend(ch.to_lowercase());
-            }
+            n.push(text, i, raw);
         }
-        out
+        n.out
     }
 
     proptest::proptest! {
