@@ -305,7 +305,12 @@ fn throughput(dir: &std::path::Path) -> f64 {
     let bare_cpu0 = cpu_seconds(me);
     let bare = bare_consumer(&broker.addr, n);
     let bare_cpu = cpu_seconds(me) - bare_cpu0;
-    let mut svc = Service::start(&broker.addr, "stream-bench", dir, &[("RUST_LOG", "warn")]);
+    let mut svc = Service::start(
+        &broker.addr,
+        "stream-bench",
+        dir,
+        &[("REVIEWGUARD_LOG", "warn")],
+    );
     let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
     let run = service_drain(&mut svc, n as u64);
     let (svc_cpu, broker_cpu) = (
@@ -438,7 +443,7 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
                 &format!("ab-{pair}-{label}-{}", std::process::id()),
                 dir,
                 &[
-                    ("RUST_LOG", "warn"),
+                    ("REVIEWGUARD_LOG", "warn"),
                     ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
                 ],
             );
@@ -515,7 +520,7 @@ fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
         &broker.addr,
         &format!("stream-bench-latency-{k}"),
         dir,
-        &[("RUST_LOG", "warn")],
+        &[("REVIEWGUARD_LOG", "warn")],
     );
     svc.wait_ready(Duration::from_secs(60));
     let all: Vec<_> = warmup.iter().chain(&measured).cloned().collect();
