@@ -258,7 +258,6 @@ impl Extractor {
         food: (&str, &str),
         tourism: (&str, &str),
     ) -> Result<Extractor, LexiconError> {
-        let (food_src, tourism_src) = (food, tourism);
         let c: CommonFile =
             toml::from_str(common.1).map_err(|e| invalid(common.0, e.to_string()))?;
         let variant_keys: Vec<String> = c.variants.keys().map(|k| normalise_chars(k)).collect();
@@ -286,24 +285,8 @@ impl Extractor {
             }
         }
         let clause_breaks = ClauseBreaks::new(&c.clause_breaks);
-        let mut food = domain_matcher(food, Domain::Food)?;
-        let mut tourism = domain_matcher(tourism, Domain::Tourism)?;
-        for (m, path) in [(&mut food, food_src.0), (&mut tourism, tourism_src.0)] {
-            let (names, risk): (Vec<String>, Vec<bool>) = m
-                .names
-                .iter()
-                .zip(&m.kinds)
-                .filter(|(n, _)| !n.chars().any(|ch| clause_breaks.contains(ch)))
-                .map(|(n, k)| (n.clone(), matches!(k, TermKind::Risk(_))))
-                .unzip();
-            m.clause_terms = if names.len() == m.names.len() {
-                Some((m.terms.clone(), risk))
-            } else if names.is_empty() {
-                None
-            } else {
-                Some((automaton(&names, path)?, risk))
-            };
-        }
+        let food = domain_matcher(food, Domain::Food, &clause_breaks)?;
+        let tourism = domain_matcher(tourism, Domain::Tourism, &clause_breaks)?;
         Ok(Extractor {
             clause_breaks,
             window_chars: c.window_chars,
@@ -585,7 +568,11 @@ impl CueScope {
     }
 }
 
-fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, LexiconError> {
+fn domain_matcher(
+    src: (&str, &str),
+    domain: Domain,
+    clause_breaks: &ClauseBreaks,
+) -> Result<DomainMatcher, LexiconError> {
     let (path, text) = src;
     let f: DomainFile = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
     if f.domain != domain.as_str() {
@@ -671,8 +658,22 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
         .kind(Some(AhoCorasickKind::DFA))
         .build(&pair_parts)
         .map_err(|e| invalid(path, e.to_string()))?;
+    let terms = automaton(&names, path)?;
+    let (within, risk): (Vec<String>, Vec<bool>) = names
+        .iter()
+        .zip(&kinds)
+        .filter(|(n, _)| !n.chars().any(|ch| clause_breaks.contains(ch)))
+        .map(|(n, k)| (n.clone(), matches!(k, TermKind::Risk(_))))
+        .unzip();
+    let clause_terms = if within.len() == names.len() {
+        Some((terms.clone(), risk))
+    } else if within.is_empty() {
+        None
+    } else {
+        Some((automaton(&within, path)?, risk))
+    };
     Ok(DomainMatcher {
-        terms: automaton(&names, path)?,
+        terms,
         kinds,
         names,
         pairs: PairMatcher {
@@ -681,7 +682,7 @@ fn domain_matcher(src: (&str, &str), domain: Domain) -> Result<DomainMatcher, Le
             pairs,
         },
         model: None,
-        clause_terms: None,
+        clause_terms,
     })
 }
 
