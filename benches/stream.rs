@@ -284,15 +284,21 @@ fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
     f64::NAN
 }
 
+/// How many reviews the throughput phase streams: `STREAM_REVIEWS`, or
+/// 1,000,000.
+fn stream_reviews() -> usize {
+    std::env::var("STREAM_REVIEWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 /// The throughput phase: `reviewguard run` and a bare consumer drain the
 /// same topics; prints both. The service's rate.
 fn throughput(dir: &std::path::Path) -> f64 {
     let broker = Broker::start();
     broker.create_topics(6);
-    let n: usize = std::env::var("STREAM_REVIEWS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = stream_reviews();
     let reviews = world(n, 31);
     let mb = reviews
         .iter()
@@ -419,10 +425,7 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    let n: usize = std::env::var("STREAM_REVIEWS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = stream_reviews();
     let broker = Broker::start();
     broker.create_topics(6);
     produce_all(&broker.addr, &world(n, 31));
