@@ -147,12 +147,18 @@ fn quote_bits_sse2(b: &[u8], bits: &mut [u64]) -> bool {
         refused |= bad;
         k += 1;
     }
-    // The tail, padded with a letter (neither a quote nor refused).
-    let mut bytes = [b'a'; 16];
-    bytes[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    let (quotes, bad) = block(&bytes);
-    bits[k / 4] |= quotes << (k % 4 * 16);
-    !(refused | bad)
+    // The tail, padded with a letter (neither a quote nor refused). None
+    // when the length is a multiple of 16: at the longest text, `bits` has
+    // no word for one more block.
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let mut bytes = [b'a'; 16];
+        bytes[..tail.len()].copy_from_slice(tail);
+        let (quotes, bad) = block(&bytes);
+        bits[k / 4] |= quotes << (k % 4 * 16);
+        refused |= bad;
+    }
+    !refused
 }
 
 /// [`quote_bits`] eight bytes at a time, in plain integer arithmetic.
@@ -181,9 +187,13 @@ fn quote_bits_swar(b: &[u8], bits: &mut [u64]) -> bool {
         mark(k, u64::from_le_bytes(word));
         k += 1;
     }
-    let mut word = [b'a'; 8];
-    word[..words.remainder().len()].copy_from_slice(words.remainder());
-    mark(k, u64::from_le_bytes(word));
+    // (As in the SSE2 version: no tail word when there is no tail.)
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut word = [b'a'; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        mark(k, u64::from_le_bytes(word));
+    }
     bad & HIGH == 0
 }
 
@@ -438,6 +448,25 @@ mod tests {
         }
     }
 
+    /// Objects of every length around the longest the compact scanner
+    /// reads (a multiple of its blocks among them) are read whole, as
+    /// serde_json reads them, or handed on; never a panic.
+    #[test]
+    fn reads_objects_of_every_length_near_the_limit() {
+        for len in MAX_COMPACT_BYTES - 40..=MAX_COMPACT_BYTES + 40 {
+            let pad = len - "{\"k\":1,\"text\":\"\"}".len();
+            let text = format!("{{\"k\":1,\"text\":\"{}\"}}", "x".repeat(pad));
+            assert_eq!(text.len(), len);
+            let members = scan(&text).unwrap_or_else(|| panic!("{len} bytes not read"));
+            assert_eq!(members.len(), 2, "{len} bytes");
+            assert_eq!(
+                members[1].1,
+                Scalar::Str(&text[15..15 + pad]),
+                "{len} bytes"
+            );
+        }
+    }
+
     proptest! {
         /// The compact reading and the token-at-a-time one agree on every
         /// text the compact one takes.
@@ -456,7 +485,10 @@ mod tests {
         #[test]
         fn quote_bits_are_per_byte(
             (mut b, refused) in (
-                prop::collection::vec(prop_oneof![Just(b'"'), 0x20u8..0x24, 0x5du8..=0xff], 0..200),
+                // Short texts, and texts near the longest compact reads.
+                prop_oneof![0..200usize, 1000..=MAX_COMPACT_BYTES].prop_flat_map(|n| {
+                    prop::collection::vec(prop_oneof![Just(b'"'), 0x20u8..0x24, 0x5du8..=0xff], n)
+                }),
                 prop::option::of((any::<prop::sample::Index>(), prop_oneof![Just(b'\\'), 0u8..0x20])),
             )
         ) {
@@ -464,6 +496,8 @@ mod tests {
             if let Some((at, c)) = refused {
                 b.insert(at.index(b.len() + 1), c);
             }
+            // (No more than the longest text compact reads: what `bits` holds.)
+            b.truncate(MAX_COMPACT_BYTES);
             let clean = !b.iter().any(|&c| c == b'\\' || c < 0x20);
             type Way = fn(&[u8], &mut [u64]) -> bool;
             let mut both: Vec<Way> = vec![quote_bits_swar];
