@@ -112,6 +112,13 @@ struct DomainMatcher {
     /// text with them finds just what a scan of each of its clauses finds
     /// (see `lexicon_on`). `None` when there are none.
     clause_terms: Option<(AhoCorasick, Vec<bool>)>,
+    /// Every risk term, every first part of a pair and every variant key,
+    /// found anywhere (standard match kind). A text (after
+    /// [`normalise_chars`]) that holds none of them has no variant to fold,
+    /// and the lexicons find nothing in it: no risk term, so no clause has
+    /// one, and no pair without its first part. Most texts: one scan
+    /// instead of three (variants, clause terms, pair parts).
+    quiet: AhoCorasick,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,8 +292,8 @@ impl Extractor {
             }
         }
         let clause_breaks = ClauseBreaks::new(&c.clause_breaks);
-        let food = domain_matcher(food, Domain::Food, &clause_breaks)?;
-        let tourism = domain_matcher(tourism, Domain::Tourism, &clause_breaks)?;
+        let food = domain_matcher(food, Domain::Food, &clause_breaks, &variant_keys)?;
+        let tourism = domain_matcher(tourism, Domain::Tourism, &clause_breaks, &variant_keys)?;
         Ok(Extractor {
             clause_breaks,
             window_chars: c.window_chars,
@@ -309,7 +316,11 @@ impl Extractor {
 
     /// Normalise text for matching: see [`normalise_chars`], then fold variants.
     pub fn normalise(&self, text: &str) -> String {
-        let chars = normalise_chars(text);
+        self.fold_variants(normalise_chars(text))
+    }
+
+    /// `chars` (from [`normalise_chars`]) with its variants folded.
+    fn fold_variants(&self, chars: String) -> String {
         // Most texts hold no variant: keep them as they are, uncopied.
         if self.variant_targets.is_empty() || !self.variants.is_match(&chars) {
             return chars;
@@ -320,8 +331,7 @@ impl Extractor {
     /// The risk categories a review asserts, with the terms behind them:
     /// the lexicons', then the learned model's for what they did not find.
     pub fn extract(&self, domain: Domain, text: &str) -> Extraction {
-        let norm = self.normalise(text);
-        let mut out = self.lexicon_on(domain, &norm);
+        let (norm, mut out) = self.lexicons(domain, text);
         if let Some(model) = &self.matcher(domain).model {
             for (category, pos, why) in model.judge(&norm, out.categories).fired {
                 // The n-gram that weighs most must not be negated, a worry
@@ -343,7 +353,20 @@ impl Extractor {
 
     /// What the lexicons alone find (no learned model).
     pub fn extract_lexicon(&self, domain: Domain, text: &str) -> Extraction {
-        self.lexicon_on(domain, &self.normalise(text))
+        self.lexicons(domain, text).1
+    }
+
+    /// The normalised text ([`Extractor::normalise`]) and what the lexicons
+    /// find in it; a text that holds nothing `quiet` knows is not walked.
+    fn lexicons(&self, domain: Domain, text: &str) -> (String, Extraction) {
+        let chars = normalise_chars(text);
+        if !self.matcher(domain).quiet.is_match(&chars) {
+            // No variant: `chars` is the normalised text. Nothing found.
+            return (chars, Extraction::default());
+        }
+        let norm = self.fold_variants(chars);
+        let out = self.lexicon_on(domain, &norm);
+        (norm, out)
     }
 
     fn lexicon_on(&self, domain: Domain, norm: &str) -> Extraction {
@@ -572,6 +595,7 @@ fn domain_matcher(
     src: (&str, &str),
     domain: Domain,
     clause_breaks: &ClauseBreaks,
+    variant_keys: &[String],
 ) -> Result<DomainMatcher, LexiconError> {
     let (path, text) = src;
     let f: DomainFile = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
@@ -653,11 +677,30 @@ fn domain_matcher(
     if names.iter().any(String::is_empty) {
         return Err(invalid(path, "an empty term"));
     }
-    let parts = AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(&pair_parts)
-        .map_err(|e| invalid(path, e.to_string()))?;
+    let standard = |patterns: &[&String]| {
+        AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(patterns)
+            .map_err(|e| invalid(path, e.to_string()))
+    };
+    let parts = standard(&pair_parts.iter().collect::<Vec<_>>())?;
+    let quiet = standard(
+        &names
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, k)| matches!(k, TermKind::Risk(_)))
+            .map(|(n, _)| n)
+            .chain(
+                pair_parts
+                    .iter()
+                    .zip(&roles)
+                    .filter(|(_, r)| r.iter().any(|(_, role)| *role == PairRole::First))
+                    .map(|(p, _)| p),
+            )
+            .chain(variant_keys)
+            .collect::<Vec<_>>(),
+    )?;
     let terms = automaton(&names, path)?;
     let (within, risk): (Vec<String>, Vec<bool>) = names
         .iter()
@@ -683,6 +726,7 @@ fn domain_matcher(
         },
         model: None,
         clause_terms,
+        quiet,
     })
 }
 
@@ -906,6 +950,67 @@ mod tests {
         fn chinese_runs_copy_as_characters_do(text in
             "[\u{3300}-\u{3500}\u{4e00}-\u{4e10}\u{9ff0}-\u{a010}\u{f8f0}-\u{fb10}\u{ff01}-\u{ff5e}\u{3000}\u{200b}\u{1f600}.·、 \tA-Za-z0-9拉肚子]{0,40}") {
             proptest::prop_assert_eq!(normalise_chars(&text), normalise_chars_per_char(&text));
+        }
+    }
+
+    /// Every string of the built-in lexicon files (terms, exclusions, cues,
+    /// pair parts, variants and their targets), keys of tables included,
+    /// and each pair's first parts joined to its second parts.
+    fn lexicon_pieces() -> Vec<String> {
+        fn walk(v: &toml::Value, out: &mut Vec<String>) {
+            match v {
+                toml::Value::String(s) => out.push(s.clone()),
+                toml::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                toml::Value::Table(t) => {
+                    // A pair's parts also side by side (most pieces are terms).
+                    if let (Some(toml::Value::Array(first)), Some(toml::Value::Array(then))) =
+                        (t.get("first"), t.get("then"))
+                    {
+                        for (f, t) in first.iter().zip(then.iter().cycle()) {
+                            if let (Some(f), Some(t)) = (f.as_str(), t.as_str()) {
+                                out.push(format!("{f}{t}"));
+                            }
+                        }
+                    }
+                    t.iter().for_each(|(k, v)| {
+                        out.push(k.clone());
+                        walk(v, out);
+                    });
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for src in [BUILTIN_COMMON, BUILTIN_FOOD, BUILTIN_TOURISM] {
+            walk(&toml::from_str::<toml::Value>(src).unwrap(), &mut out);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Skipping the texts that hold nothing `quiet` knows changes
+        /// nothing: the lexicons find what the full walk over the
+        /// normalised text finds, on texts strung from the lexicons' own
+        /// pieces, filler and breaks.
+        #[test]
+        fn the_quiet_check_skips_only_texts_with_nothing_to_find(
+            picks in proptest::collection::vec(0usize..1_000_000, 0..8),
+            food in proptest::bool::ANY,
+        ) {
+            use std::sync::LazyLock;
+            static EX: LazyLock<(Extractor, Vec<String>)> = LazyLock::new(|| {
+                let mut pieces = lexicon_pieces();
+                pieces.extend(["今天", "，", "。", "不", " ", "a", "的"].map(String::from));
+                (Extractor::builtin().unwrap(), pieces)
+            });
+            let (ex, pieces) = &*EX;
+            let text: String = picks.iter().map(|i| pieces[i % pieces.len()].as_str()).collect();
+            let domain = if food { Domain::Food } else { Domain::Tourism };
+            proptest::prop_assert_eq!(
+                ex.extract_lexicon(domain, &text),
+                ex.lexicon_on(domain, &ex.normalise(&text)),
+                "{:?}", text
+            );
         }
     }
 
