@@ -386,9 +386,9 @@ fn a_restarted_broker_is_waited_for_without_busy_looping() {
 /// producer cannot deliver to (they do not exist). The service stops reading
 /// when its outputs are not acknowledged (a batch's deliveries are awaited
 /// before the next is read; librdkafka's prefetch and producer queue are
-/// capped), so its resident memory stays far below the backlog. (An idle
-/// debug build holds about 58 MiB: automata, models, allocator and librdkafka;
-/// the prefetch may add 32 MiB.)
+/// capped), so its resident memory stays far below the backlog. (A debug
+/// build holds about 84 MiB when ready: automata, models, allocator,
+/// librdkafka and its own unoptimised code; the prefetch may add 32 MiB.)
 #[test]
 fn memory_stays_bounded_while_the_output_is_stalled() {
     const BOUND_KIB: u64 = 128 * 1024;
