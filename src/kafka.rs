@@ -45,7 +45,7 @@ use crate::category::CategorySet;
 use crate::config::{Config, Guarantee};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
-use crate::pipeline::{Outcome, Scorer, States, shard_of};
+use crate::pipeline::{Outcome, Scorer, States, shard_of, shield};
 use crate::review::{self, DecodeOptions, Domain, Rejection, ReviewRef};
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
@@ -392,27 +392,52 @@ struct Prepared<'m> {
 /// was refused.
 type Decoded<'m> = Result<Prepared<'m>, (usize, Rejection)>;
 
-/// Decode and extract a run of a batch's messages (pure, any thread).
+/// Decode and extract a run of a batch's messages (pure, any thread). A
+/// panic (a bug that some message sets off) is contained: the run is read
+/// again one message at a time, each in [`shield`], so that only the
+/// message that sets it off is refused (`internal_error`). One guard per
+/// run rather than per message: a guard costs a copy of each decoded review.
+fn prepare_run<'m>(
+    scorer: &Scorer,
+    msgs: &'m [BorrowedMessage<'_>],
+    todo: &[(usize, DecodeOptions)],
+) -> Vec<Decoded<'m>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        prepare(scorer, msgs, todo, false)
+    }))
+    .unwrap_or_else(|_| prepare(scorer, msgs, todo, true))
+}
+
+/// [`prepare_run`]'s reading, each message in [`shield`] when `shielded`.
 fn prepare<'m>(
     scorer: &Scorer,
     msgs: &'m [BorrowedMessage<'_>],
     todo: &[(usize, DecodeOptions)],
+    shielded: bool,
 ) -> Vec<Decoded<'m>> {
     // One clock reading per message: each one's time runs from the last's end.
     let mut last = Instant::now();
     todo.iter()
         .map(|&(i, ref opts)| {
             let m = &msgs[i];
-            let decoded = match review::decode_ref(m.payload().unwrap_or_default(), opts) {
-                Ok(review) => {
-                    let signals = scorer
-                        .extractor
-                        .extract(review.domain, &review.text)
-                        .categories;
-                    Ok((review, signals))
-                }
-                Err(rejection) => Err((i, rejection)),
+            let read = || {
+                let review = review::decode_ref(m.payload().unwrap_or_default(), opts)?;
+                let signals = scorer
+                    .extractor
+                    .extract(review.domain, &review.text)
+                    .categories;
+                Ok((review, signals))
             };
+            let decoded = if shielded { shield(read) } else { read() }.map_err(|rejection| {
+                if rejection.reason == review::RejectReason::Internal {
+                    tracing::error!(
+                        partition = m.partition(),
+                        offset = m.offset(),
+                        "reading a message panicked (a bug): it goes to the dead-letter topic"
+                    );
+                }
+                (i, rejection)
+            });
             let now = Instant::now();
             let took = now - last;
             last = now;
@@ -562,7 +587,7 @@ fn work_out(
     // Decode and extract on every core (pure), ...
     let decoded: Vec<Vec<Decoded>> = todo
         .par_chunks(32)
-        .map(|run| prepare(scorer, msgs, run))
+        .map(|run| prepare_run(scorer, msgs, run))
         .collect();
     // ... put each review in its partition's shard (by reference: this is
     // serial, and a decoded review is a few hundred bytes), ...

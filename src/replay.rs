@@ -298,16 +298,19 @@ fn decode_chunk<'a>(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // left Blank
         }
-        *d = match review::decode_ref(line, opts) {
+        *d = match crate::pipeline::shield(|| {
+            let review = review::decode_ref(line, opts)?;
+            let signals = scorer
+                .extractor
+                .extract(review.domain, &review.text)
+                .categories;
+            Ok((review, signals))
+        }) {
             Err(r) => Decoded::Bad {
                 reason: r.reason,
                 detail: r.detail,
             },
-            Ok(review) => {
-                let signals = scorer
-                    .extractor
-                    .extract(review.domain, &review.text)
-                    .categories;
+            Ok((review, signals)) => {
                 let shard = crate::pipeline::shard_of(review.domain, &review.business_id, shards);
                 Decoded::Review {
                     review,

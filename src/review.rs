@@ -75,10 +75,13 @@ pub enum RejectReason {
     InvalidRating,
     InvalidPhotos,
     InvalidField,
+    /// Reading it failed inside reviewguard (a bug that this message set
+    /// off): dead-lettered, so that the stream goes on.
+    Internal,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::TooLarge,
         RejectReason::InvalidUtf8,
         RejectReason::InvalidJson,
@@ -96,6 +99,7 @@ impl RejectReason {
         RejectReason::InvalidRating,
         RejectReason::InvalidPhotos,
         RejectReason::InvalidField,
+        RejectReason::Internal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +121,7 @@ impl RejectReason {
             RejectReason::InvalidRating => "invalid_rating",
             RejectReason::InvalidPhotos => "invalid_photos",
             RejectReason::InvalidField => "invalid_field",
+            RejectReason::Internal => "internal_error",
         }
     }
 }
@@ -131,7 +136,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
         Rejection {
             reason,
             detail: detail.into(),

@@ -319,6 +319,17 @@ fn barrage(r: usize) -> Vec<Msg> {
                 &text_of("好"),
             )),
         ),
+        good(
+            "exactly 1,024 bytes without white space (the compact scanner's longest)",
+            "reviews.food",
+            {
+                let with = |t: &str| bytes(review(&id("k1024"), "shop-k", &text_of(t)));
+                let pad = 1024 - with("好").len();
+                let b = with(&format!("好{}", "x".repeat(pad)));
+                assert_eq!(b.len(), 1024);
+                b
+            },
+        ),
         good("timestamp with Z and fraction", "reviews.food", {
             let mut o = review(&id("z"), "shop-z", &text_of("好"));
             o.insert("created_at".into(), json!("2026-03-01T04:00:00.123456Z"));
