@@ -87,7 +87,7 @@ echo "$n reviews; instructions per review (inclusive), $out:"
 (cd / && callgrind_annotate --inclusive=yes --auto=no "$out" 2>/dev/null) | grep -v '=>' | awk -v n="$n" '
   function part(label) { c = $1; gsub(",", "", c); v[label] = c / n }
   /PROGRAM TOTALS/ { part("program total (startup and timers included)") }
-  /kafka\.rs:<core::iter::adapters::map::Map<I,F> as core::iter::traits::iterator::Iterator>::fold( \[.*\])?$/ { part("prepare: decode, extract, offset, time, shard") }
+  /kafka\.rs:reviewguard::kafka::prepare_run \[/ { part("prepare: decode, extract, offset, time, shard") }
   /review\.rs:reviewguard::review::decode_ref \[/ { part("  of which decode") }
   /extract\.rs:reviewguard::extract::Extractor::extract \[/ { part("  of which extract") }
   /spec_extend\.rs:<alloc::vec::Vec<T,A> as alloc::vec::spec_extend::SpecExtend<T,I>>::spec_extend \[/ { part("fold and score (fold_shard)") }

@@ -397,6 +397,9 @@ type Decoded<'m> = Result<Prepared<'m>, (usize, Rejection)>;
 /// again one message at a time, each in [`shield`], so that only the
 /// message that sets it off is refused (`internal_error`). One guard per
 /// run rather than per message: a guard costs a copy of each decoded review.
+/// (Never inlined: one call per run, and a name that
+/// `scripts/callgrind-run.sh` counts the reading of messages by.)
+#[inline(never)]
 fn prepare_run<'m>(
     scorer: &Scorer,
     msgs: &'m [BorrowedMessage<'_>],
@@ -420,14 +423,7 @@ fn prepare<'m>(
     todo.iter()
         .map(|&(i, ref opts)| {
             let m = &msgs[i];
-            let read = || {
-                let review = review::decode_ref(m.payload().unwrap_or_default(), opts)?;
-                let signals = scorer
-                    .extractor
-                    .extract(review.domain, &review.text)
-                    .categories;
-                Ok((review, signals))
-            };
+            let read = || scorer.read(m.payload().unwrap_or_default(), opts);
             let decoded = if shielded { shield(read) } else { read() }.map_err(|rejection| {
                 if rejection.reason == review::RejectReason::Internal {
                     tracing::error!(

@@ -9,7 +9,7 @@ use crate::features::{BusinessState, LastFlag, Observation};
 use crate::flag::{self, Flag};
 use crate::model::Model;
 use crate::privacy::Pseudonymiser;
-use crate::review::{Domain, Review, ReviewRef};
+use crate::review::{DecodeOptions, Domain, RejectReason, Rejection, Review, ReviewRef};
 use compact_str::CompactString;
 use hashbrown::DefaultHashBuilder;
 use hashbrown::hash_table::{Entry, HashTable};
@@ -341,6 +341,23 @@ pub fn shard_of(domain: Domain, business_id: &str, shards: usize) -> usize {
 }
 
 impl Scorer {
+    /// A message decoded and its signals extracted (pure): what the stream
+    /// and `replay` read of each message before folding it. (Inlined: a
+    /// decoded review is a few hundred bytes, and a call returns it by copy.)
+    #[inline]
+    pub fn read<'a>(
+        &self,
+        bytes: &'a [u8],
+        opts: &DecodeOptions,
+    ) -> Result<(ReviewRef<'a>, CategorySet), Rejection> {
+        let review = crate::review::decode_ref(bytes, opts)?;
+        let signals = self
+            .extractor
+            .extract(review.domain, &review.text)
+            .categories;
+        Ok((review, signals))
+    }
+
     /// Fold a review into its business's state without deciding anything
     /// (training uses this, so features come from the same code as the stream).
     pub fn observe(&self, states: &mut States, review: &Review) -> CategorySet {
@@ -432,17 +449,15 @@ impl Scorer {
     }
 }
 
-/// `work` (decoding and extraction: pure), with a panic inside it turned
-/// into the message's refusal (`internal_error`). The stream and `replay`
-/// read every message through it. A bug that one message
-/// sets off then costs that message a dead letter, not the service a crash
-/// and, restarted, the same crash on the same message.
-pub fn shield<T>(
-    work: impl FnOnce() -> Result<T, crate::review::Rejection>,
-) -> Result<T, crate::review::Rejection> {
+/// `work` (reading a message, [`Scorer::read`]: pure), with a panic inside
+/// it turned into the message's refusal (`internal_error`). The stream and
+/// `replay` read every message through it. A bug that one message sets off
+/// then costs that message a dead letter, not the service a crash and,
+/// restarted, the same crash on the same message.
+pub fn shield<T>(work: impl FnOnce() -> Result<T, Rejection>) -> Result<T, Rejection> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
-        Err(crate::review::Rejection::new(
-            crate::review::RejectReason::Internal,
+        Err(Rejection::new(
+            RejectReason::Internal,
             "reviewguard failed while reading this message (a bug: please report it with this dead letter)",
         ))
     })
@@ -497,31 +512,26 @@ fn fold_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::{SimConfig, generate};
 
     /// A panic while reading a message becomes that message's refusal
     /// (dead-lettered as `internal_error`); the caller goes on.
     #[test]
     fn a_panic_reading_a_message_refuses_it_and_the_stream_goes_on() {
-        let broken = |bytes: &[u8]| -> Result<usize, crate::review::Rejection> {
+        let broken = |bytes: &[u8]| -> Result<usize, Rejection> {
             // As the compact scanner once did on a 1,024-byte message.
             let bits = [0u64; 16];
             Ok(bits[bytes.len() / 64] as usize)
         };
         let refused = shield(|| broken(&[b'x'; 1024])).unwrap_err();
-        assert_eq!(refused.reason, crate::review::RejectReason::Internal);
+        assert_eq!(refused.reason, RejectReason::Internal);
         assert_eq!(refused.reason.as_str(), "internal_error");
         assert_eq!(shield(|| broken(b"{}")).ok(), Some(0));
         // Refusals of the work itself pass through as they are.
-        let invalid = shield::<()>(|| {
-            Err(crate::review::Rejection::new(
-                crate::review::RejectReason::InvalidJson,
-                "not JSON",
-            ))
-        })
-        .unwrap_err();
-        assert_eq!(invalid.reason, crate::review::RejectReason::InvalidJson);
+        let invalid = shield::<()>(|| Err(Rejection::new(RejectReason::InvalidJson, "not JSON")))
+            .unwrap_err();
+        assert_eq!(invalid.reason, RejectReason::InvalidJson);
     }
-    use crate::simulate::{SimConfig, generate};
 
     /// Lookups, replacement and absorb over many businesses (the index grows
     /// through several rehashes), ids long and short (inline and on the heap).

@@ -12,7 +12,7 @@
 use crate::category::CategorySet;
 use crate::flag::Flag;
 use crate::pipeline::{Agreement, Scorer, States};
-use crate::review::{self, DecodeOptions, RejectReason, ReviewRef};
+use crate::review::{DecodeOptions, RejectReason, ReviewRef};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -298,14 +298,7 @@ fn decode_chunk<'a>(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // left Blank
         }
-        *d = match crate::pipeline::shield(|| {
-            let review = review::decode_ref(line, opts)?;
-            let signals = scorer
-                .extractor
-                .extract(review.domain, &review.text)
-                .categories;
-            Ok((review, signals))
-        }) {
+        *d = match crate::pipeline::shield(|| scorer.read(line, opts)) {
             Err(r) => Decoded::Bad {
                 reason: r.reason,
                 detail: r.detail,
@@ -367,7 +360,7 @@ mod tests {
     use crate::model::Model;
     use crate::pipeline::Models;
     use crate::privacy::Pseudonymiser;
-    use crate::review::Domain;
+    use crate::review::{self, Domain};
     use crate::simulate::{self, SimConfig};
     use std::sync::Arc;
 
