@@ -8,6 +8,27 @@ use rand::{Rng, SeedableRng};
 use reviewguard::simulate::{self, SimConfig};
 use std::time::{Duration, Instant};
 
+/// The (topic, partition)s an instance holds, from its consumer lag gauge.
+fn assigned(metrics: &str) -> Vec<(String, usize)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("reviewguard_consumer_lag_messages{"))
+        .filter_map(|l| {
+            let labels = l.split_once('}')?.0;
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .and_then(|v| v.strip_suffix('"'))
+            };
+            Some((
+                label("topic")?.to_owned(),
+                label("partition")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
 fn committed_all(brokers: &str, group: &str, partitions: i32) -> i64 {
     ["reviews.food", "reviews.tourism"]
         .iter()
@@ -121,6 +142,29 @@ fn survivor_takes_over(brokers: &str) {
     wait_for("both instances working", Duration::from_secs(120), || {
         (a.consumed()? > 1_000 && b.consumed()? > 1_000).then_some(())
     });
+    // Killed only once it has committed on every partition it holds: its
+    // offsets are stored after its changelog records are acknowledged, so
+    // the survivor has its businesses to restore (killed earlier, it would
+    // have none, and the survivor would rightly restore nothing).
+    wait_for(
+        "the instance to be killed to commit on all its partitions",
+        Duration::from_secs(60),
+        || {
+            let held = assigned(&b.metrics()?);
+            let committed = |topic: &str| committed_offsets(brokers, "rg-scale", topic, 6);
+            let (food, tourism) = (committed("reviews.food")?, committed("reviews.tourism")?);
+            (!held.is_empty()
+                && held.iter().all(|(topic, p)| {
+                    let offsets = if topic == "reviews.food" {
+                        &food
+                    } else {
+                        &tourism
+                    };
+                    offsets.get(*p).is_some_and(|&o| o > 0)
+                }))
+            .then_some(())
+        },
+    );
     b.kill();
     let restored_before = metric(
         &a.metrics().unwrap(),

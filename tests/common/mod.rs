@@ -459,6 +459,17 @@ impl Drop for Service {
 
 /// Sum over `topic`'s partitions of the offsets `group` has committed.
 pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    committed_offsets(brokers, group, topic, partitions).map_or(-1, |c| c.iter().sum())
+}
+
+/// The offset `group` has committed for each of `topic`'s first `partitions`
+/// partitions (0 where none), or `None` when the broker does not answer.
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<Vec<i64>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -468,17 +479,18 @@ pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32)
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
-        Ok(c) => c
-            .elements()
+    let c = consumer
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .ok()?;
+    Some(
+        c.elements()
             .iter()
             .map(|e| match e.offset() {
                 rdkafka::Offset::Offset(o) => o,
                 _ => 0,
             })
-            .sum(),
-        Err(_) => -1,
-    }
+            .collect(),
+    )
 }
 
 /// Every message of `topic` from the beginning to its current end. The end
