@@ -51,7 +51,7 @@ const CRASH_SESSION_MS: u64 = 6_000;
 /// that joins 3–5 s after a SIGKILL an empty assignment for good: it makes
 /// the newcomer a follower of the dead leader, pauses followers' joins 3 s,
 /// and when the leader's session expires in that pause it accepts the
-/// follower's empty SyncGroup as the group's assignment (reproduced: with a
+/// follower's empty SyncGroup as the group's assignment (reproduced twice per delay: with a
 /// 6 s session, restarts 3, 4 and 5 s after the kill got no partitions;
 /// 0, 1, 2, 6 and 7 s got all six). See README, "Known limits".
 #[test]
