@@ -91,12 +91,12 @@ echo "$n reviews; instructions per review (inclusive), $out:"
   /review\.rs:reviewguard::review::decode_ref \[/ { part("  of which decode") }
   /extract\.rs:reviewguard::extract::Extractor::extract \[/ { part("  of which extract") }
   /spec_extend\.rs:<alloc::vec::Vec<T,A> as alloc::vec::spec_extend::SpecExtend<T,I>>::spec_extend \[/ { part("fold and score (fold_shard)") }
-  /kafka\.rs:reviewguard::kafka::gather \[/ { part("gather: librdkafka poll per message") }
+  /kafka\.rs:reviewguard::kafka::gather \[/ { part("gather: reading messages from librdkafka") }
   /rdkafka_broker\.c:rd_kafka_broker_thread_main \[/ { part("librdkafka fetch thread") }
   /kafka\.rs:reviewguard::kafka::Out::apply \[/ { part("Out::apply: counts and outputs") }
   END {
-    split("prepare: decode, extract, offset, time, shard|fold and score (fold_shard)|gather: librdkafka poll per message|librdkafka fetch thread|Out::apply: counts and outputs", path, "|")
-    order = "program total (startup and timers included)|prepare: decode, extract, offset, time, shard|  of which decode|  of which extract|fold and score (fold_shard)|gather: librdkafka poll per message|librdkafka fetch thread|Out::apply: counts and outputs"
+    split("prepare: decode, extract, offset, time, shard|fold and score (fold_shard)|gather: reading messages from librdkafka|librdkafka fetch thread|Out::apply: counts and outputs", path, "|")
+    order = "program total (startup and timers included)|prepare: decode, extract, offset, time, shard|  of which decode|  of which extract|fold and score (fold_shard)|gather: reading messages from librdkafka|librdkafka fetch thread|Out::apply: counts and outputs"
     k = split(order, names, "|")
     for (i = 1; i <= k; i++) printf "%10.0f  %s\n", v[names[i]], names[i]
     for (i in path) sum += v[path[i]]

@@ -3,7 +3,8 @@
 //! caused has been acknowledged by the broker (at-least-once).
 //!
 //! Loop: receive a message and whatever else librdkafka already holds (up to
-//! `limits.batch_size` messages or 1 MiB); decode the batch and extract its
+//! `limits.batch_size` messages or 1 MiB; read a batch at a time from a queue
+//! the partitions' fetch queues are forwarded to, see `fetch_queue`); decode the batch and extract its
 //! signals on every core, then fold each partition's businesses in `SHARDS`
 //! (8) shards in parallel (each shard in offset order, so a business sees its
 //! reviews in order and the result is a single thread's); enqueue the outputs
@@ -43,6 +44,7 @@
 
 use crate::category::CategorySet;
 use crate::config::{Config, Guarantee};
+use crate::fetch_queue::{FetchQueue, Msg};
 use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{Outcome, Scorer, States, shard_of, shield};
@@ -56,7 +58,6 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, MessageStream, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaTopic;
@@ -83,6 +84,9 @@ pub struct Ctx {
     pending: AtomicBool,
     health: Arc<Health>,
     metrics: Metrics,
+    /// The queue the assigned partitions' messages are read from, a batch
+    /// at a time.
+    queues: Mutex<FetchQueue>,
 }
 
 fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
@@ -108,6 +112,9 @@ impl Ctx {
     }
     fn has_events(&self) -> bool {
         self.pending.load(Ordering::Acquire)
+    }
+    fn queues(&self) -> std::sync::MutexGuard<'_, FetchQueue> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -179,9 +186,14 @@ impl ClientContext for ProducerCtx {
 }
 
 impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            // Before librdkafka starts fetching them.
+            self.queues().split(c.client(), &tps(tpl));
+        }
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts = tps(tpl);
+            self.queues().release(c.client(), &parts);
             tracing::info!(partitions = ?parts, "partitions revoked");
             for (topic, p) in &parts {
                 let _ = self
@@ -402,7 +414,7 @@ type Decoded<'m> = Result<Prepared<'m>, (usize, Rejection)>;
 #[inline(never)]
 fn prepare_run<'m>(
     scorer: &Scorer,
-    msgs: &'m [BorrowedMessage<'_>],
+    msgs: &'m [Msg<'_>],
     todo: &[(usize, DecodeOptions)],
 ) -> Vec<Decoded<'m>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -414,7 +426,7 @@ fn prepare_run<'m>(
 /// [`prepare_run`]'s reading, each message in [`shield`] when `shielded`.
 fn prepare<'m>(
     scorer: &Scorer,
-    msgs: &'m [BorrowedMessage<'_>],
+    msgs: &'m [Msg<'_>],
     todo: &[(usize, DecodeOptions)],
     shielded: bool,
 ) -> Vec<Decoded<'m>> {
@@ -440,7 +452,7 @@ fn prepare<'m>(
             decoded.map(|(review, signals)| Prepared {
                 msg: i,
                 offset: m.offset(),
-                timestamp_ms: m.timestamp().to_millis(),
+                timestamp_ms: m.timestamp_ms(),
                 shard: shard_of(review.domain, &review.business_id, SHARDS),
                 took,
                 review,
@@ -517,7 +529,7 @@ fn work_out(
     scorer: &Scorer,
     metrics: &Metrics,
     cfg: &Config,
-    msgs: &[BorrowedMessage<'_>],
+    msgs: &[Msg<'_>],
 ) -> Worked {
     use rayon::prelude::*;
     // Message indices by partition, and each message's group.
@@ -643,11 +655,15 @@ fn work_out(
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Take what else librdkafka already holds, without waiting, until `batch`
-/// holds `limit` messages or [`BATCH_BYTES`], or a rebalance waits to be applied.
+/// holds `limit` messages or [`BATCH_BYTES`], or a rebalance waits to be
+/// applied: first from the consumer queue (which also serves rebalances, and
+/// holds any message fetched before its partition was forwarded to the fetch
+/// queue, so it is read before the partition's later ones), then from the
+/// fetch queue.
 fn gather<'c>(
     messages: &mut MessageStream<'c, Ctx>,
     ctx: &Ctx,
-    batch: &mut Vec<BorrowedMessage<'c>>,
+    batch: &mut Vec<Msg<'c>>,
     limit: usize,
 ) {
     let mut bytes: usize = batch.iter().map(|m| m.payload_len()).sum();
@@ -655,7 +671,7 @@ fn gather<'c>(
         match messages.next().now_or_never() {
             Some(Some(Ok(m))) => {
                 bytes += m.payload_len();
-                batch.push(m);
+                batch.push(Msg::Stream(m));
             }
             Some(Some(Err(e))) => {
                 tracing::warn!(error = %e, "consumer error");
@@ -663,6 +679,26 @@ fn gather<'c>(
             }
             _ => break,
         }
+    }
+    if ctx.has_events() {
+        // Applying the rebalance re-arms the fetch queue's wake-up.
+        return;
+    }
+    if batch.len() >= limit || bytes >= BATCH_BYTES {
+        // Full: the fetch queue may hold more, which gives no wake-up.
+        ctx.queues().rearm();
+        return;
+    }
+    ctx.queues().read(batch, limit, bytes, BATCH_BYTES);
+}
+
+/// Forwards the partitions back to the consumer queue and destroys the fetch
+/// queue when dropped: before the consumer.
+struct ReleaseQueues<'c>(&'c StreamConsumer<Ctx>);
+
+impl Drop for ReleaseQueues<'_> {
+    fn drop(&mut self) {
+        self.0.context().queues().release_all(self.0.client());
     }
 }
 
@@ -774,10 +810,15 @@ pub async fn run(
         pending: AtomicBool::new(false),
         health: health.clone(),
         metrics: metrics.clone(),
+        queues: Mutex::new(FetchQueue::default()),
     };
+    let wake = ctx.queues().wake();
     let consumer: StreamConsumer<Ctx> = consumer_config(cfg)
         .create_with_context(ctx)
         .context("cannot create the Kafka consumer (check kafka.brokers)")?;
+    // Gives the fetch queue back before the consumer is dropped (also on an
+    // early return).
+    let _queues = ReleaseQueues(&consumer);
     let producer: FutureProducer<ProducerCtx> = producer_config(cfg)
         .create_with_context(ProducerCtx {
             health: health.clone(),
@@ -851,7 +892,7 @@ pub async fn run(
     let mut messages = consumer.stream();
     // Read and not yet handled: a new batch, or what a pipeline round read
     // (see `Shell::pipeline`).
-    let mut carry: Vec<BorrowedMessage<'_>> = Vec::new();
+    let mut carry: Vec<Msg<'_>> = Vec::new();
     loop {
         let deadline = batch_started.zip(batch_wait).map(|(t, w)| t + w);
         let commit_at = shell.commit_due_at();
@@ -927,12 +968,19 @@ pub async fn run(
                         health.broker_up.store(true, Ordering::Relaxed);
                         // Take what else librdkafka already holds, up to a
                         // batch; the branch above handles it.
-                        carry.push(m);
+                        carry.push(Msg::Stream(m));
                         gather(&mut messages, consumer.context(), &mut carry, cfg.limits.batch_size);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "consumer error");
                     }
+                }
+            }
+            // The fetch queue got messages.
+            _ = wake.notified(), if carry.is_empty() => {
+                gather(&mut messages, consumer.context(), &mut carry, cfg.limits.batch_size);
+                if !carry.is_empty() {
+                    health.broker_up.store(true, Ordering::Relaxed);
                 }
             }
         }
@@ -1013,6 +1061,11 @@ impl Shell<'_> {
         events: &[RebalanceEvent],
         health: &Health,
     ) -> Result<()> {
+        if !events.is_empty() {
+            // `gather` does not read the fetch queue while a rebalance
+            // waits; it may hold messages and give no wake-up for them.
+            consumer.context().queues().rearm();
+        }
         for e in events {
             match e {
                 RebalanceEvent::Revoke(parts) => {
@@ -1123,8 +1176,8 @@ impl Shell<'_> {
     /// next batch).
     fn overlap<'c>(
         &mut self,
-        batch: &[BorrowedMessage<'c>],
-        prev: Option<(Vec<BorrowedMessage<'c>>, Worked)>,
+        batch: &[Msg<'c>],
+        prev: Option<(Vec<Msg<'c>>, Worked)>,
         meanwhile: impl FnOnce(),
     ) -> Result<Worked> {
         let Shell {
@@ -1164,9 +1217,9 @@ impl Shell<'_> {
         &mut self,
         consumer: &'c StreamConsumer<Ctx>,
         messages: &mut MessageStream<'c, Ctx>,
-        mut batch: Vec<BorrowedMessage<'c>>,
+        mut batch: Vec<Msg<'c>>,
         stop: impl Fn() -> bool,
-    ) -> Result<Vec<BorrowedMessage<'c>>> {
+    ) -> Result<Vec<Msg<'c>>> {
         let started = Instant::now();
         let limit = self.cfg.limits.batch_size;
         let pipelined = !self.out.eos && self.cfg.limits.batch_wait_ms == 0;
@@ -1553,7 +1606,7 @@ impl Out<'_> {
     /// order read; note each partition's last handled offset in `uncommitted`.
     fn apply(
         &mut self,
-        msgs: &[BorrowedMessage<'_>],
+        msgs: &[Msg<'_>],
         worked: Worked,
         uncommitted: &mut HashMap<Tp, i64>,
     ) -> Result<()> {
@@ -1589,7 +1642,7 @@ impl Out<'_> {
     /// Whether the message was handled here (its offset may be committed).
     fn apply_step(
         &mut self,
-        m: &BorrowedMessage<'_>,
+        m: &Msg<'_>,
         (tp, topic_domain): (&Tp, Option<Domain>),
         step: Step,
         counts: &mut BatchCounts,
@@ -1605,7 +1658,7 @@ impl Out<'_> {
         }
         let offset = m.offset();
         // (Read only for a message with an output: most have none.)
-        let timestamp_ms = || m.timestamp().to_millis();
+        let timestamp_ms = || m.timestamp_ms();
         let seq = self.read_seq;
         self.read_seq += 1;
         self.summary.consumed += 1;

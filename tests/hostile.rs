@@ -507,11 +507,42 @@ fn hostile_barrage_is_dead_lettered_scored_and_survived() {
             .or_default()
             .push(m.reason.unwrap_or_default());
     }
+    // Each dead letter names the message it holds: the input message at its
+    // partition and offset has its bytes, key and timestamp.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let inputs: HashMap<(i64, i64), _> = read_all(&broker.addr, "reviews.food", PARTITIONS)
+        .into_iter()
+        .map(|m| ((i64::from(m.partition()), m.offset()), m))
+        .collect();
     for d in &dlq {
         let rec: serde_json::Value = serde_json::from_slice(d.payload().unwrap()).unwrap();
         let mut original = base64::engine::general_purpose::STANDARD
             .decode(rec["payload_base64"].as_str().unwrap())
             .unwrap();
+        let at = (
+            rec["partition"].as_i64().unwrap(),
+            rec["offset"].as_i64().unwrap(),
+        );
+        let input = inputs
+            .get(&at)
+            .unwrap_or_else(|| panic!("a dead letter naming no input message: {rec}"));
+        let input_bytes = input.payload().unwrap_or_default();
+        assert_eq!(
+            input_bytes.len() as u64,
+            rec["payload_bytes"].as_u64().unwrap(),
+            "{rec}"
+        );
+        assert!(input_bytes.starts_with(&original), "{rec}");
+        assert_eq!(
+            rec["key_base64"].as_str(),
+            input.key().map(b64).as_deref(),
+            "{rec}"
+        );
+        assert_eq!(
+            rec["timestamp_ms"].as_i64(),
+            input.timestamp().to_millis(),
+            "{rec}"
+        );
         if rec["payload_truncated"] == true {
             // The first bytes only: find the message they begin.
             let full = expected
