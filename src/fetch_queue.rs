@@ -16,7 +16,11 @@
 //!
 //! The partitions are forwarded back to the consumer queue when revoked and
 //! by [`FetchQueue::release_all`], which must run before the consumer is
-//! dropped.
+//! dropped. Crate-private: the messages read and the queue must not outlive
+//! the client, which `kafka::run` ensures (a guard releases the queue before
+//! the consumer is dropped, every message is dropped before that guard, and
+//! the consumer's context, which holds the queue and the wake-up the
+//! callback points at, outlives librdkafka's threads).
 
 use rdkafka::Message as _;
 use rdkafka::bindings as rdsys;
@@ -179,6 +183,9 @@ pub struct FetchQueue {
     queue: Option<NonNull<rdsys::rd_kafka_queue_t>>,
     /// The partitions forwarded to it.
     forwarded: Vec<Tp>,
+    /// After `release_all`: a late assignment (while the consumer closes)
+    /// is forwarded to the consumer queue, and no queue is made again.
+    closed: bool,
 }
 
 // SAFETY: the queue handle is used only through `&mut self` (the loop, and
@@ -206,6 +213,7 @@ impl Default for FetchQueue {
             wake: Arc::new(Notify::new()),
             queue: None,
             forwarded: Vec::new(),
+            closed: false,
         }
     }
 }
@@ -247,16 +255,35 @@ impl FetchQueue {
     }
 
     /// Forward these partitions' fetch queues here: call before they are
-    /// assigned. A partition that cannot be forwarded stays on the consumer
-    /// queue (the stream reads it).
+    /// assigned. Every time: once forwarded by the application, a fetch
+    /// queue is never forwarded to the consumer queue by librdkafka again
+    /// (and stopping its fetch, at a revocation, removes the forward), so a
+    /// partition not forwarded here would be read by nobody.
     pub fn split<C: ClientContext>(&mut self, client: &Client<C>, tps: &[Tp]) {
         let rk = client.native_ptr();
+        if self.closed {
+            // SAFETY: `rk` is the live client's; the handle is destroyed
+            // after the forwards (each keeps its own reference).
+            unsafe {
+                let consumer_queue = rdsys::rd_kafka_queue_get_consumer(rk);
+                if !consumer_queue.is_null() {
+                    for tp in tps {
+                        forward(rk, tp, consumer_queue);
+                    }
+                    rdsys::rd_kafka_queue_destroy(consumer_queue);
+                }
+            }
+            return;
+        }
         let queue = match self.queue {
             Some(q) => q,
             None => {
                 // SAFETY: `rk` is the live client's; the handle is ours
                 // until `release_all`, which removes the wake-up first.
                 let Some(q) = NonNull::new(unsafe { rdsys::rd_kafka_queue_new(rk) }) else {
+                    tracing::error!(
+                        "librdkafka could not make a queue: the assigned partitions stay on the consumer queue"
+                    );
                     return;
                 };
                 unsafe {
@@ -272,8 +299,12 @@ impl FetchQueue {
         };
         for tp in tps {
             // SAFETY: `rk` is the live client's, `queue` our live handle.
-            if !self.forwarded.contains(tp) && unsafe { forward(rk, tp, queue.as_ptr()) } {
-                self.forwarded.push(tp.clone());
+            if unsafe { forward(rk, tp, queue.as_ptr()) } {
+                if !self.forwarded.contains(tp) {
+                    self.forwarded.push(tp.clone());
+                }
+            } else {
+                tracing::error!(topic = %tp.0, partition = tp.1, "librdkafka has no queue for this partition: its messages cannot be read");
             }
         }
         // Messages may have arrived before the wake-up was set.
@@ -302,6 +333,7 @@ impl FetchQueue {
     /// Forward every partition back and destroy the queue: before the
     /// consumer is dropped.
     pub fn release_all<C: ClientContext>(&mut self, client: &Client<C>) {
+        self.closed = true;
         let all = self.forwarded.clone();
         self.release(client, &all);
         if let Some(q) = self.queue.take() {

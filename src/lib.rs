@@ -17,7 +17,7 @@ pub mod devset;
 pub mod explain;
 pub mod extract;
 pub mod features;
-pub mod fetch_queue;
+pub(crate) mod fetch_queue;
 pub mod flag;
 pub mod flatjson;
 pub mod kafka;
