@@ -114,7 +114,7 @@ impl Drop for RawMessage {
     }
 }
 
-/// A message the loop read: from a partition queue, or from the stream.
+/// A message the loop read: from the fetch queue, or from the stream.
 pub enum Msg<'c> {
     Queue(RawMessage),
     Stream(BorrowedMessage<'c>),
@@ -241,6 +241,29 @@ unsafe fn forward(rk: *mut rdsys::rd_kafka_t, tp: &Tp, to: *mut rdsys::rd_kafka_
     true
 }
 
+/// Forward these partitions' fetch queues back to the consumer queue; those
+/// forwarded.
+///
+/// # Safety
+/// `rk` is the live consumer.
+unsafe fn to_consumer_queue(rk: *mut rdsys::rd_kafka_t, tps: &[Tp]) -> Vec<Tp> {
+    // SAFETY: per the function's contract; the consumer queue handle is
+    // destroyed after the forwards (each keeps its own reference).
+    unsafe {
+        let consumer_queue = rdsys::rd_kafka_queue_get_consumer(rk);
+        if consumer_queue.is_null() {
+            return Vec::new();
+        }
+        let back = tps
+            .iter()
+            .filter(|tp| forward(rk, tp, consumer_queue))
+            .cloned()
+            .collect();
+        rdsys::rd_kafka_queue_destroy(consumer_queue);
+        back
+    }
+}
+
 impl FetchQueue {
     /// Notified when the queue may hold messages.
     pub fn wake(&self) -> Arc<Notify> {
@@ -262,17 +285,8 @@ impl FetchQueue {
     pub fn split<C: ClientContext>(&mut self, client: &Client<C>, tps: &[Tp]) {
         let rk = client.native_ptr();
         if self.closed {
-            // SAFETY: `rk` is the live client's; the handle is destroyed
-            // after the forwards (each keeps its own reference).
-            unsafe {
-                let consumer_queue = rdsys::rd_kafka_queue_get_consumer(rk);
-                if !consumer_queue.is_null() {
-                    for tp in tps {
-                        forward(rk, tp, consumer_queue);
-                    }
-                    rdsys::rd_kafka_queue_destroy(consumer_queue);
-                }
-            }
+            // SAFETY: `rk` is the live client's.
+            unsafe { to_consumer_queue(rk, tps) };
             return;
         }
         let queue = match self.queue {
@@ -313,21 +327,18 @@ impl FetchQueue {
 
     /// Forward these (revoked) partitions back to the consumer queue.
     pub fn release<C: ClientContext>(&mut self, client: &Client<C>, tps: &[Tp]) {
-        let rk = client.native_ptr();
-        if !self.forwarded.iter().any(|tp| tps.contains(tp)) {
+        let revoked: Vec<Tp> = self
+            .forwarded
+            .iter()
+            .filter(|tp| tps.contains(tp))
+            .cloned()
+            .collect();
+        if revoked.is_empty() {
             return;
         }
-        // SAFETY: `rk` is the live client's; the consumer queue handle is
-        // destroyed after the forwards (each keeps its own reference).
-        unsafe {
-            let consumer_queue = rdsys::rd_kafka_queue_get_consumer(rk);
-            if consumer_queue.is_null() {
-                return;
-            }
-            self.forwarded
-                .retain(|tp| !(tps.contains(tp) && forward(rk, tp, consumer_queue)));
-            rdsys::rd_kafka_queue_destroy(consumer_queue);
-        }
+        // SAFETY: `rk` is the live client's.
+        let back = unsafe { to_consumer_queue(client.native_ptr(), &revoked) };
+        self.forwarded.retain(|tp| !back.contains(tp));
     }
 
     /// Forward every partition back and destroy the queue: before the
@@ -378,8 +389,9 @@ impl FetchQueue {
                     tracing::warn!(topic = m.topic(), partition = m.partition(), %error, "consumer error");
                     continue;
                 }
-                bytes += m.payload().map_or(0, <[u8]>::len);
-                batch.push(Msg::Queue(m));
+                let m = Msg::Queue(m);
+                bytes += m.payload_len();
+                batch.push(m);
             }
             if n < room {
                 return;

@@ -3,12 +3,12 @@
 //! caused has been acknowledged by the broker (at-least-once).
 //!
 //! Loop: receive a message and whatever else librdkafka already holds (up to
-//! `limits.batch_size` messages or 1 MiB; read a batch at a time from a queue
-//! the partitions' fetch queues are forwarded to, see `fetch_queue`); decode the batch and extract its
-//! signals on every core, then fold each partition's businesses in `SHARDS`
-//! (8) shards in parallel (each shard in offset order, so a business sees its
-//! reviews in order and the result is a single thread's); enqueue the outputs
-//! in the order read. While messages keep coming the batches are pipelined:
+//! `limits.batch_size` messages or 1 MiB, read a batch at a time from the
+//! queue the partitions' fetch queues are forwarded to: `fetch_queue`);
+//! decode the batch and extract its signals on every core, then fold each
+//! partition's businesses in `SHARDS` (8) shards in parallel (each shard in
+//! offset order, so a business sees its reviews in order and the result is a
+//! single thread's); enqueue the outputs in the order read. While messages keep coming the batches are pipelined:
 //! batch k is worked out on the pool while the loop's thread sends batch
 //! k-1's outputs and reads batch k+1 (at_least_once; exactly_once sends each
 //! batch's outputs before the next is worked out).
@@ -684,11 +684,7 @@ fn gather<'c>(
         // Applying the rebalance re-arms the fetch queue's wake-up.
         return;
     }
-    if batch.len() >= limit || bytes >= BATCH_BYTES {
-        // Full: the fetch queue may hold more, which gives no wake-up.
-        ctx.queues().rearm();
-        return;
-    }
+    // (Re-arms the wake-up itself when the batch is full.)
     ctx.queues().read(batch, limit, bytes, BATCH_BYTES);
 }
 
