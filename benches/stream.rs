@@ -6,7 +6,10 @@
 //! `cargo bench --bench stream` (needs `tansu`, which `scripts/test.sh`
 //! installs; says SKIPPED without it). `STREAM_REVIEWS` sets the stream size
 //! (default 1,000,000); `STREAM_MAX_RATE` skips the throughput phase and
-//! measures latency below the rate given instead.
+//! measures latency below the rate given instead; `STREAM_TRACE` prints the
+//! service's p99 latency of every 100 ms of the latency runs (stderr).
+//! `STREAM_AB=OLD,NEW` (two binaries) compares their drain rates in
+//! alternating runs, or with `STREAM_AB_RATE` their latency at that rate.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -362,7 +365,13 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     if let Ok(ab) = std::env::var("STREAM_AB") {
-        compare_builds(dir.path(), &ab);
+        match std::env::var("STREAM_AB_RATE")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+        {
+            Some(rate) => compare_latency(dir.path(), &ab, rate),
+            None => compare_builds(dir.path(), &ab),
+        }
         return;
     }
     let run_rate = match std::env::var("STREAM_MAX_RATE")
@@ -462,15 +471,6 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
             figures[side].push((rate, per_review));
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        if v.len() % 2 == 0 {
-            (v[mid - 1] + v[mid]) / 2.0
-        } else {
-            v[mid]
-        }
-    };
     let [o, w] = &figures;
     let ratios =
         |f: fn(&(f64, f64)) -> f64| median(o.iter().zip(w).map(|(a, b)| f(b) / f(a)).collect());
@@ -490,9 +490,12 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
 /// And the cores the service, Tansu and the sending bench used meanwhile.
 type LatencyRow = (f64, (f64, f64, usize), (f64, f64, f64), [f64; 3]);
 
-fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
-    let (warm_secs, secs) = (3.0, 5.0);
-    let stream = |n: usize, seed: u64| -> Vec<(String, String, Vec<u8>)> {
+/// A paced stream's records: (topic, key, JSON).
+type Records = Vec<(String, String, Vec<u8>)>;
+
+/// The warm-up (3 s) and the measured stream (5 s) at `rate`.
+fn latency_streams(rate: f64) -> (Records, Records) {
+    let stream = |n: usize, seed: u64| -> Records {
         world(n.max(1000), seed)
             .iter()
             .map(|r| {
@@ -504,8 +507,17 @@ fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
             })
             .collect()
     };
-    let warmup = stream((rate * warm_secs) as usize, 32);
-    let measured = stream((rate * secs) as usize, 33);
+    (
+        stream((rate * WARM_SECS) as usize, 32),
+        stream((rate * MEASURED_SECS) as usize, 33),
+    )
+}
+
+const WARM_SECS: f64 = 3.0;
+const MEASURED_SECS: f64 = 5.0;
+
+fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
+    let (warmup, measured) = latency_streams(rate);
 
     // The broker's own floor: the same paced stream to the same topics,
     // read by a bare consumer; latency from the record's timestamp to its
@@ -516,17 +528,45 @@ fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
         broker.create_topics(6);
         bare_latency(&broker, &warmup, &measured, rate)
     };
+    let (svc, cores) = service_latency(
+        dir,
+        &format!("stream-bench-latency-{k}"),
+        None,
+        rate,
+        &warmup,
+        &measured,
+    );
+    (rate, (bare_p50, bare_p99, measured.len()), svc, cores)
+}
 
+/// `reviewguard run` (this build, or `binary`) on a fresh broker, sent
+/// `warmup` then `measured` at `rate`: (p50 ms, p99 ms, observations) of the
+/// measured stream's pipeline latency, from the service's histogram, and
+/// the cores the service, Tansu and the sending bench used meanwhile.
+/// `STREAM_TRACE` prints the p99 of every 100 ms (to stderr).
+fn service_latency(
+    dir: &std::path::Path,
+    group: &str,
+    binary: Option<&std::path::Path>,
+    rate: f64,
+    warmup: &[(String, String, Vec<u8>)],
+    measured: &[(String, String, Vec<u8>)],
+) -> ((f64, f64, f64), [f64; 3]) {
     let broker = Broker::start();
     broker.create_topics(6);
-    let mut svc = Service::start(
-        &broker.addr,
-        &format!("stream-bench-latency-{k}"),
-        dir,
-        &[("REVIEWGUARD_LOG", "warn")],
-    );
+    let env = [("REVIEWGUARD_LOG", "warn")];
+    let mut svc = match binary {
+        Some(b) => Service::start_binary(b, &broker.addr, group, dir, &env),
+        None => Service::start(&broker.addr, group, dir, &env),
+    };
     svc.wait_ready(Duration::from_secs(60));
-    let all: Vec<_> = warmup.iter().chain(&measured).cloned().collect();
+    let all: Vec<_> = warmup.iter().chain(measured).cloned().collect();
+    let name = "reviewguard_pipeline_latency_seconds";
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tracer = std::env::var_os("STREAM_TRACE").map(|_| {
+        let (addr, stop) = (svc.metrics_addr.clone(), stop.clone());
+        std::thread::spawn(move || trace_p99(&addr, name, &stop))
+    });
     // The histogram as the measured stream starts (what the warm-up left).
     let mut before = String::new();
     let pids = [svc.child.id(), broker.pid(), std::process::id()];
@@ -536,17 +576,18 @@ fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
         cpu0 = pids.map(cpu_seconds);
     });
     let cpu = pids.map(cpu_seconds);
-    let cores = [0, 1, 2].map(|i| (cpu[i] - cpu0[i]) / secs);
+    let cores = [0, 1, 2].map(|i| (cpu[i] - cpu0[i]) / MEASURED_SECS);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = tracer {
+        let _ = t.join();
+    }
     let after = svc.wait_consumed(
         (warmup.len() + measured.len()) as u64,
         Duration::from_secs(300),
     );
     svc.terminate();
-    let name = "reviewguard_pipeline_latency_seconds";
     let (b, a) = (buckets(&before, name), buckets(&after, name));
     (
-        rate,
-        (bare_p50, bare_p99, measured.len()),
         (
             quantile(&b, &a, 0.50) * 1e3,
             quantile(&b, &a, 0.99) * 1e3,
@@ -554,4 +595,92 @@ fn latency_at(dir: &std::path::Path, k: u32, rate: f64) -> LatencyRow {
         ),
         cores,
     )
+}
+
+/// Every 100 ms until `stop`: the observations of histogram `name` since
+/// the last scrape, their p99 and the bucket that holds the slowest, on
+/// stderr (where a latency tail comes from: periodic spikes or a rise).
+fn trace_p99(addr: &str, name: &str, stop: &std::sync::atomic::AtomicBool) {
+    let t0 = Instant::now();
+    let mut prev: Vec<(f64, f64)> = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let Some((200, body)) = common::http_get(addr, "/metrics") else {
+            continue;
+        };
+        let now = buckets(&body, name);
+        if !prev.is_empty() {
+            let n = now.last().map_or(0.0, |x| x.1) - prev.last().map_or(0.0, |x| x.1);
+            let slowest = now
+                .iter()
+                .zip(&prev)
+                .find(|(a, p)| n > 0.0 && a.1 - p.1 >= n)
+                .map_or(0.0, |(a, _)| a.0);
+            eprintln!(
+                "trace {:6.2} s: {n:6.0} observed, p99 {:6.1} ms, slowest <= {:.0} ms",
+                t0.elapsed().as_secs_f64(),
+                quantile(&prev, &now, 0.99) * 1e3,
+                slowest * 1e3
+            );
+        }
+        prev = now;
+    }
+}
+
+/// `STREAM_AB=OLD,NEW` with `STREAM_AB_RATE`: the two builds' pipeline
+/// latency at that rate, in alternating runs (`STREAM_PAIRS`, default 6),
+/// each on a fresh broker with the same streams; each run's p50 and p99,
+/// the medians, and the per-pair ratios.
+fn compare_latency(dir: &std::path::Path, ab: &str, rate: f64) {
+    let Some((old, new)) = ab.split_once(',') else {
+        panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
+    };
+    let pairs: usize = std::env::var("STREAM_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let (warmup, measured) = latency_streams(rate);
+    println!("# pipeline latency at {rate:.0}/s, {pairs} pairs of runs\n");
+    println!("| pair | build | p50 | p99 | reviewguard cores | Tansu cores |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: |");
+    let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for pair in 1..=pairs {
+        for (side, (label, binary)) in [("old", old), ("new", new)].into_iter().enumerate() {
+            let ((p50, p99, _), cores) = service_latency(
+                dir,
+                &format!("ab-latency-{pair}-{label}-{}", std::process::id()),
+                Some(binary.as_ref()),
+                rate,
+                &warmup,
+                &measured,
+            );
+            println!(
+                "| {pair} | {label} | {p50:.1} ms | {p99:.1} ms | {:.2} | {:.2} |",
+                cores[0], cores[1]
+            );
+            figures[side].push((p50, p99));
+        }
+    }
+    let [o, w] = &figures;
+    let ratios =
+        |f: fn(&(f64, f64)) -> f64| median(o.iter().zip(w).map(|(a, b)| f(b) / f(a)).collect());
+    println!(
+        "\nMedians: old p50 {:.1} ms, p99 {:.1} ms; new p50 {:.1} ms, p99 {:.1} ms; per pair, new/old: p50 {:.3}, p99 {:.3}.",
+        median(o.iter().map(|x| x.0).collect()),
+        median(o.iter().map(|x| x.1).collect()),
+        median(w.iter().map(|x| x.0).collect()),
+        median(w.iter().map(|x| x.1).collect()),
+        ratios(|x| x.0),
+        ratios(|x| x.1),
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }

@@ -908,14 +908,18 @@ pub async fn run(
                 shell.flush(&consumer, false).await?;
                 batch_started = None;
             }
-            // Traffic stopped with changes not yet committed.
+            // A commit is due and no batch has started it: traffic stopped,
+            // or the loop is waiting between fetches (at a moderate rate it
+            // mostly is). Started as a batch starts it, without awaiting its
+            // changelog records: awaiting them here stopped reading for their
+            // whole delivery, once a second.
             _ = async {
                 match commit_at {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
                     None => std::future::pending().await,
                 }
             }, if batch_started.is_none() => {
-                shell.flush(&consumer, true).await?;
+                shell.flush(&consumer, false).await?;
             }
             // The changelog records of a commit under way are acknowledged.
             done = async {
@@ -1280,9 +1284,12 @@ impl Shell<'_> {
         Ok(())
     }
 
-    /// When uncommitted changes are due for a commit.
+    /// When uncommitted changes are due for a commit; none while a commit
+    /// is under way (the branch that sees its changelog records acknowledged
+    /// finishes it, and the next is due once it has).
     fn commit_due_at(&self) -> Option<Instant> {
-        let waiting = !self.uncommitted.is_empty() || self.out.in_txn;
+        let waiting =
+            (!self.uncommitted.is_empty() || self.out.in_txn) && self.committing.is_none();
         waiting.then(|| self.last_commit + self.commit_interval)
     }
 
@@ -1351,8 +1358,10 @@ impl Shell<'_> {
         let producer = self.out.producer.clone();
         let topic = self.cfg.topics.changelog.clone();
         let metrics = self.metrics.clone();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let pacer = Pacer::new(self.commit_interval, hurry.clone());
         let write = tokio::task::spawn_blocking(move || {
-            write_changelog_records(&producer, &topic, &changed)
+            write_changelog_records(&producer, &topic, &changed, Some(pacer))
         });
         let delivered = async move {
             let sent = write
@@ -1364,6 +1373,7 @@ impl Shell<'_> {
             offsets: std::mem::take(&mut self.uncommitted),
             read_before: self.out.read_seq,
             changelog: Some(Box::pin(delivered)),
+            hurry: Hurry(hurry),
         });
         self.last_commit = Instant::now();
         Ok(())
@@ -1374,6 +1384,8 @@ impl Shell<'_> {
         let Some(c) = self.committing.as_mut() else {
             return Ok(());
         };
+        // Waited for: the rest of its records go out without pauses.
+        c.hurry.now();
         if let Some(f) = c.changelog.as_mut() {
             f.await?;
             c.changelog = None;
@@ -1530,7 +1542,12 @@ impl Shell<'_> {
     /// Send the states changed since the last call to the changelog.
     fn send_changelog(&mut self) -> Result<Vec<DeliveryFuture>> {
         let changed = self.take_changed();
-        write_changelog_records(&self.out.producer, &self.cfg.topics.changelog, &changed)
+        write_changelog_records(
+            &self.out.producer,
+            &self.cfg.topics.changelog,
+            &changed,
+            None,
+        )
     }
 
     /// Copies of the states changed since the last call, with their
@@ -1569,6 +1586,7 @@ fn write_changelog_records<C: ClientContext + 'static>(
     producer: &FutureProducer<C>,
     changelog: &str,
     changed: &[Changed],
+    mut pacer: Option<Pacer>,
 ) -> Result<Vec<DeliveryFuture>> {
     let mut futures = Vec::with_capacity(changed.len());
     let mut body = Vec::new();
@@ -1593,6 +1611,9 @@ fn write_changelog_records<C: ClientContext + 'static>(
             &body,
             Some(c.partition),
         )?);
+        if let Some(pause) = pacer.as_mut().and_then(|p| p.enqueued(body.len())) {
+            std::thread::sleep(pause);
+        }
     }
     Ok(futures)
 }
@@ -1806,6 +1827,62 @@ struct Committing {
     read_before: u64,
     /// Until the records are acknowledged.
     changelog: Option<futures::future::BoxFuture<'static, Result<()>>>,
+    /// Set: the writer stops pausing between slices (see [`Pacer`]).
+    hurry: Hurry,
+}
+
+/// Tells a changelog writer to stop pausing; also when dropped (the commit
+/// was given up with the loop), so no writer sleeps for nobody.
+struct Hurry(Arc<AtomicBool>);
+
+impl Hurry {
+    fn now(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Hurry {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+/// Spreads a commit's changelog records over time: a commit of thousands of
+/// changed businesses is megabytes of JSON, and enqueued at once it reached
+/// the broker as one burst, which held up the input's fetches (at 140k
+/// reviews/s on Tansu, the p99 latency of every second's commit). After each
+/// [`Pacer::SLICE_BYTES`] of records the writer pauses a fiftieth of
+/// `limits.commit_interval_ms`, until hurried: the rest of a commit that is
+/// waited for (a revocation, shutdown) goes out at once. A commit that
+/// outgrows the interval delays the next one (commits run back to back),
+/// never the reading.
+#[derive(Debug)]
+struct Pacer {
+    pause: Duration,
+    since_pause: usize,
+    hurry: Arc<AtomicBool>,
+}
+
+impl Pacer {
+    const SLICE_BYTES: usize = 256 * 1024;
+
+    fn new(commit_interval: Duration, hurry: Arc<AtomicBool>) -> Pacer {
+        Pacer {
+            pause: commit_interval / 50,
+            since_pause: 0,
+            hurry,
+        }
+    }
+
+    /// `bytes` more were enqueued: the pause to take now, if any.
+    fn enqueued(&mut self, bytes: usize) -> Option<Duration> {
+        self.since_pause += bytes;
+        if self.since_pause < Self::SLICE_BYTES || self.hurry.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.since_pause = 0;
+        (!self.pause.is_zero()).then_some(self.pause)
+    }
 }
 
 /// Wait for changelog records' delivery reports.
@@ -2004,4 +2081,43 @@ async fn wait_delivered(f: DeliveryFuture) -> Result<()> {
         .map_err(|_| anyhow!("the producer was dropped before a delivery report"))?
         .map_err(|(e, _)| anyhow!("delivery failed: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_changelog_writer_pauses_after_each_slice_until_hurried() {
+        let hurry = Arc::new(AtomicBool::new(false));
+        let mut p = Pacer::new(Duration::from_millis(1000), hurry.clone());
+        let record = 100 * 1024;
+        // 100 KiB, 200 KiB: under a slice; 300 KiB: a slice, a 20 ms pause.
+        assert_eq!(p.enqueued(record), None);
+        assert_eq!(p.enqueued(record), None);
+        assert_eq!(p.enqueued(record), Some(Duration::from_millis(20)));
+        // Counted afresh after a pause.
+        assert_eq!(p.enqueued(record), None);
+        assert_eq!(p.enqueued(record), None);
+        assert_eq!(p.enqueued(record), Some(Duration::from_millis(20)));
+        // One record bigger than a slice: a pause after it.
+        assert_eq!(
+            p.enqueued(Pacer::SLICE_BYTES),
+            Some(Duration::from_millis(20))
+        );
+
+        // Hurried (the commit is waited for), or the commit dropped: no more pauses.
+        let guard = Hurry(hurry);
+        drop(guard);
+        for _ in 0..10 {
+            assert_eq!(p.enqueued(Pacer::SLICE_BYTES), None);
+        }
+    }
+
+    #[test]
+    fn a_small_commit_goes_out_without_a_pause() {
+        let mut p = Pacer::new(Duration::from_millis(1000), Arc::default());
+        // 2,000 records of 100 bytes: 195 KiB, under a slice.
+        assert!((0..2000).all(|_| p.enqueued(100).is_none()));
+    }
 }

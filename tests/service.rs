@@ -1,7 +1,8 @@
 //! The service against a real Kafka-protocol broker (a Tansu process): reviews
 //! produced with keys, flags and dead letters read back, SIGTERM drains and
 //! commits, a restart resumes from committed offsets, and the stream gives the
-//! flags `replay` gives.
+//! flags `replay` gives. And, on librdkafka's mock cluster, reading goes on
+//! while a commit's changelog records are slow to be acknowledged.
 
 mod common;
 
@@ -10,7 +11,7 @@ use rdkafka::message::Message;
 use reviewguard::review::Domain;
 use reviewguard::simulate::{self, SimConfig};
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn world(seed: u64) -> simulate::World {
     simulate::generate(&SimConfig {
@@ -442,6 +443,81 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
             .iter()
             .all(|r| r["contribution"].as_f64().unwrap() > 0.0),
         "{flag}"
+    );
+    assert!(svc.terminate().success());
+}
+
+/// A commit's changelog records are delivered while reading goes on. The
+/// changelog's partitions are on a broker that takes 4 s to answer; reviews
+/// sent one every 100 ms, while commits come due every 500 ms, are each
+/// counted within 2 s of being sent. (A commit that came due while the loop
+/// waited for messages used to await its changelog records, and reading
+/// stopped for their whole delivery.)
+#[test]
+fn reading_goes_on_while_the_changelog_is_slow_to_acknowledge() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let group = "rg-slow-changelog";
+    let broker = MockBroker::start_with_changelog_apart(2, group);
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(
+        &broker.addr,
+        group,
+        dir.path(),
+        &[("REVIEWGUARD_LIMITS_COMMIT_INTERVAL_MS", "500")],
+    );
+    svc.wait_ready(Duration::from_secs(60));
+    broker.delay_changelog(Duration::from_secs(4));
+
+    let reviews: Vec<_> = world(41).reviews.into_iter().take(60).collect();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    // (when each review was sent, reviews counted by then) and scrapes of
+    // the count between sends.
+    let mut sent = Vec::new();
+    let mut counts: Vec<(Instant, u64)> = Vec::new();
+    let start = Instant::now();
+    for (i, r) in reviews.iter().enumerate() {
+        let topic = format!("reviews.{}", r.domain);
+        let body = serde_json::to_vec(r).unwrap();
+        producer
+            .send(BaseRecord::to(&topic).key(&r.business_id).payload(&body))
+            .unwrap();
+        producer.poll(Duration::ZERO);
+        sent.push(Instant::now());
+        // The input's pace: scrape the count until the next review is due.
+        let next = start + Duration::from_millis(100 * (i as u64 + 1));
+        while Instant::now() < next {
+            if let Some(c) = svc.consumed() {
+                counts.push((Instant::now(), c));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    wait_for("all 60 reviews counted", Duration::from_secs(60), || {
+        let c = svc.consumed()?;
+        counts.push((Instant::now(), c));
+        (c >= 60).then_some(())
+    });
+    // The count 2 s after each send (the last scrape by then).
+    let late: Vec<(usize, u64)> = sent
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let by = *t + Duration::from_secs(2);
+            let c = counts.iter().take_while(|(at, _)| *at <= by).last()?.1;
+            (c < i as u64 + 1).then_some((i, c))
+        })
+        .collect();
+    assert!(
+        late.is_empty(),
+        "reviews not counted within 2 s of being sent (review index, count by then): {late:?}; \
+         reading stopped while the changelog was being delivered"
     );
     assert!(svc.terminate().success());
 }

@@ -735,6 +735,37 @@ impl MockBroker {
         }
     }
 
+    /// Two brokers: the changelog's partitions led by broker 2, everything
+    /// else (and `group`'s coordinator) by broker 1, so that
+    /// [`MockBroker::delay_changelog`] slows the changelog's writes alone.
+    pub fn start_with_changelog_apart(partitions: i32, group: &str) -> MockBroker {
+        let cluster = rdkafka::mocking::MockCluster::new(2).unwrap();
+        for t in TOPICS {
+            cluster.create_topic(t, partitions, 1).unwrap();
+            let leader = if t == "reviewguard.changelog" { 2 } else { 1 };
+            for p in 0..partitions {
+                cluster.partition_leader(t, p, Some(leader)).unwrap();
+            }
+        }
+        cluster
+            .coordinator(
+                rdkafka::mocking::MockCoordinator::Group(group.to_owned()),
+                1,
+            )
+            .unwrap();
+        let addr = cluster.bootstrap_servers();
+        MockBroker {
+            _cluster: cluster,
+            addr,
+        }
+    }
+
+    /// Every request to broker 2 (the changelog's, with
+    /// [`MockBroker::start_with_changelog_apart`]) takes `rtt` to answer.
+    pub fn delay_changelog(&self, rtt: Duration) {
+        self._cluster.broker_round_trip_time(2, rtt).unwrap();
+    }
+
     /// The next `n` TxnOffsetCommit requests fail with ILLEGAL_GENERATION, as
     /// when a rebalance has fenced the member: librdkafka makes the
     /// transaction abortable.
