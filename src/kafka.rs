@@ -1359,7 +1359,7 @@ impl Shell<'_> {
         let topic = self.cfg.topics.changelog.clone();
         let metrics = self.metrics.clone();
         let hurry = Arc::new(AtomicBool::new(false));
-        let pacer = Pacer::new(self.commit_interval, hurry.clone());
+        let pacer = Pacer::new(self.commit_interval, changed.len(), hurry.clone());
         let write = tokio::task::spawn_blocking(move || {
             write_changelog_records(&producer, &topic, &changed, Some(pacer))
         });
@@ -1849,16 +1849,25 @@ impl Drop for Hurry {
 
 /// Spreads a commit's changelog records over time: a commit of thousands of
 /// changed businesses is megabytes of JSON, and enqueued at once it reached
-/// the broker as one burst, which held up the input's fetches (at 140k
-/// reviews/s on Tansu, the p99 latency of every second's commit). After each
-/// [`Pacer::SLICE_BYTES`] of records the writer pauses a fiftieth of
-/// `limits.commit_interval_ms`, until hurried: the rest of a commit that is
-/// waited for (a revocation, shutdown) goes out at once. A commit that
-/// outgrows the interval delays the next one (commits run back to back),
-/// never the reading.
+/// the broker as one burst, which held up the input's fetches (on Tansu at
+/// 140k reviews/s, the p99 latency of every second's commit). After each
+/// [`Pacer::SLICE_BYTES`] of records the writer pauses, so that the whole
+/// commit (its size estimated from the records so far) is spread over half
+/// of `limits.commit_interval_ms`, and no pause is longer than a fiftieth of
+/// it (a commit of a few slices goes out within a few pauses). The commit
+/// cadence and the changelog's throughput stay what they were. Hurried,
+/// the writer stops pausing: the rest of a commit that is waited for (a
+/// revocation, shutdown) goes out at once.
 #[derive(Debug)]
 struct Pacer {
-    pause: Duration,
+    /// What all pauses of a commit add up to at most (half the interval).
+    spread: Duration,
+    /// Longest pause (a fiftieth of the interval).
+    longest: Duration,
+    /// Records in the commit, and records and bytes enqueued so far.
+    records: usize,
+    enqueued: usize,
+    bytes: usize,
     since_pause: usize,
     hurry: Arc<AtomicBool>,
 }
@@ -1866,22 +1875,32 @@ struct Pacer {
 impl Pacer {
     const SLICE_BYTES: usize = 256 * 1024;
 
-    fn new(commit_interval: Duration, hurry: Arc<AtomicBool>) -> Pacer {
+    fn new(commit_interval: Duration, records: usize, hurry: Arc<AtomicBool>) -> Pacer {
         Pacer {
-            pause: commit_interval / 50,
+            spread: commit_interval / 2,
+            longest: commit_interval / 50,
+            records,
+            enqueued: 0,
+            bytes: 0,
             since_pause: 0,
             hurry,
         }
     }
 
-    /// `bytes` more were enqueued: the pause to take now, if any.
+    /// One more record of `bytes` was enqueued: the pause to take now, if any.
     fn enqueued(&mut self, bytes: usize) -> Option<Duration> {
+        self.enqueued += 1;
+        self.bytes += bytes;
         self.since_pause += bytes;
         if self.since_pause < Self::SLICE_BYTES || self.hurry.load(Ordering::Relaxed) {
             return None;
         }
         self.since_pause = 0;
-        (!self.pause.is_zero()).then_some(self.pause)
+        // Slices in the whole commit, at the mean record size so far.
+        let total = self.bytes as f64 / self.enqueued as f64 * self.records.max(1) as f64;
+        let slices = (total / Self::SLICE_BYTES as f64).max(1.0);
+        let pause = self.spread.div_f64(slices).min(self.longest);
+        (!pause.is_zero()).then_some(pause)
     }
 }
 
@@ -2087,37 +2106,52 @@ async fn wait_delivered(f: DeliveryFuture) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_changelog_writer_pauses_after_each_slice_until_hurried() {
-        let hurry = Arc::new(AtomicBool::new(false));
-        let mut p = Pacer::new(Duration::from_millis(1000), hurry.clone());
-        let record = 100 * 1024;
-        // 100 KiB, 200 KiB: under a slice; 300 KiB: a slice, a 20 ms pause.
-        assert_eq!(p.enqueued(record), None);
-        assert_eq!(p.enqueued(record), None);
-        assert_eq!(p.enqueued(record), Some(Duration::from_millis(20)));
-        // Counted afresh after a pause.
-        assert_eq!(p.enqueued(record), None);
-        assert_eq!(p.enqueued(record), None);
-        assert_eq!(p.enqueued(record), Some(Duration::from_millis(20)));
-        // One record bigger than a slice: a pause after it.
-        assert_eq!(
-            p.enqueued(Pacer::SLICE_BYTES),
-            Some(Duration::from_millis(20))
-        );
+    /// The pauses a writer takes over `records` records of `bytes` each.
+    fn pauses(interval_ms: u64, records: usize, bytes: usize) -> Vec<Duration> {
+        let mut p = Pacer::new(Duration::from_millis(interval_ms), records, Arc::default());
+        (0..records).filter_map(|_| p.enqueued(bytes)).collect()
+    }
 
-        // Hurried (the commit is waited for), or the commit dropped: no more pauses.
-        let guard = Hurry(hurry);
-        drop(guard);
-        for _ in 0..10 {
-            assert_eq!(p.enqueued(Pacer::SLICE_BYTES), None);
-        }
+    #[test]
+    fn a_commit_is_spread_over_half_the_commit_interval() {
+        // 4,000 businesses of 1,800 bytes (7.2 MB, what the stream bench's
+        // commits hold): 27 slices, a pause after each, 0.5 s in all.
+        let p = pauses(1000, 4000, 1800);
+        assert_eq!(p.len(), 27);
+        let total: Duration = p.iter().sum();
+        assert!(
+            total > Duration::from_millis(450) && total <= Duration::from_millis(500),
+            "{total:?}"
+        );
+        // 100 times that: as many pauses, each as much shorter; the commit
+        // still takes half the interval, not 100 times as long.
+        let p = pauses(1000, 400_000, 1800);
+        let total: Duration = p.iter().sum();
+        assert!(
+            total > Duration::from_millis(450) && total <= Duration::from_millis(500),
+            "{total:?}"
+        );
+        // A commit of a slice and a half: one pause, no longer than 1/50.
+        assert_eq!(pauses(1000, 200, 2000), vec![Duration::from_millis(20)]);
+        // Scales with the interval.
+        let total: Duration = pauses(5000, 4000, 1800).iter().sum();
+        assert!(total > Duration::from_millis(2250) && total <= Duration::from_millis(2500));
     }
 
     #[test]
     fn a_small_commit_goes_out_without_a_pause() {
-        let mut p = Pacer::new(Duration::from_millis(1000), Arc::default());
         // 2,000 records of 100 bytes: 195 KiB, under a slice.
-        assert!((0..2000).all(|_| p.enqueued(100).is_none()));
+        assert!(pauses(1000, 2000, 100).is_empty());
+    }
+
+    #[test]
+    fn a_hurried_writer_stops_pausing() {
+        let hurry = Arc::new(AtomicBool::new(false));
+        let mut p = Pacer::new(Duration::from_millis(1000), 4000, hurry.clone());
+        let before: Vec<_> = (0..1000).filter_map(|_| p.enqueued(1800)).collect();
+        assert!(!before.is_empty());
+        // The commit is waited for (or was given up): its guard hurries it.
+        drop(Hurry(hurry));
+        assert!((0..3000).all(|_| p.enqueued(1800).is_none()));
     }
 }
