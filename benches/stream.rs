@@ -427,13 +427,7 @@ fn main() {
 /// CPU per review, and the medians. Runs alternate because this VM's speed
 /// drifts by half within minutes: only runs close in time compare.
 fn compare_builds(dir: &std::path::Path, ab: &str) {
-    let Some((old, new)) = ab.split_once(',') else {
-        panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
-    };
-    let pairs: usize = std::env::var("STREAM_PAIRS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let ((old, new), pairs) = ab_builds(ab);
     let n = stream_reviews();
     let broker = Broker::start();
     broker.create_topics(6);
@@ -442,47 +436,76 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
     println!("# {n} reviews, {pairs} pairs of runs; a bare consumer drained {bare:.0}/s\n");
     println!("| pair | build | reviews/s | CPU µs per review | cores |");
     println!("| ---: | --- | ---: | ---: | ---: |");
+    let m = alternate(old, new, pairs, |pair, label, binary| {
+        // A changelog of its own: a changelog another run wrote would
+        // restore its states, and its reviews would be skipped as done.
+        let changelog = format!("ab-changelog-{pair}-{label}");
+        broker.create_named_topics(&[&changelog], 6);
+        let mut svc = Service::start_binary(
+            binary,
+            &broker.addr,
+            &format!("ab-{pair}-{label}-{}", std::process::id()),
+            dir,
+            &[
+                ("REVIEWGUARD_LOG", "warn"),
+                ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
+            ],
+        );
+        let cpu0 = cpu_seconds(svc.child.id());
+        let secs = service_drain(&mut svc, n as u64);
+        let cpu = cpu_seconds(svc.child.id()) - cpu0;
+        svc.terminate();
+        let (rate, per_review) = (n as f64 / secs, cpu / n as f64 * 1e6);
+        println!(
+            "| {pair} | {label} | {rate:.0} | {per_review:.2} | {:.2} |",
+            cpu / secs
+        );
+        (rate, per_review)
+    });
+    println!(
+        "\nMedians: old {:.0}/s at {:.2} µs per review, new {:.0}/s at {:.2} µs; per pair, new/old: rate {:.3}, CPU per review {:.3}.",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    );
+}
+
+/// `STREAM_AB`'s two binaries, and `STREAM_PAIRS` (default 6).
+fn ab_builds(ab: &str) -> ((&str, &str), usize) {
+    let Some(builds) = ab.split_once(',') else {
+        panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
+    };
+    let pairs = std::env::var("STREAM_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    (builds, pairs)
+}
+
+/// `run(pair, label, binary)` for the old build then the new, `pairs`
+/// times; each run gives two figures. The medians: old's two, new's two,
+/// and the per-pair ratios new/old of each.
+fn alternate(
+    old: &str,
+    new: &str,
+    pairs: usize,
+    mut run: impl FnMut(usize, &str, &std::path::Path) -> (f64, f64),
+) -> [f64; 6] {
     let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for pair in 1..=pairs {
         for (side, (label, binary)) in [("old", old), ("new", new)].into_iter().enumerate() {
-            // A changelog of its own: a changelog another run wrote would
-            // restore its states, and its reviews would be skipped as done.
-            let changelog = format!("ab-changelog-{pair}-{label}");
-            broker.create_named_topics(&[&changelog], 6);
-            let mut svc = Service::start_binary(
-                binary.as_ref(),
-                &broker.addr,
-                &format!("ab-{pair}-{label}-{}", std::process::id()),
-                dir,
-                &[
-                    ("REVIEWGUARD_LOG", "warn"),
-                    ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
-                ],
-            );
-            let cpu0 = cpu_seconds(svc.child.id());
-            let secs = service_drain(&mut svc, n as u64);
-            let cpu = cpu_seconds(svc.child.id()) - cpu0;
-            svc.terminate();
-            let (rate, per_review) = (n as f64 / secs, cpu / n as f64 * 1e6);
-            println!(
-                "| {pair} | {label} | {rate:.0} | {per_review:.2} | {:.2} |",
-                cpu / secs
-            );
-            figures[side].push((rate, per_review));
+            figures[side].push(run(pair, label, binary.as_ref()));
         }
     }
     let [o, w] = &figures;
     let ratios =
         |f: fn(&(f64, f64)) -> f64| median(o.iter().zip(w).map(|(a, b)| f(b) / f(a)).collect());
-    println!(
-        "\nMedians: old {:.0}/s at {:.2} µs per review, new {:.0}/s at {:.2} µs; per pair, new/old: rate {:.3}, CPU per review {:.3}.",
+    [
         median(o.iter().map(|x| x.0).collect()),
         median(o.iter().map(|x| x.1).collect()),
         median(w.iter().map(|x| x.0).collect()),
         median(w.iter().map(|x| x.1).collect()),
         ratios(|x| x.0),
         ratios(|x| x.1),
-    );
+    ]
 }
 
 /// (rate, floor (p50 ms, p99 ms, n), service (p50 ms, p99 ms, n)) for a
@@ -632,46 +655,29 @@ fn trace_p99(addr: &str, name: &str, stop: &std::sync::atomic::AtomicBool) {
 /// each on a fresh broker with the same streams; each run's p50 and p99,
 /// the medians, and the per-pair ratios.
 fn compare_latency(dir: &std::path::Path, ab: &str, rate: f64) {
-    let Some((old, new)) = ab.split_once(',') else {
-        panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
-    };
-    let pairs: usize = std::env::var("STREAM_PAIRS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let ((old, new), pairs) = ab_builds(ab);
     let (warmup, measured) = latency_streams(rate);
     println!("# pipeline latency at {rate:.0}/s, {pairs} pairs of runs\n");
     println!("| pair | build | p50 | p99 | reviewguard cores | Tansu cores |");
     println!("| ---: | --- | ---: | ---: | ---: | ---: |");
-    let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
-    for pair in 1..=pairs {
-        for (side, (label, binary)) in [("old", old), ("new", new)].into_iter().enumerate() {
-            let ((p50, p99, _), cores) = service_latency(
-                dir,
-                &format!("ab-latency-{pair}-{label}-{}", std::process::id()),
-                Some(binary.as_ref()),
-                rate,
-                &warmup,
-                &measured,
-            );
-            println!(
-                "| {pair} | {label} | {p50:.1} ms | {p99:.1} ms | {:.2} | {:.2} |",
-                cores[0], cores[1]
-            );
-            figures[side].push((p50, p99));
-        }
-    }
-    let [o, w] = &figures;
-    let ratios =
-        |f: fn(&(f64, f64)) -> f64| median(o.iter().zip(w).map(|(a, b)| f(b) / f(a)).collect());
+    let m = alternate(old, new, pairs, |pair, label, binary| {
+        let ((p50, p99, _), cores) = service_latency(
+            dir,
+            &format!("ab-latency-{pair}-{label}-{}", std::process::id()),
+            Some(binary),
+            rate,
+            &warmup,
+            &measured,
+        );
+        println!(
+            "| {pair} | {label} | {p50:.1} ms | {p99:.1} ms | {:.2} | {:.2} |",
+            cores[0], cores[1]
+        );
+        (p50, p99)
+    });
     println!(
         "\nMedians: old p50 {:.1} ms, p99 {:.1} ms; new p50 {:.1} ms, p99 {:.1} ms; per pair, new/old: p50 {:.3}, p99 {:.3}.",
-        median(o.iter().map(|x| x.0).collect()),
-        median(o.iter().map(|x| x.1).collect()),
-        median(w.iter().map(|x| x.0).collect()),
-        median(w.iter().map(|x| x.1).collect()),
-        ratios(|x| x.0),
-        ratios(|x| x.1),
+        m[0], m[1], m[2], m[3], m[4], m[5]
     );
 }
 
