@@ -1203,8 +1203,9 @@ impl Shell<'_> {
     }
 
     /// Whether `limits.commit_interval_ms` has passed since the last commit.
+    /// (Not while a commit is under way: the next one waits for it.)
     fn commit_due(&self) -> bool {
-        self.last_commit.elapsed() >= self.commit_interval
+        self.committing.is_none() && self.last_commit.elapsed() >= self.commit_interval
     }
 
     /// Handle `batch` and the batches read behind it: each is worked out on
@@ -1611,8 +1612,8 @@ fn write_changelog_records<C: ClientContext + 'static>(
             &body,
             Some(c.partition),
         )?);
-        if let Some(pause) = pacer.as_mut().and_then(|p| p.enqueued(body.len())) {
-            std::thread::sleep(pause);
+        if let Some(p) = pacer.as_mut() {
+            p.enqueued(body.len());
         }
     }
     Ok(futures)
@@ -1864,6 +1865,8 @@ struct Pacer {
     spread: Duration,
     /// Longest pause (a fiftieth of the interval).
     longest: Duration,
+    /// Pauses taken (or due) so far.
+    paused: Duration,
     /// Records in the commit, and records and bytes enqueued so far.
     records: usize,
     enqueued: usize,
@@ -1874,11 +1877,14 @@ struct Pacer {
 
 impl Pacer {
     const SLICE_BYTES: usize = 256 * 1024;
+    /// How often a pause looks whether it was hurried.
+    const TICK: Duration = Duration::from_millis(2);
 
     fn new(commit_interval: Duration, records: usize, hurry: Arc<AtomicBool>) -> Pacer {
         Pacer {
             spread: commit_interval / 2,
             longest: commit_interval / 50,
+            paused: Duration::ZERO,
             records,
             enqueued: 0,
             bytes: 0,
@@ -1887,20 +1893,47 @@ impl Pacer {
         }
     }
 
-    /// One more record of `bytes` was enqueued: the pause to take now, if any.
-    fn enqueued(&mut self, bytes: usize) -> Option<Duration> {
+    fn hurried(&self) -> bool {
+        self.hurry.load(Ordering::Relaxed)
+    }
+
+    /// One more record of `bytes` was enqueued: the pause due now, if any.
+    fn pause_after(&mut self, bytes: usize) -> Option<Duration> {
         self.enqueued += 1;
         self.bytes += bytes;
         self.since_pause += bytes;
-        if self.since_pause < Self::SLICE_BYTES || self.hurry.load(Ordering::Relaxed) {
+        if self.since_pause < Self::SLICE_BYTES || self.hurried() {
             return None;
         }
         self.since_pause = 0;
-        // Slices in the whole commit, at the mean record size so far.
+        // Slices in the whole commit, at the mean record size so far; the
+        // pauses never add up to more than `spread` (the estimate can be
+        // low when the big records come last).
         let total = self.bytes as f64 / self.enqueued as f64 * self.records.max(1) as f64;
         let slices = (total / Self::SLICE_BYTES as f64).max(1.0);
-        let pause = self.spread.div_f64(slices).min(self.longest);
+        let pause = self
+            .spread
+            .div_f64(slices)
+            .min(self.longest)
+            .min(self.spread.saturating_sub(self.paused));
+        self.paused += pause;
         (!pause.is_zero()).then_some(pause)
+    }
+
+    /// One more record of `bytes` was enqueued: pause if one is due, until
+    /// it is over or the commit is hurried.
+    fn enqueued(&mut self, bytes: usize) {
+        let Some(pause) = self.pause_after(bytes) else {
+            return;
+        };
+        let until = Instant::now() + pause;
+        while !self.hurried() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Self::TICK));
+        }
     }
 }
 
@@ -2109,7 +2142,7 @@ mod tests {
     /// The pauses a writer takes over `records` records of `bytes` each.
     fn pauses(interval_ms: u64, records: usize, bytes: usize) -> Vec<Duration> {
         let mut p = Pacer::new(Duration::from_millis(interval_ms), records, Arc::default());
-        (0..records).filter_map(|_| p.enqueued(bytes)).collect()
+        (0..records).filter_map(|_| p.pause_after(bytes)).collect()
     }
 
     #[test]
@@ -2148,10 +2181,45 @@ mod tests {
     fn a_hurried_writer_stops_pausing() {
         let hurry = Arc::new(AtomicBool::new(false));
         let mut p = Pacer::new(Duration::from_millis(1000), 4000, hurry.clone());
-        let before: Vec<_> = (0..1000).filter_map(|_| p.enqueued(1800)).collect();
+        let before: Vec<_> = (0..1000).filter_map(|_| p.pause_after(1800)).collect();
         assert!(!before.is_empty());
         // The commit is waited for (or was given up): its guard hurries it.
         drop(Hurry(hurry));
-        assert!((0..3000).all(|_| p.enqueued(1800).is_none()));
+        assert!((0..3000).all(|_| p.pause_after(1800).is_none()));
+    }
+
+    #[test]
+    fn the_pauses_never_add_up_to_more_than_half_the_interval() {
+        // Small records first, then big ones: the size estimate is low for
+        // most of the commit, so each pause is too long (they would add up
+        // to 1.42 s); their sum is capped at half the interval.
+        let mut p = Pacer::new(Duration::from_millis(1000), 20_000, Arc::default());
+        let total: Duration = (0..20_000)
+            .filter_map(|i| p.pause_after(if i < 10_000 { 100 } else { 20_000 }))
+            .sum();
+        assert_eq!(total, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_pause_ends_early_when_the_commit_is_hurried() {
+        let hurry = Arc::new(AtomicBool::new(false));
+        // A 10-minute interval: pauses of 10.9 s.
+        let mut p = Pacer::new(Duration::from_secs(600), 4000, hurry.clone());
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            Hurry(hurry).now();
+        });
+        let start = Instant::now();
+        // The first slice's pause is due after 146 records of 1,800 bytes.
+        for _ in 0..146 {
+            p.enqueued(1800);
+        }
+        let took = start.elapsed();
+        waker.join().unwrap();
+        assert!(p.hurried());
+        assert!(
+            took < Duration::from_secs(5),
+            "a 10.9 s pause should end when hurried (after 50 ms); it took {took:?}"
+        );
     }
 }

@@ -468,14 +468,30 @@ fn reading_goes_on_while_the_changelog_is_slow_to_acknowledge() {
         &[("REVIEWGUARD_LIMITS_COMMIT_INTERVAL_MS", "500")],
     );
     svc.wait_ready(Duration::from_secs(60));
-    broker.delay_changelog(Duration::from_secs(4));
-
-    let reviews: Vec<_> = world(41).reviews.into_iter().take(60).collect();
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
         .set("linger.ms", "0")
         .create()
         .unwrap();
+    // Connected to both brokers before one of them turns slow.
+    producer
+        .client()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    broker.delay_changelog(Duration::from_secs(4));
+    // The premise: a write to the changelog's broker now takes seconds.
+    let probe = Instant::now();
+    producer
+        .send(BaseRecord::to("probe.slow").key("k").payload("p"))
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    assert!(
+        probe.elapsed() >= Duration::from_secs(3),
+        "a write to broker 2 took {:?}",
+        probe.elapsed()
+    );
+
+    let reviews: Vec<_> = world(41).reviews.into_iter().take(60).collect();
     // (when each review was sent, reviews counted by then) and scrapes of
     // the count between sends.
     let mut sent = Vec::new();
@@ -504,13 +520,17 @@ fn reading_goes_on_while_the_changelog_is_slow_to_acknowledge() {
         counts.push((Instant::now(), c));
         (c >= 60).then_some(())
     });
-    // The count 2 s after each send (the last scrape by then).
+    // The count 2 s after each send (the last scrape by then; none: 0).
     let late: Vec<(usize, u64)> = sent
         .iter()
         .enumerate()
         .filter_map(|(i, t)| {
             let by = *t + Duration::from_secs(2);
-            let c = counts.iter().take_while(|(at, _)| *at <= by).last()?.1;
+            let c = counts
+                .iter()
+                .take_while(|(at, _)| *at <= by)
+                .last()
+                .map_or(0, |x| x.1);
             (c < i as u64 + 1).then_some((i, c))
         })
         .collect();

@@ -735,11 +735,14 @@ impl MockBroker {
         }
     }
 
-    /// Two brokers: the changelog's partitions led by broker 2, everything
-    /// else (and `group`'s coordinator) by broker 1, so that
-    /// [`MockBroker::delay_changelog`] slows the changelog's writes alone.
+    /// Two brokers: the changelog's partitions (and a topic `probe.slow` of
+    /// one partition) led by broker 2, everything else (and `group`'s
+    /// coordinator) by broker 1, so that [`MockBroker::delay_changelog`]
+    /// slows the changelog's writes alone.
     pub fn start_with_changelog_apart(partitions: i32, group: &str) -> MockBroker {
         let cluster = rdkafka::mocking::MockCluster::new(2).unwrap();
+        cluster.create_topic("probe.slow", 1, 1).unwrap();
+        cluster.partition_leader("probe.slow", 0, Some(2)).unwrap();
         for t in TOPICS {
             cluster.create_topic(t, partitions, 1).unwrap();
             let leader = if t == "reviewguard.changelog" { 2 } else { 1 };
