@@ -14,7 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{Broker, Service, metric, produce_with};
+use common::{Broker, Service, cpu_seconds, metric, produce_with};
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -201,21 +201,6 @@ fn bare_latency(
     );
     let q = |q: f64| lat[((q * k as f64) as usize).min(k - 1)];
     (q(0.50), q(0.99))
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime is the
-    // 12th and stime the 13th, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
 }
 
 /// Seconds from the service's first consumed review to the n-th.
