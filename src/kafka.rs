@@ -8,10 +8,11 @@
 //! decode the batch and extract its signals on every core, then fold each
 //! partition's businesses in `SHARDS` (8) shards in parallel (each shard in
 //! offset order, so a business sees its reviews in order and the result is a
-//! single thread's); enqueue the outputs in the order read. While messages keep coming the batches are pipelined:
-//! batch k is worked out on the pool while the loop's thread sends batch
-//! k-1's outputs and reads batch k+1 (at_least_once; exactly_once sends each
-//! batch's outputs before the next is worked out).
+//! single thread's); enqueue the outputs in the order read. While messages
+//! keep coming the batches are pipelined: batch k is worked out on the pool
+//! while the loop's thread sends batch k-1's outputs and reads batch k+1
+//! (at_least_once; exactly_once sends each batch's outputs before the next is
+//! worked out).
 //! Outputs are delivered while the next batches are read; the
 //! loop stops reading when an output is still unacknowledged a window of
 //! 10,000 messages later (backpressure). Every `limits.commit_interval_ms`
@@ -1869,8 +1870,8 @@ struct Pacer {
     paused: Duration,
     /// Records in the commit, and records and bytes enqueued so far.
     records: usize,
-    enqueued: usize,
-    bytes: usize,
+    records_sent: usize,
+    bytes_sent: usize,
     since_pause: usize,
     hurry: Arc<AtomicBool>,
 }
@@ -1886,8 +1887,8 @@ impl Pacer {
             longest: commit_interval / 50,
             paused: Duration::ZERO,
             records,
-            enqueued: 0,
-            bytes: 0,
+            records_sent: 0,
+            bytes_sent: 0,
             since_pause: 0,
             hurry,
         }
@@ -1899,8 +1900,8 @@ impl Pacer {
 
     /// One more record of `bytes` was enqueued: the pause due now, if any.
     fn pause_after(&mut self, bytes: usize) -> Option<Duration> {
-        self.enqueued += 1;
-        self.bytes += bytes;
+        self.records_sent += 1;
+        self.bytes_sent += bytes;
         self.since_pause += bytes;
         if self.since_pause < Self::SLICE_BYTES || self.hurried() {
             return None;
@@ -1909,7 +1910,7 @@ impl Pacer {
         // Slices in the whole commit, at the mean record size so far; the
         // pauses never add up to more than `spread` (the estimate can be
         // low when the big records come last).
-        let total = self.bytes as f64 / self.enqueued as f64 * self.records.max(1) as f64;
+        let total = self.bytes_sent as f64 / self.records_sent as f64 * self.records.max(1) as f64;
         let slices = (total / Self::SLICE_BYTES as f64).max(1.0);
         let pause = self
             .spread
