@@ -5,9 +5,12 @@
 //!
 //! `cargo bench --bench stream` (needs `tansu`, which `scripts/test.sh`
 //! installs; says SKIPPED without it). `STREAM_REVIEWS` sets the stream size
-//! (default 1,000,000); `STREAM_MAX_RATE` skips the throughput phase and
-//! measures latency below the rate given instead; `STREAM_TRACE` prints the
-//! service's p99 latency of every 100 ms of the latency runs (stderr).
+//! (default 1,000,000), `STREAM_PAIRS` the turns of bare consumer and
+//! service in the throughput phase (default 3); `STREAM_MAX_RATE` skips the
+//! throughput phase and measures latency below the rate given instead;
+//! `STREAM_TRACE` prints the service's rate and cores every quarter second
+//! of a drain, and its p99 latency of every 100 ms of the latency runs
+//! (stderr).
 //! `STREAM_AB=OLD,NEW` (two binaries) compares their drain rates in
 //! alternating runs, or with `STREAM_AB_RATE` their latency at that rate.
 
@@ -53,12 +56,12 @@ fn produce_all(brokers: &str, reviews: &[SimReview]) {
     }
 }
 
-/// Seconds from the first message to the last, for a bare consumer that only
-/// counts messages and bytes.
-fn bare_consumer(brokers: &str, n: usize) -> f64 {
+/// Seconds from the first message to the last, for a bare consumer (in a
+/// group of its own, `group`) that only counts messages and bytes.
+fn bare_consumer(brokers: &str, n: usize, group: &str) -> f64 {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("bare-{}", std::process::id()))
+        .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
         // As the service's default: Tansu 0.6 holds every fetch this long.
@@ -203,21 +206,48 @@ fn bare_latency(
     (q(0.50), q(0.99))
 }
 
-/// Seconds from the service's first consumed review to the n-th.
-fn service_drain(svc: &mut Service, n: u64) -> f64 {
+/// Seconds from the service's first consumed review to the n-th. With
+/// `STREAM_TRACE`, prints every quarter second the reviews consumed in it and
+/// the cores the service and `broker_pid` used (stderr).
+fn service_drain(svc: &mut Service, n: u64, broker_pid: Option<u32>) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(900);
+    let trace = std::env::var_os("STREAM_TRACE").is_some();
     let mut first = None;
+    // (time, consumed, service CPU, broker CPU) at the last trace line.
+    let mut mark: Option<(Instant, f64, f64, f64)> = None;
     loop {
         assert!(
             Instant::now() < deadline,
             "service did not drain {n} reviews"
         );
         if let Some(m) = svc.metrics() {
-            let c = metric(&m, "reviewguard_reviews_consumed_total", &[]) as u64;
-            if c > 0 {
+            let c = metric(&m, "reviewguard_reviews_consumed_total", &[]);
+            if c > 0.0 {
                 first.get_or_insert_with(Instant::now);
             }
-            if c >= n {
+            if trace && first.is_some() {
+                let now = Instant::now();
+                let cpu = (
+                    cpu_seconds(svc.child.id()),
+                    broker_pid.map_or(0.0, cpu_seconds),
+                );
+                match mark {
+                    Some((t, c0, s0, b0)) if now - t >= Duration::from_millis(250) => {
+                        let dt = (now - t).as_secs_f64();
+                        eprintln!(
+                            "drain {:6.2} s: {:7.0} reviews/s, reviewguard {:.2} cores, broker {:.2} cores",
+                            first.map_or(0.0, |f| (now - f).as_secs_f64()),
+                            (c - c0) / dt,
+                            (cpu.0 - s0) / dt,
+                            (cpu.1 - b0) / dt
+                        );
+                        mark = Some((now, c, cpu.0, cpu.1));
+                    }
+                    None => mark = Some((now, c, cpu.0, cpu.1)),
+                    Some(_) => {}
+                }
+            }
+            if c >= n as f64 {
                 return first.map_or(0.0, |t| t.elapsed().as_secs_f64());
             }
         }
@@ -281,12 +311,18 @@ fn stream_reviews() -> usize {
         .unwrap_or(1_000_000)
 }
 
-/// The throughput phase: `reviewguard run` and a bare consumer drain the
-/// same topics; prints both. The service's rate.
+/// The throughput phase: a bare consumer and `reviewguard run` drain the
+/// same topics in turns, `STREAM_PAIRS` times (default 3), each run with a
+/// group (and the service with a changelog) of its own; prints each pair and
+/// the median of the pairs' ratios. Turns, not one run each, because this
+/// VM's speed drifts within minutes and Tansu's in-memory log gets slower
+/// to read as the runs' outputs fill it: only runs close in time compare.
+/// The service's median rate.
 fn throughput(dir: &std::path::Path) -> f64 {
     let broker = Broker::start();
     broker.create_topics(6);
     let n = stream_reviews();
+    let pairs = stream_pairs(3);
     let reviews = world(n, 31);
     let mb = reviews
         .iter()
@@ -294,49 +330,69 @@ fn throughput(dir: &std::path::Path) -> f64 {
         .sum::<usize>() as f64
         / 1e6;
     produce_all(&broker.addr, &reviews);
-
+    println!(
+        "# reviewguard run beside a bare consumer (Tansu, 6 partitions per topic, {n} reviews, {mb:.0} MB, {pairs} pairs of runs)\n"
+    );
+    println!(
+        "| pair | bare consumer reviews/s | run reviews/s | run / bare | bare µs CPU per review | run µs CPU per review | run cores | Tansu cores while run drained |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let me = std::process::id();
-    let bare_cpu0 = cpu_seconds(me);
-    let bare = bare_consumer(&broker.addr, n);
-    let bare_cpu = cpu_seconds(me) - bare_cpu0;
-    let mut svc = Service::start(
-        &broker.addr,
-        "stream-bench",
-        dir,
-        &[("REVIEWGUARD_LOG", "warn")],
+    let mut rows = Vec::new();
+    for pair in 1..=pairs {
+        let bare_cpu0 = cpu_seconds(me);
+        let bare = n as f64 / bare_consumer(&broker.addr, n, &format!("bare-{pair}-{me}"));
+        let bare_cpu = cpu_seconds(me) - bare_cpu0;
+        // A changelog of its own: one another run wrote would restore its
+        // states, and its reviews would be skipped as done.
+        let changelog = format!("bench-changelog-{pair}");
+        broker.create_named_topics(&[&changelog], 6);
+        let mut svc = Service::start(
+            &broker.addr,
+            &format!("stream-bench-{pair}-{me}"),
+            dir,
+            &[
+                ("REVIEWGUARD_LOG", "warn"),
+                ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
+            ],
+        );
+        let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
+        let secs = service_drain(&mut svc, n as u64, Some(broker.pid()));
+        let (svc_cpu, broker_cpu) = (
+            cpu_seconds(svc.child.id()) - svc_cpu0,
+            cpu_seconds(broker.pid()) - broker_cpu0,
+        );
+        svc.terminate();
+        let run = n as f64 / secs;
+        println!(
+            "| {pair} | {bare:.0} | {run:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            run / bare,
+            bare_cpu / n as f64 * 1e6,
+            svc_cpu / n as f64 * 1e6,
+            svc_cpu / secs,
+            broker_cpu / secs
+        );
+        rows.push((bare, run));
+    }
+    let ratio = median(rows.iter().map(|(b, r)| r / b).collect());
+    let (bare, run) = (
+        median(rows.iter().map(|x| x.0).collect()),
+        median(rows.iter().map(|x| x.1).collect()),
     );
-    let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
-    let run = service_drain(&mut svc, n as u64);
-    let (svc_cpu, broker_cpu) = (
-        cpu_seconds(svc.child.id()) - svc_cpu0,
-        cpu_seconds(broker.pid()) - broker_cpu0,
-    );
-    let (bare_rate, run_rate) = (n as f64 / bare, n as f64 / run);
     println!(
-        "# reviewguard run beside a bare consumer (Tansu, 6 partitions per topic, same run)\n"
+        "\nMedians: bare consumer {bare:.0}/s ({:.1} MB/s), reviewguard run {run:.0}/s ({:.1} MB/s); **run / bare {ratio:.3}** (the median of the pairs' ratios).\n",
+        mb * bare / n as f64,
+        mb * run / n as f64
     );
-    println!("| reader | reviews | seconds | reviews/s | MB/s | share of bare |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    println!(
-        "| bare rdkafka consumer | {n} | {bare:.2} | {bare_rate:.0} | {:.1} | 1.000 |",
-        mb / bare
-    );
-    println!(
-        "| reviewguard run | {n} | {run:.2} | {run_rate:.0} | {:.1} | {:.3} |",
-        mb / run,
-        run_rate / bare_rate
-    );
+    run
+}
 
-    println!(
-        "\nCPU: the bare consumer used {bare_cpu:.2} s ({:.1} µs per review); while `run` drained, reviewguard used {svc_cpu:.2} s ({:.1} µs per review, {:.2} cores), Tansu {broker_cpu:.2} s ({:.2} cores).\n",
-        bare_cpu / n as f64 * 1e6,
-        svc_cpu / n as f64 * 1e6,
-        svc_cpu / run,
-        broker_cpu / run
-    );
-
-    svc.terminate();
-    run_rate
+/// `STREAM_PAIRS`, or `default`.
+fn stream_pairs(default: usize) -> usize {
+    std::env::var("STREAM_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -417,7 +473,7 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
     let broker = Broker::start();
     broker.create_topics(6);
     produce_all(&broker.addr, &world(n, 31));
-    let bare = n as f64 / bare_consumer(&broker.addr, n);
+    let bare = n as f64 / bare_consumer(&broker.addr, n, &format!("bare-{}", std::process::id()));
     println!("# {n} reviews, {pairs} pairs of runs; a bare consumer drained {bare:.0}/s\n");
     println!("| pair | build | reviews/s | CPU µs per review | cores |");
     println!("| ---: | --- | ---: | ---: | ---: |");
@@ -437,7 +493,7 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
             ],
         );
         let cpu0 = cpu_seconds(svc.child.id());
-        let secs = service_drain(&mut svc, n as u64);
+        let secs = service_drain(&mut svc, n as u64, Some(broker.pid()));
         let cpu = cpu_seconds(svc.child.id()) - cpu0;
         svc.terminate();
         let (rate, per_review) = (n as f64 / secs, cpu / n as f64 * 1e6);
@@ -458,11 +514,7 @@ fn ab_builds(ab: &str) -> ((&str, &str), usize) {
     let Some(builds) = ab.split_once(',') else {
         panic!("STREAM_AB must be OLD_BINARY,NEW_BINARY");
     };
-    let pairs = std::env::var("STREAM_PAIRS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
-    (builds, pairs)
+    (builds, stream_pairs(6))
 }
 
 /// `run(pair, label, binary)` for the old build then the new, `pairs`
