@@ -26,12 +26,18 @@ use reviewguard::review::Domain;
 use reviewguard::simulate::{self, SimConfig, SimReview};
 use std::time::{Duration, Instant};
 
+/// `target` simulated reviews of `STREAM_BUSINESSES` businesses (default
+/// 2,000) per domain.
 fn world(target: usize, seed: u64) -> Vec<SimReview> {
+    let businesses = std::env::var("STREAM_BUSINESSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000);
     let mut days = 30;
     loop {
         let w = simulate::generate(&SimConfig {
             seed,
-            businesses: 2_000,
+            businesses,
             days,
             ..SimConfig::default()
         });

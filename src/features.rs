@@ -88,8 +88,8 @@ pub struct LastFlag {
 /// What is known of one business. Kept small: most businesses never get a
 /// risk report, so everything about risk lives in a box that exists only
 /// once one arrives (see `benches/figures.rs` for the bytes per business).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "StateWire", from = "StateWire")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "StateWire")]
 pub struct BusinessState {
     pub domain: Domain,
     /// Newest event time seen (Unix seconds).
@@ -137,6 +137,49 @@ struct StateWire {
     source_offset: i64,
 }
 
+/// [`StateWire`] borrowing a state: the same JSON, written without a copy
+/// of the state (a commit writes every changed business's).
+#[derive(Serialize)]
+struct StateWireRef<'a> {
+    domain: Domain,
+    as_of: i64,
+    reviews_total: u32,
+    reviews: Decayed,
+    low_rating: Decayed,
+    risk_reviews: Decayed,
+    photo_risk: Decayed,
+    categories: &'a [Decayed; MAX_CATEGORIES],
+    recent_risk: &'a [RiskEvent],
+    business_name: Option<&'a str>,
+    region: Option<&'a str>,
+    last_flag: Option<LastFlag>,
+    source_offset: i64,
+}
+
+impl Serialize for BusinessState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const NONE: [Decayed; MAX_CATEGORIES] = [Decayed([0.0; 2]); MAX_CATEGORIES];
+        let risk = self.risk.as_deref();
+        StateWireRef {
+            domain: self.domain,
+            as_of: self.as_of,
+            reviews_total: self.reviews_total,
+            reviews: self.reviews,
+            low_rating: self.low_rating,
+            risk_reviews: risk.map_or_else(Decayed::default, |r| r.risk_reviews),
+            photo_risk: risk.map_or_else(Decayed::default, |r| r.photo_risk),
+            categories: risk.map_or(&NONE, |r| &r.categories),
+            recent_risk: risk.map_or(&[], |r| &r.recent_risk),
+            business_name: self.business_name.as_deref(),
+            region: self.region.as_deref(),
+            last_flag: risk.and_then(|r| r.last_flag),
+            source_offset: self.source_offset,
+        }
+        .serialize(s)
+    }
+}
+
+#[cfg(test)]
 impl From<BusinessState> for StateWire {
     fn from(s: BusinessState) -> Self {
         let risk = s.risk.map(|b| *b).unwrap_or_default();
@@ -490,6 +533,32 @@ mod tests {
             }
             let back: BusinessState = serde_json::from_value(v).unwrap();
             assert_eq!(back, s);
+        }
+    }
+
+    /// The state is written borrowed, as the owned wire shape that reads it
+    /// back is written: the same bytes, with and without risk or labels.
+    #[test]
+    fn state_is_written_as_its_wire_shape_is() {
+        let bare = BusinessState::new(Domain::Tourism, 7);
+        let mut plain = BusinessState::new(Domain::Food, 0);
+        plain.observe(&obs(60, CategorySet::default(), 1));
+        plain.set_labels(Some("店"), Some("310105"));
+        let mut risky = plain.clone();
+        for k in 0..3 {
+            risky.observe(&obs(
+                120 + k,
+                CategorySet::from_iter([Category::Illness, Category::Hygiene]),
+                2,
+            ));
+        }
+        risky.set_last_flag(LastFlag {
+            event_time: 120,
+            severity: crate::decide::Severity::High,
+        });
+        for s in [bare, plain, risky] {
+            let owned = serde_json::to_string(&StateWire::from(s.clone())).unwrap();
+            assert_eq!(serde_json::to_string(&s).unwrap(), owned);
         }
     }
 
