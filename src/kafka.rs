@@ -761,6 +761,17 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
     c
 }
 
+/// The changelog reader's client: the service's, holding a fetch no longer
+/// than the consumer does. A restore waits on its fetches, and brokers that
+/// hold every fetch for the longest wait (Tansu 0.6) took librdkafka's
+/// default 500 ms per partition restored: 6 empty partitions kept a starting
+/// instance from reading for 4.5 s.
+fn restore_client_config(cfg: &Config) -> ClientConfig {
+    let mut c = cfg.kafka_client();
+    c.set("fetch.wait.max.ms", cfg.kafka.fetch_wait_max_ms.to_string());
+    c
+}
+
 pub fn producer_config(cfg: &Config) -> ClientConfig {
     let mut c = cfg.kafka_client();
     c.set("enable.idempotence", "true")
@@ -841,7 +852,7 @@ pub async fn run(
 
     check_changelog_partitions(&consumer, cfg)?;
     let restorer = crate::changelog::Restorer::new(
-        cfg.kafka_client(),
+        restore_client_config(cfg),
         &topics.changelog,
         barrier_producer(cfg)?,
     )?;
@@ -2139,6 +2150,21 @@ async fn wait_delivered(f: DeliveryFuture) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The changelog reader holds a fetch no longer than the consumer, as
+    /// configured (librdkafka's own default is 500 ms, which a restore of
+    /// each partition waited out on brokers that hold every fetch).
+    #[test]
+    fn a_restore_fetches_with_the_consumers_wait() {
+        for wait in [10u32, 250] {
+            let mut cfg = Config::default();
+            cfg.kafka.fetch_wait_max_ms = wait;
+            let wait = wait.to_string();
+            for c in [restore_client_config(&cfg), consumer_config(&cfg)] {
+                assert_eq!(c.get("fetch.wait.max.ms"), Some(wait.as_str()));
+            }
+        }
+    }
 
     /// The pauses a writer takes over `records` records of `bytes` each.
     fn pauses(interval_ms: u64, records: usize, bytes: usize) -> Vec<Duration> {
