@@ -1,12 +1,14 @@
 //! `reviewguard run` on a real Kafka-protocol broker (Tansu), beside the rate
-//! at which a bare rdkafka consumer drains the same topics in the same run,
-//! then pipeline latency at half (the target) and a quarter of the service's
+//! at which a bare rdkafka consumer drains the same topics, the two in turns
+//! on one broker, then pipeline latency at half (the target) and a quarter of the service's
 //! measured maximum rate, each beside a bare consumer's on the same stream.
 //!
 //! `cargo bench --bench stream` (needs `tansu`, which `scripts/test.sh`
 //! installs; says SKIPPED without it). `STREAM_REVIEWS` sets the stream size
-//! (default 1,000,000), `STREAM_PAIRS` the turns of bare consumer and
-//! service in the throughput phase (default 3); `STREAM_MAX_RATE` skips the
+//! (default 1,000,000) and `STREAM_BUSINESSES` its businesses per domain
+//! (default 2,000), `STREAM_PAIRS` the turns of bare consumer and service in
+//! the throughput phase (default 3; with `STREAM_AB`, its pairs, default 6);
+//! `STREAM_MAX_RATE` skips the
 //! throughput phase and measures latency below the rate given instead;
 //! `STREAM_TRACE` prints the service's rate and cores every quarter second
 //! of a drain, and its p99 latency of every 100 ms of the latency runs
@@ -31,8 +33,9 @@ use std::time::{Duration, Instant};
 fn world(target: usize, seed: u64) -> Vec<SimReview> {
     let businesses = std::env::var("STREAM_BUSINESSES")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000);
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(2_000)
+        .max(1);
     let mut days = 30;
     loop {
         let w = simulate::generate(&SimConfig {
@@ -340,15 +343,19 @@ fn throughput(dir: &std::path::Path) -> f64 {
         "# reviewguard run beside a bare consumer (Tansu, 6 partitions per topic, {n} reviews, {mb:.0} MB, {pairs} pairs of runs)\n"
     );
     println!(
-        "| pair | bare consumer reviews/s | run reviews/s | run / bare | bare µs CPU per review | run µs CPU per review | run cores | Tansu cores while run drained |"
+        "| pair | first | bare consumer reviews/s | run reviews/s | run / bare | bare µs CPU per review | run µs CPU per review | run cores | Tansu cores while run drained |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let me = std::process::id();
     let mut rows = Vec::new();
-    for pair in 1..=pairs {
-        let bare_cpu0 = cpu_seconds(me);
-        let bare = n as f64 / bare_consumer(&broker.addr, n, &format!("bare-{pair}-{me}"));
-        let bare_cpu = cpu_seconds(me) - bare_cpu0;
+    // A bare consumer's drain: its rate and CPU µs per review.
+    let bare_turn = |pair: usize| {
+        let cpu0 = cpu_seconds(me);
+        let rate = n as f64 / bare_consumer(&broker.addr, n, &format!("bare-{pair}-{me}"));
+        (rate, (cpu_seconds(me) - cpu0) / n as f64 * 1e6)
+    };
+    // The service's drain: its rate, CPU µs per review, cores, and Tansu's cores.
+    let service_turn = |pair: usize| {
         // A changelog of its own: one another run wrote would restore its
         // states, and its reviews would be skipped as done.
         let changelog = format!("bench-changelog-{pair}");
@@ -369,14 +376,29 @@ fn throughput(dir: &std::path::Path) -> f64 {
             cpu_seconds(broker.pid()) - broker_cpu0,
         );
         svc.terminate();
-        let run = n as f64 / secs;
-        println!(
-            "| {pair} | {bare:.0} | {run:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            run / bare,
-            bare_cpu / n as f64 * 1e6,
+        (
+            n as f64 / secs,
             svc_cpu / n as f64 * 1e6,
             svc_cpu / secs,
-            broker_cpu / secs
+            broker_cpu / secs,
+        )
+    };
+    for pair in 1..=pairs {
+        // The bare consumer reads first in odd pairs, the service in even
+        // ones: a broker that slows as the runs fill it favours neither.
+        let bare_first = pair % 2 == 1;
+        let (bare, served) = if bare_first {
+            let b = bare_turn(pair);
+            (b, service_turn(pair))
+        } else {
+            let s = service_turn(pair);
+            (bare_turn(pair), s)
+        };
+        let ((bare, bare_us), (run, run_us, run_cores, tansu_cores)) = (bare, served);
+        println!(
+            "| {pair} | {} | {bare:.0} | {run:.0} | {:.3} | {bare_us:.2} | {run_us:.2} | {run_cores:.2} | {tansu_cores:.2} |",
+            if bare_first { "bare" } else { "run" },
+            run / bare,
         );
         rows.push((bare, run));
     }
@@ -393,12 +415,13 @@ fn throughput(dir: &std::path::Path) -> f64 {
     run
 }
 
-/// `STREAM_PAIRS`, or `default`.
+/// `STREAM_PAIRS` (at least 1), or `default`.
 fn stream_pairs(default: usize) -> usize {
     std::env::var("STREAM_PAIRS")
         .ok()
-        .and_then(|s| s.parse().ok())
+        .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(default)
+        .max(1)
 }
 
 fn main() {

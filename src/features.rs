@@ -118,8 +118,11 @@ struct RiskState {
     last_flag: Option<LastFlag>,
 }
 
-/// The changelog's shape of a state (format version 1), flat as it has always been.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The changelog's shape of a state (format version 1), flat as it has always
+/// been. Records are read as this and written as [`StateWireRef`] (borrowing
+/// the state); a test holds the two to the same bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct StateWire {
     domain: Domain,
     as_of: i64,
