@@ -119,11 +119,10 @@ struct RiskState {
 }
 
 /// The changelog's shape of a state (format version 1), flat as it has always
-/// been. Records are read as this and written as [`StateWireRef`] (borrowing
-/// the state); a test holds the two to the same bytes.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct StateWire {
+/// been: read owned ([`StateWire`]), written borrowing the state
+/// ([`StateWireRef`], no copy of it); one definition, so the two cannot drift.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Wire<Categories, Events, Label> {
     domain: Domain,
     as_of: i64,
     reviews_total: u32,
@@ -131,33 +130,20 @@ struct StateWire {
     low_rating: Decayed,
     risk_reviews: Decayed,
     photo_risk: Decayed,
-    categories: [Decayed; MAX_CATEGORIES],
-    recent_risk: Vec<RiskEvent>,
-    business_name: Option<CompactString>,
-    region: Option<CompactString>,
+    categories: Categories,
+    recent_risk: Events,
+    business_name: Option<Label>,
+    region: Option<Label>,
     last_flag: Option<LastFlag>,
     #[serde(default = "no_position")]
     source_offset: i64,
 }
 
-/// [`StateWire`] borrowing a state: the same JSON, written without a copy
-/// of the state (a commit writes every changed business's).
-#[derive(Serialize)]
-struct StateWireRef<'a> {
-    domain: Domain,
-    as_of: i64,
-    reviews_total: u32,
-    reviews: Decayed,
-    low_rating: Decayed,
-    risk_reviews: Decayed,
-    photo_risk: Decayed,
-    categories: &'a [Decayed; MAX_CATEGORIES],
-    recent_risk: &'a [RiskEvent],
-    business_name: Option<&'a str>,
-    region: Option<&'a str>,
-    last_flag: Option<LastFlag>,
-    source_offset: i64,
-}
+/// A state as read from the changelog.
+type StateWire = Wire<[Decayed; MAX_CATEGORIES], Vec<RiskEvent>, CompactString>;
+
+/// A state as written to the changelog: the same JSON, borrowing the state.
+type StateWireRef<'a> = Wire<&'a [Decayed; MAX_CATEGORIES], &'a [RiskEvent], &'a str>;
 
 impl Serialize for BusinessState {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
