@@ -525,6 +525,28 @@ mod tests {
         }
     }
 
+    /// Changelog records of format version 1, as they have been written
+    /// (one with risk evidence and a flag, one bare, and one from before
+    /// states carried their source offset), read back and written again
+    /// byte for byte (the last with the offset it now carries).
+    #[test]
+    fn records_already_written_read_back_and_write_the_same_bytes() {
+        let risky = r#"{"domain":"food","as_of":60,"reviews_total":1,"reviews":[1.0,1.0],"low_rating":[1.0,1.0],"risk_reviews":[1.0,1.0],"photo_risk":[1.0,1.0],"categories":[[1.0,1.0],[0.0,0.0],[0.0,0.0],[0.0,0.0],[0.0,0.0],[0.0,0.0]],"recent_risk":[{"review_id":"r","created_at":"c","event_time":60,"categories":1,"reviewer":3,"snippet":"吃完拉肚子","photos":1}],"business_name":"店","region":"310105","last_flag":{"event_time":60,"severity":"high"},"source_offset":-1}"#;
+        let bare = r#"{"domain":"tourism","as_of":9,"reviews_total":0,"reviews":[0.0,0.0],"low_rating":[0.0,0.0],"risk_reviews":[0.0,0.0],"photo_risk":[0.0,0.0],"categories":[[0.0,0.0],[0.0,0.0],[0.0,0.0],[0.0,0.0],[0.0,0.0],[0.0,0.0]],"recent_risk":[],"business_name":null,"region":null,"last_flag":null,"source_offset":-1}"#;
+        for record in [risky, bare] {
+            let s: BusinessState = serde_json::from_str(record).unwrap();
+            assert_eq!(serde_json::to_string(&s).unwrap(), record);
+        }
+        let s: BusinessState = serde_json::from_str(risky).unwrap();
+        assert_eq!(s.recent_risk()[0].snippet.as_ref(), "吃完拉肚子");
+        assert_eq!(s.business_name(), Some("店"));
+        assert_eq!(s.last_flag().map(|f| f.event_time), Some(60));
+        let before_offsets = bare.replace(r#","source_offset":-1"#, "");
+        let s: BusinessState = serde_json::from_str(&before_offsets).unwrap();
+        assert_eq!(s.source_offset, -1);
+        assert_eq!(serde_json::to_string(&s).unwrap(), bare);
+    }
+
     /// The state is written borrowed, as the owned wire shape that reads it
     /// back is written: the same bytes, with and without risk or labels.
     #[test]
