@@ -354,33 +354,13 @@ fn throughput(dir: &std::path::Path) -> f64 {
         let rate = n as f64 / bare_consumer(&broker.addr, n, &format!("bare-{pair}-{me}"));
         (rate, (cpu_seconds(me) - cpu0) / n as f64 * 1e6)
     };
-    // The service's drain: its rate, CPU µs per review, cores, and Tansu's cores.
     let service_turn = |pair: usize| {
-        // A changelog of its own: one another run wrote would restore its
-        // states, and its reviews would be skipped as done.
-        let changelog = format!("bench-changelog-{pair}");
-        broker.create_named_topics(&[&changelog], 6);
-        let mut svc = Service::start(
-            &broker.addr,
-            &format!("stream-bench-{pair}-{me}"),
+        drain(
+            &broker,
             dir,
-            &[
-                ("REVIEWGUARD_LOG", "warn"),
-                ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
-            ],
-        );
-        let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
-        let secs = service_drain(&mut svc, n as u64, Some(broker.pid()));
-        let (svc_cpu, broker_cpu) = (
-            cpu_seconds(svc.child.id()) - svc_cpu0,
-            cpu_seconds(broker.pid()) - broker_cpu0,
-        );
-        svc.terminate();
-        (
-            n as f64 / secs,
-            svc_cpu / n as f64 * 1e6,
-            svc_cpu / secs,
-            broker_cpu / secs,
+            env!("CARGO_BIN_EXE_reviewguard").as_ref(),
+            &format!("stream-bench-{pair}-{me}"),
+            n,
         )
     };
     for pair in 1..=pairs {
@@ -394,13 +374,17 @@ fn throughput(dir: &std::path::Path) -> f64 {
             let s = service_turn(pair);
             (bare_turn(pair), s)
         };
-        let ((bare, bare_us), (run, run_us, run_cores, tansu_cores)) = (bare, served);
+        let ((bare, bare_us), d) = (bare, served);
         println!(
-            "| {pair} | {} | {bare:.0} | {run:.0} | {:.3} | {bare_us:.2} | {run_us:.2} | {run_cores:.2} | {tansu_cores:.2} |",
+            "| {pair} | {} | {bare:.0} | {:.0} | {:.3} | {bare_us:.2} | {:.2} | {:.2} | {:.2} |",
             if bare_first { "bare" } else { "run" },
-            run / bare,
+            d.rate,
+            d.rate / bare,
+            d.us_per_review,
+            d.cores,
+            d.broker_cores,
         );
-        rows.push((bare, run));
+        rows.push((bare, d.rate));
     }
     let ratio = median(rows.iter().map(|(b, r)| r / b).collect());
     let (bare, run) = (
@@ -491,6 +475,51 @@ fn main() {
     );
 }
 
+/// One drain of the review topics by a service.
+struct Drain {
+    rate: f64,
+    us_per_review: f64,
+    cores: f64,
+    broker_cores: f64,
+}
+
+/// `binary` drains the `n` reviews of `broker`'s review topics in group
+/// `group`, with a changelog of its own (one another run wrote would restore
+/// its states, and its reviews would be skipped as done).
+fn drain(
+    broker: &Broker,
+    dir: &std::path::Path,
+    binary: &std::path::Path,
+    group: &str,
+    n: usize,
+) -> Drain {
+    let changelog = format!("changelog-{group}");
+    broker.create_named_topics(&[&changelog], 6);
+    let mut svc = Service::start_binary(
+        binary,
+        &broker.addr,
+        group,
+        dir,
+        &[
+            ("REVIEWGUARD_LOG", "warn"),
+            ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
+        ],
+    );
+    let (svc_cpu0, broker_cpu0) = (cpu_seconds(svc.child.id()), cpu_seconds(broker.pid()));
+    let secs = service_drain(&mut svc, n as u64, Some(broker.pid()));
+    let (svc_cpu, broker_cpu) = (
+        cpu_seconds(svc.child.id()) - svc_cpu0,
+        cpu_seconds(broker.pid()) - broker_cpu0,
+    );
+    svc.terminate();
+    Drain {
+        rate: n as f64 / secs,
+        us_per_review: svc_cpu / n as f64 * 1e6,
+        cores: svc_cpu / secs,
+        broker_cores: broker_cpu / secs,
+    }
+}
+
 /// `STREAM_AB=OLD,NEW` (two reviewguard binaries): each drains the same
 /// topics of one broker, in turns, `STREAM_PAIRS` times (default 6), each
 /// run with a group and a changelog of its own. Prints each run's rate and
@@ -507,28 +536,17 @@ fn compare_builds(dir: &std::path::Path, ab: &str) {
     println!("| pair | build | reviews/s | CPU µs per review | cores |");
     println!("| ---: | --- | ---: | ---: | ---: |");
     let m = alternate(old, new, pairs, |pair, label, binary| {
-        // A changelog of its own: a changelog another run wrote would
-        // restore its states, and its reviews would be skipped as done.
-        let changelog = format!("ab-changelog-{pair}-{label}");
-        broker.create_named_topics(&[&changelog], 6);
-        let mut svc = Service::start_binary(
-            binary,
-            &broker.addr,
-            &format!("ab-{pair}-{label}-{}", std::process::id()),
+        let d = drain(
+            &broker,
             dir,
-            &[
-                ("REVIEWGUARD_LOG", "warn"),
-                ("REVIEWGUARD_TOPICS_CHANGELOG", &changelog),
-            ],
+            binary,
+            &format!("ab-{pair}-{label}-{}", std::process::id()),
+            n,
         );
-        let cpu0 = cpu_seconds(svc.child.id());
-        let secs = service_drain(&mut svc, n as u64, Some(broker.pid()));
-        let cpu = cpu_seconds(svc.child.id()) - cpu0;
-        svc.terminate();
-        let (rate, per_review) = (n as f64 / secs, cpu / n as f64 * 1e6);
+        let (rate, per_review) = (d.rate, d.us_per_review);
         println!(
             "| {pair} | {label} | {rate:.0} | {per_review:.2} | {:.2} |",
-            cpu / secs
+            d.cores
         );
         (rate, per_review)
     });

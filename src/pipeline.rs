@@ -287,9 +287,8 @@ impl States {
         business_id: &str,
         t: i64,
     ) -> (Slot, &mut BusinessState) {
-        let shelf = &mut self.shelves[domain.index()];
-        let at = shelf.locate(business_id, || BusinessState::new(domain, t));
-        (Slot { domain, at }, &mut shelf.entries[at].1)
+        let slot = self.slot(domain, business_id, t);
+        (slot, self.at(slot))
     }
 
     /// Where `business_id`'s state is, created (as of `t`) when the business
