@@ -107,12 +107,21 @@ fn flags_dead_letters_and_replay_equal_stream() {
             "{reason}"
         );
     }
-    // Flags are counted once acknowledged; wait for the count to settle at what we read back.
-    let flags_emitted = wait_for("flags acknowledged", Duration::from_secs(30), || {
-        let m = svc.metrics()?;
-        let n = metric(&m, "reviewguard_flags_emitted_total", &[]) as usize;
-        (n > 0).then_some(n)
+    // Flags are counted once acknowledged, and an input offset is committed
+    // only after the outputs of everything read before it were acknowledged:
+    // once every input is committed, the count is final. (Reading it as soon
+    // as it was above zero raced the last flags' deliveries: CI once read 10
+    // of the 13 flags and failed on recall.)
+    let food_total = (records(&w, Domain::Food).len() + malformed.len()) as i64;
+    let tourism_total = records(&w, Domain::Tourism).len() as i64;
+    wait_for("every input committed", Duration::from_secs(60), || {
+        (committed_total(&broker.addr, "rg-e2e", "reviews.food", 3) == food_total
+            && committed_total(&broker.addr, "rg-e2e", "reviews.tourism", 3) == tourism_total)
+            .then_some(())
     });
+    let m = svc.metrics().expect("metrics answer");
+    let flags_emitted = metric(&m, "reviewguard_flags_emitted_total", &[]) as usize;
+    assert!(flags_emitted > 0, "no flags emitted");
     let flags = consume_until(
         &broker.addr,
         &["inspection.food", "inspection.tourism"],
