@@ -564,7 +564,7 @@ fn ab_builds(ab: &str) -> ((&str, &str), usize) {
     (builds, stream_pairs(6))
 }
 
-/// `run(pair, label, binary)` for the old build then the new, `pairs`
+/// `run(pair, label, binary)` for the old build and the new, in turns, `pairs`
 /// times; each run gives two figures. The medians: old's two, new's two,
 /// and the per-pair ratios new/old of each.
 fn alternate(
@@ -575,7 +575,13 @@ fn alternate(
 ) -> [f64; 6] {
     let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for pair in 1..=pairs {
-        for (side, (label, binary)) in [("old", old), ("new", new)].into_iter().enumerate() {
+        // Old first in odd pairs, new first in even ones: the broker's log
+        // grows with every run, so the second of a pair reads a fuller one.
+        let mut sides = [(0, "old", old), (1, "new", new)];
+        if pair % 2 == 0 {
+            sides.reverse();
+        }
+        for (side, label, binary) in sides {
             figures[side].push(run(pair, label, binary.as_ref()));
         }
     }

@@ -510,7 +510,11 @@ fn fold_into(
         // Unknown reviewer: each review counts as its own reporter.
         None => pseudonyms.short(&format!("review:{}", review.review_id)),
     };
-    state.set_labels(review.business_name.as_deref(), review.region.as_deref());
+    state.set_labels(
+        review.labels,
+        review.business_name.as_deref(),
+        review.region.as_deref(),
+    );
     state.observe(&Observation {
         event_time: review.event_time,
         rating: review.rating,

@@ -2,6 +2,7 @@
 //! (`DESIGN.md`, "Review message"). Every violation has its own machine-readable
 //! [`RejectReason`], which is what the DLQ record and the rejects metric carry.
 
+use crate::features::LabelsKey;
 use crate::flatjson::{self, Scalar};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,8 @@ pub struct ReviewRef<'a> {
     pub platform: Option<Cow<'a, str>>,
     pub reviewer_id: Option<Cow<'a, str>>,
     pub photos: Option<u32>,
+    /// The key of `business_name` and `region` ([`LabelsKey::of`]).
+    pub labels: LabelsKey,
 }
 
 impl ReviewRef<'_> {
@@ -219,6 +222,7 @@ impl From<Review> for ReviewRef<'_> {
             created_at: r.created_at.into(),
             event_time: r.event_time,
             rating: r.rating,
+            labels: LabelsKey::of(r.business_name.as_deref(), r.region.as_deref()),
             business_name: r.business_name.map(Cow::Owned),
             region: r.region.map(Cow::Owned),
             platform: r.platform.map(Cow::Owned),
@@ -242,6 +246,7 @@ impl Review {
             rating: self.rating,
             business_name: self.business_name.as_deref().map(Cow::Borrowed),
             region: self.region.as_deref().map(Cow::Borrowed),
+            labels: LabelsKey::of(self.business_name.as_deref(), self.region.as_deref()),
             platform: self.platform.as_deref().map(Cow::Borrowed),
             reviewer_id: self.reviewer_id.as_deref().map(Cow::Borrowed),
             photos: self.photos,
@@ -487,7 +492,10 @@ fn from_fast<'a>(f: Fast<'a>, opts: &DecodeOptions) -> Result<ReviewRef<'a>, Rej
     let domain = resolve_domain(f.domain.as_ref().map(|d| d.0.as_ref()), opts)?;
     let event_time = created_at_seconds(&f.created_at)?;
     check_rating(f.rating)?;
+    let business_name = f.business_name.map(|b| b.0);
+    let region = f.region.map(|b| b.0);
     Ok(ReviewRef {
+        labels: LabelsKey::of(business_name.as_deref(), region.as_deref()),
         review_id: f.review_id,
         business_id: f.business_id,
         domain,
@@ -495,8 +503,8 @@ fn from_fast<'a>(f: Fast<'a>, opts: &DecodeOptions) -> Result<ReviewRef<'a>, Rej
         created_at: f.created_at,
         event_time,
         rating: f.rating,
-        business_name: f.business_name.map(|b| b.0),
-        region: f.region.map(|b| b.0),
+        business_name,
+        region,
         platform: f.platform.map(|b| b.0),
         reviewer_id: f.reviewer_id.map(|b| b.0),
         photos: f.photos,
