@@ -575,8 +575,9 @@ fn alternate(
 ) -> [f64; 6] {
     let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for pair in 1..=pairs {
-        // Old first in odd pairs, new first in even ones: the broker's log
-        // grows with every run, so the second of a pair reads a fuller one.
+        // Old first in odd pairs, new first in even ones, so that neither
+        // build always runs second: the VM's speed drifts, and in the drain
+        // A/B the broker's log grows with every run.
         let mut sides = [(0, "old", old), (1, "new", new)];
         if pair % 2 == 0 {
             sides.reverse();

@@ -976,6 +976,38 @@ mod tests {
         assert_eq!(r.domain, Domain::Tourism);
     }
 
+    /// Every way a message is read (the flat scanner, white space between
+    /// tokens, escapes that serde unescapes, a nested member that serde
+    /// skips) gives the key of the labels it read, with or without them.
+    #[test]
+    fn a_decoded_review_carries_the_key_of_its_labels() {
+        let opts = DecodeOptions::default();
+        let flat = r#"{"review_id":"r1","business_id":"s1","domain":"food","text":"x","created_at":"2026-11-27T12:30:00+08:00","business_name":"老王面馆","region":"310105"}"#;
+        let spaced = r#"{ "review_id": "r1", "business_id": "s1", "domain": "food", "text": "x", "created_at": "2026-11-27T12:30:00+08:00", "business_name": "老王面馆", "region": "310105" }"#;
+        let escaped = r#"{"review_id":"r1","business_id":"s1","domain":"food","text":"x","created_at":"2026-11-27T12:30:00+08:00","business_name":"老王面馆","region":"310105"}"#;
+        let nested = r#"{"review_id":"r1","business_id":"s1","domain":"food","text":"x","created_at":"2026-11-27T12:30:00+08:00","business_name":"老王面馆","region":"310105","extra":{"a":[1]}}"#;
+        let bare = r#"{"review_id":"r1","business_id":"s1","domain":"food","text":"x","created_at":"2026-11-27T12:30:00+08:00"}"#;
+        let named = LabelsKey::of(Some("老王面馆"), Some("310105"));
+        for (text, key) in [
+            (flat, named),
+            (spaced, named),
+            (escaped, named),
+            (nested, named),
+            (bare, LabelsKey::of(None, None)),
+        ] {
+            let r = decode_ref(text.as_bytes(), &opts).unwrap();
+            assert_eq!(r.labels, key, "{text}");
+            assert_eq!(
+                r.labels,
+                LabelsKey::of(r.business_name.as_deref(), r.region.as_deref())
+            );
+            let owned = r.into_owned();
+            assert_eq!(owned.view().labels, key);
+            assert_eq!(ReviewRef::from(owned).labels, key);
+        }
+        assert_ne!(named, LabelsKey::of(None, None));
+    }
+
     #[test]
     fn reason_names_are_unique() {
         let mut names: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();

@@ -115,12 +115,15 @@ fn flags_dead_letters_and_replay_equal_stream() {
     let food_total = (records(&w, Domain::Food).len() + malformed.len()) as i64;
     let tourism_total = records(&w, Domain::Tourism).len() as i64;
     wait_for("every input committed", Duration::from_secs(60), || {
+        assert!(svc.alive(), "reviewguard exited: {}", svc.log());
         (committed_total(&broker.addr, "rg-e2e", "reviews.food", 3) == food_total
             && committed_total(&broker.addr, "rg-e2e", "reviews.tourism", 3) == tourism_total)
             .then_some(())
     });
-    let m = svc.metrics().expect("metrics answer");
-    let flags_emitted = metric(&m, "reviewguard_flags_emitted_total", &[]) as usize;
+    let flags_emitted = wait_for("the flag count", Duration::from_secs(30), || {
+        let m = svc.metrics()?;
+        Some(metric(&m, "reviewguard_flags_emitted_total", &[]) as usize)
+    });
     assert!(flags_emitted > 0, "no flags emitted");
     let flags = consume_until(
         &broker.addr,
