@@ -50,6 +50,7 @@ use crate::flag::Flag;
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{Outcome, Scorer, Slot, States, shard_of, shield};
 use crate::review::{self, DecodeOptions, Domain, Rejection, ReviewRef};
+use compact_str::CompactString;
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
 use futures::{FutureExt as _, StreamExt as _};
@@ -396,6 +397,11 @@ struct Prepared<'m> {
     timestamp_ms: Option<i64>,
     /// Its business's shard of the partition.
     shard: usize,
+    /// Its business id, copied out of the message while it is in cache (up
+    /// to 24 bytes inline): the fold finds the business by it without going
+    /// back to the message, whose bytes have left the cache by then (perf:
+    /// reading them there was over half of the business lookups' time).
+    business_id: CompactString,
     took: Duration,
     review: ReviewRef<'m>,
     signals: CategorySet,
@@ -455,6 +461,7 @@ fn prepare<'m>(
                 offset: m.offset(),
                 timestamp_ms: m.timestamp_ms(),
                 shard: shard_of(review.domain, &review.business_id, SHARDS),
+                business_id: CompactString::from(review.business_id.as_ref()),
                 took,
                 review,
                 signals,
@@ -484,7 +491,7 @@ fn fold_shard(
         .map(|p| {
             shard
                 .states
-                .slot(p.review.domain, &p.review.business_id, p.review.event_time)
+                .slot(p.review.domain, &p.business_id, p.review.event_time)
         })
         .collect();
     let folding = Instant::now();
