@@ -7,7 +7,7 @@
 //! installs; says SKIPPED without it). `STREAM_REVIEWS` sets the stream size
 //! (default 1,000,000) and `STREAM_BUSINESSES` its businesses per domain
 //! (default 2,000), `STREAM_PAIRS` the turns of bare consumer and service in
-//! the throughput phase (default 3; with `STREAM_AB`, its pairs, default 6);
+//! the throughput phase (default 5; with `STREAM_AB`, its pairs, default 6);
 //! `STREAM_MAX_RATE` skips the
 //! throughput phase and measures latency below the rate given instead;
 //! `STREAM_TRACE` prints the service's rate and cores every quarter second
@@ -321,7 +321,9 @@ fn stream_reviews() -> usize {
 }
 
 /// The throughput phase: a bare consumer and `reviewguard run` drain the
-/// same topics in turns, `STREAM_PAIRS` times (default 3), each run with a
+/// same topics in turns, `STREAM_PAIRS` times (default 5: about one service
+/// run in sixteen stalls for some 0.6 s near its start, for a reason not yet
+/// found, and a median of five pairs is not moved by one), each run with a
 /// group (and the service with a changelog) of its own; prints each pair and
 /// the median of the pairs' ratios. Turns, not one run each, because this
 /// VM's speed drifts within minutes and Tansu's in-memory log gets slower
@@ -331,7 +333,7 @@ fn throughput(dir: &std::path::Path) -> f64 {
     let broker = Broker::start();
     broker.create_topics(6);
     let n = stream_reviews();
-    let pairs = stream_pairs(3);
+    let pairs = stream_pairs(5);
     let reviews = world(n, 31);
     let mb = reviews
         .iter()
