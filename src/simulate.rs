@@ -69,6 +69,11 @@ pub struct SimConfig {
     pub farm_hazard: f64,
     /// Real review texts mixed in as background (see [`Texts`]).
     pub texts: Option<Arc<Texts>>,
+    /// Share of reviews that give their business another name or region
+    /// than the others do (a branch suffix, a neighbouring district): the
+    /// labels a business's state keeps then change back and forth. 0 by
+    /// default; when 0 the world is exactly what it was without this.
+    pub relabel_share: f64,
 }
 
 /// Real review texts per domain, each with its sentiment label if known
@@ -138,6 +143,7 @@ impl Default for SimConfig {
             attack_hazard: 1.0 / 800.0,
             farm_hazard: 1.0 / 100.0,
             texts: None,
+            relabel_share: 0.0,
         }
     }
 }
@@ -381,7 +387,35 @@ pub fn generate_with_progress(cfg: &SimConfig, mut day_done: impl FnMut(u32)) ->
         (a.inspected_at, &a.business_id, a.domain).cmp(&(b.inspected_at, &b.business_id, b.domain))
     });
     world.truth = businesses.into_iter().map(|b| b.truth).collect();
+    relabel(&mut world.reviews, cfg);
     world
+}
+
+/// [`SimConfig::relabel_share`]: some reviews name their business or its
+/// region otherwise (with their own random stream, so the rest of the world
+/// does not change with the share).
+fn relabel(reviews: &mut [SimReview], cfg: &SimConfig) {
+    if cfg.relabel_share <= 0.0 {
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5245_4c41_4245_4c53);
+    for r in reviews {
+        if rng.r#gen::<f64>() >= cfg.relabel_share {
+            continue;
+        }
+        match rng.gen_range(0..3) {
+            0 => r.business_name.push_str("（新店）"),
+            1 => {
+                // A neighbouring district: the last character changed.
+                let last = r.region.pop();
+                r.region.push(if last == Some('1') { '2' } else { '1' });
+            }
+            _ => {
+                r.business_name.push_str("·分店");
+                r.region.push('9');
+            }
+        }
+    }
 }
 
 fn inspect(b: &mut Business, t: i64) -> Inspection {
@@ -895,6 +929,38 @@ fn praise_text(rng: &mut ChaCha8Rng, d: Domain, en: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With a relabel share, some reviews name their business or region
+    /// otherwise, and everything else is the world without it.
+    #[test]
+    fn relabelled_reviews_change_only_their_labels() {
+        let cfg = SimConfig {
+            businesses: 30,
+            days: 20,
+            ..SimConfig::default()
+        };
+        let plain = generate(&cfg);
+        let relabelled = generate(&SimConfig {
+            relabel_share: 0.1,
+            ..cfg.clone()
+        });
+        assert_eq!(plain.reviews.len(), relabelled.reviews.len());
+        let mut changed = 0;
+        for (a, b) in plain.reviews.iter().zip(&relabelled.reviews) {
+            let labels = |r: &SimReview| (r.business_name.clone(), r.region.clone());
+            if labels(a) != labels(b) {
+                changed += 1;
+            }
+            let unlabelled = |r: &SimReview| SimReview {
+                business_name: String::new(),
+                region: String::new(),
+                ..r.clone()
+            };
+            assert_eq!(unlabelled(a), unlabelled(b));
+        }
+        let share = f64::from(changed) / plain.reviews.len() as f64;
+        assert!((0.05..0.15).contains(&share), "{changed} relabelled");
+    }
 
     #[test]
     fn same_seed_same_world() {

@@ -43,6 +43,8 @@ const CRASH_SESSION_MS: u64 = 6_000;
 /// (after a random number of reviews in each run) and restarted; at the end
 /// the flags equal an uninterrupted replay's (every copy identical apart from
 /// `emitted_at`) and every business's final state equals the reference.
+/// One review in fifty names its business or region otherwise, so states
+/// change labels back and forth across the kills and restores.
 /// The reviews go in one message per record batch: Tansu 0.6 skips the rest
 /// of a batch when a consumer resumes inside it (see `produce_with`).
 ///
@@ -62,6 +64,7 @@ fn five_sigkills_lose_nothing_and_repeat_identically() {
         seed: 31,
         businesses: 1000,
         days: 80,
+        relabel_share: 0.02,
         ..SimConfig::default()
     });
     assert!(w.reviews.len() >= 200_000, "{} reviews", w.reviews.len());
