@@ -277,22 +277,12 @@ impl States {
             })
     }
     pub fn entry(&mut self, domain: Domain, business_id: &str, t: i64) -> &mut BusinessState {
-        self.entry_at(domain, business_id, t).1
-    }
-
-    /// [`States::entry`], with where the state is, for [`States::mark_changed`].
-    pub fn entry_at(
-        &mut self,
-        domain: Domain,
-        business_id: &str,
-        t: i64,
-    ) -> (Slot, &mut BusinessState) {
         let slot = self.slot(domain, business_id, t);
-        (slot, self.at(slot))
+        self.at(slot)
     }
 
     /// Where `business_id`'s state is, created (as of `t`) when the business
-    /// is new: [`States::entry_at`] without the state. Finding a batch's
+    /// is new (for [`States::at`] and [`States::mark_changed`]). Finding a batch's
     /// businesses first, one after another, lets their cache misses overlap
     /// (no lookup waits for the one before); folding then finds them cached.
     pub fn slot(&mut self, domain: Domain, business_id: &str, t: i64) -> Slot {
@@ -301,7 +291,7 @@ impl States {
         Slot { domain, at }
     }
 
-    /// The state at `slot` (from [`States::slot`] or [`States::entry_at`]).
+    /// The state at `slot` (from [`States::slot`]).
     pub fn at(&mut self, slot: Slot) -> &mut BusinessState {
         &mut self.shelves[slot.domain.index()].entries[slot.at].1
     }
@@ -625,10 +615,10 @@ mod tests {
         let (food, tourism) = (Domain::ALL[0], Domain::ALL[1]);
         // Past a word of marks, in both domains, some twice.
         for i in [3, 70, 3, 130, 70, 0] {
-            let (slot, _) = s.entry_at(food, &format!("shop-{i}"), 0);
+            let slot = s.slot(food, &format!("shop-{i}"), 0);
             s.mark_changed(slot);
         }
-        let (slot, _) = s.entry_at(tourism, "hotel-1", 0);
+        let slot = s.slot(tourism, "hotel-1", 0);
         s.mark_changed(slot);
         s.entry(food, "looked-up-only", 0);
         s.insert(food, "restored".into(), BusinessState::new(food, 0));
@@ -643,8 +633,8 @@ mod tests {
             .collect();
         assert_eq!(taken, want);
         assert_eq!(s.take_changed().count(), 0);
-        let (slot, state) = s.entry_at(food, "shop-70", 0);
-        state.reviews_total = 5;
+        let slot = s.slot(food, "shop-70", 0);
+        s.at(slot).reviews_total = 5;
         s.mark_changed(slot);
         let again: Vec<(String, u32)> = s
             .take_changed()
