@@ -480,9 +480,9 @@ fn fold_shard(
     let processing = metrics.review_processing.local();
     let latency = metrics.pipeline_latency.local();
     let mut out = Vec::with_capacity(mine.len());
-    // The fold time of each review that reports a risk (scored, maybe
-    // flagged: several microseconds), by its position in `mine`.
-    let mut own: Vec<(usize, Duration)> = Vec::new();
+    // Per review, its fold time if it reports a risk (scored, maybe
+    // flagged: several microseconds).
+    let mut own: Vec<Option<Duration>> = Vec::with_capacity(mine.len());
     let looking = Instant::now();
     // Every review's business first (see `States::slot`), in offset order:
     // a new business is created as its first review would have created it.
@@ -495,16 +495,17 @@ fn fold_shard(
         })
         .collect();
     let folding = Instant::now();
-    for (k, (p, slot)) in mine.iter().zip(slots).enumerate() {
+    for (p, slot) in mine.iter().zip(slots) {
         let offset = p.offset;
         let review = &p.review;
         let domain = review.domain;
         let state = shard.states.at(slot);
+        let mut fold = None;
         let step = if state.source_offset >= offset {
             // The restored state holds it already.
             Step::Duplicate
         } else {
-            let timed = (!p.signals.is_empty()).then(Instant::now);
+            let started = (!p.signals.is_empty()).then(Instant::now);
             let mut outcome = scorer.process_state(state, review, p.signals);
             state.source_offset = offset;
             shard.states.mark_changed(slot);
@@ -512,11 +513,10 @@ fn fold_shard(
                 flag.emitted_at =
                     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             }
-            if let Some(t) = timed {
-                own.push((k, t.elapsed()));
-            }
+            fold = started.map(|t| t.elapsed());
             Step::Scored(domain, outcome)
         };
+        own.push(fold);
         out.push((p.msg, step));
     }
     // Each review's time: its own reading (decode and extract), its share
@@ -527,18 +527,12 @@ fn fold_shard(
     let done = Instant::now();
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).max(1);
     let lookup = (folding - looking) / count(mine.len());
-    let timed: Duration = own.iter().map(|&(_, d)| d).sum();
-    let rest = (done - folding).saturating_sub(timed) / count(mine.len() - own.len());
-    let mut own = own.into_iter().peekable();
+    let timed: Duration = own.iter().flatten().sum();
+    let untimed = own.iter().filter(|d| d.is_none()).count();
+    let rest = (done - folding).saturating_sub(timed) / count(untimed);
     let now_ms = chrono::Utc::now().timestamp_millis();
-    for (k, (p, (_, step))) in mine.iter().zip(&out).enumerate() {
-        let fold = match own.peek() {
-            Some(&(at, d)) if at == k => {
-                own.next();
-                d
-            }
-            _ => rest,
-        };
+    for ((p, (_, step)), fold) in mine.iter().zip(&out).zip(own) {
+        let fold = fold.unwrap_or(rest);
         processing.observe((p.took + lookup + fold).as_secs_f64());
         let outputs = matches!(step, Step::Scored(_, o) if o.flag.is_some());
         if let (false, Some(ts)) = (outputs, p.timestamp_ms) {
