@@ -526,28 +526,38 @@ mod tests {
         }
     }
 
+    /// `s` takes the labels a review gives, with their key.
+    fn label(s: &mut BusinessState, name: Option<&str>, region: Option<&str>) {
+        s.set_labels(LabelsKey::of(name, region), name, region);
+    }
+
+    /// A food business with one review and a name and region.
+    fn plain_labelled() -> BusinessState {
+        let mut plain = BusinessState::new(Domain::Food, 0);
+        plain.observe(&obs(60, CategorySet::default(), 1));
+        label(&mut plain, Some("店"), Some("310105"));
+        plain
+    }
+
     /// A state takes the labels each review gives, also after a review
     /// that gave other ones; labels given again (the key it last took) are
     /// not read; a restored state, which holds no key, takes them; and the
     /// key is no part of what makes two states equal.
     #[test]
     fn labels_follow_the_reviews_and_the_key_only_saves_reading_them() {
-        let set = |s: &mut BusinessState, name: Option<&str>, region: Option<&str>| {
-            s.set_labels(LabelsKey::of(name, region), name, region);
-        };
         let mut s = BusinessState::new(Domain::Food, 0);
-        set(&mut s, Some("老王面馆"), Some("310105"));
-        set(&mut s, None, Some("310106"));
+        label(&mut s, Some("老王面馆"), Some("310105"));
+        label(&mut s, None, Some("310106"));
         assert_eq!(
             (s.business_name(), s.region()),
             (Some("老王面馆"), Some("310106"))
         );
-        set(&mut s, Some("老王面馆"), Some("310105"));
+        label(&mut s, Some("老王面馆"), Some("310105"));
         assert_eq!(
             (s.business_name(), s.region()),
             (Some("老王面馆"), Some("310105"))
         );
-        set(&mut s, Some("新王面馆"), None);
+        label(&mut s, Some("新王面馆"), None);
         assert_eq!(
             (s.business_name(), s.region()),
             (Some("新王面馆"), Some("310105"))
@@ -626,13 +636,7 @@ mod tests {
 
     #[test]
     fn changelog_shape_is_flat_and_round_trips() {
-        let mut plain = BusinessState::new(Domain::Food, 0);
-        plain.observe(&obs(60, CategorySet::default(), 1));
-        plain.set_labels(
-            LabelsKey::of(Some("店"), Some("310105")),
-            Some("店"),
-            Some("310105"),
-        );
+        let plain = plain_labelled();
         let mut risky = plain.clone();
         risky.observe(&obs(120, CategorySet::from_iter([Category::Illness]), 2));
         risky.set_last_flag(LastFlag {
@@ -682,13 +686,7 @@ mod tests {
     #[test]
     fn state_is_written_as_its_wire_shape_is() {
         let bare = BusinessState::new(Domain::Tourism, 7);
-        let mut plain = BusinessState::new(Domain::Food, 0);
-        plain.observe(&obs(60, CategorySet::default(), 1));
-        plain.set_labels(
-            LabelsKey::of(Some("店"), Some("310105")),
-            Some("店"),
-            Some("310105"),
-        );
+        let plain = plain_labelled();
         let mut risky = plain.clone();
         for k in 0..3 {
             risky.observe(&obs(
