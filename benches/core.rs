@@ -3,14 +3,15 @@
 //! The figures bench (`benches/figures.rs`) puts these beside their baselines.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use reviewguard::decide::DecideConfig;
-use reviewguard::extract::Extractor;
-use reviewguard::features::{BusinessState, Observation};
-use reviewguard::model::{Model, ModelKind};
-use reviewguard::pipeline::{Models, Scorer, States};
-use reviewguard::privacy::Pseudonymiser;
-use reviewguard::review::{self, DecodeOptions, Domain, Review};
-use reviewguard::simulate::{self, SimConfig};
+use reviewguard::core::decide::DecideConfig;
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::features::{BusinessState, Observation};
+use reviewguard::core::model::{Model, ModelKind};
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::review::{self, DecodeOptions, Review};
+use reviewguard::core::scorer::{Models, Scorer, States};
+use reviewguard::offline::simulate::{self, SimConfig};
+use reviewguard::types::Domain;
 use std::hint::black_box;
 use std::sync::Arc;
 

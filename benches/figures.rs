@@ -15,14 +15,15 @@
 //! `cargo bench --bench figures` (release profile). `FIGURES_QUICK=1` runs a
 //! tenth of the sizes; `cargo test` runs a thousandth (a smoke test).
 
-use reviewguard::decide::DecideConfig;
-use reviewguard::extract::Extractor;
-use reviewguard::features::{BusinessState, Observation};
-use reviewguard::pipeline::{Models, Scorer, States};
-use reviewguard::privacy::Pseudonymiser;
-use reviewguard::replay;
-use reviewguard::review::{self, DecodeOptions, Domain};
-use reviewguard::simulate::{self, SimConfig};
+use reviewguard::core::decide::DecideConfig;
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::features::{BusinessState, Observation};
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::review::{self, DecodeOptions};
+use reviewguard::core::scorer::{Models, Scorer, States};
+use reviewguard::offline::replay;
+use reviewguard::offline::simulate::{self, SimConfig};
+use reviewguard::types::Domain;
 use serde::Deserialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -358,7 +359,7 @@ fn synthetic(businesses: usize, reviews_per: usize) -> Vec<u8> {
                 "business_id": format!("shop-{b:07}"),
                 "domain": "food",
                 "text": text,
-                "created_at": simulate::rfc3339(t),
+                "created_at": reviewguard::types::time::rfc3339(t),
                 "rating": if risky { 1 } else { 4 },
                 "business_name": format!("餐厅{b}号店"),
                 "region": format!("3101{:02}", b % 17),

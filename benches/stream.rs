@@ -24,8 +24,8 @@ use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use reviewguard::review::Domain;
-use reviewguard::simulate::{self, SimConfig, SimReview};
+use reviewguard::offline::simulate::{self, SimConfig, SimReview};
+use reviewguard::types::Domain;
 use std::time::{Duration, Instant};
 
 /// `target` simulated reviews of `STREAM_BUSINESSES` businesses (default

@@ -2,14 +2,19 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use reviewguard::config::Config;
-use reviewguard::extract::Extractor;
-use reviewguard::metrics::{Health, Metrics};
-use reviewguard::model::{Model, ModelKind};
-use reviewguard::pipeline::{Models, Scorer};
-use reviewguard::privacy::Pseudonymiser;
-use reviewguard::review::{self, Domain};
-use reviewguard::{demo, kafka, replay, simulate, train};
+use cli::demo;
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::model::{Model, ModelKind};
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::review;
+use reviewguard::core::scorer::{Models, Scorer};
+use reviewguard::offline::{replay, simulate, train};
+use reviewguard::service::config::Config;
+use reviewguard::service::kafka;
+use reviewguard::service::metrics::{Health, Metrics};
+use reviewguard::types::Domain;
+
+mod cli;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -348,7 +353,7 @@ fn real_main() -> Result<()> {
             &set,
             out.as_deref(),
             folds,
-            reviewguard::ngram::FitOptions {
+            reviewguard::core::extract::ngram::FitOptions {
                 bits,
                 seed,
                 ..Default::default()
@@ -422,7 +427,7 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let addr = reviewguard::metrics::serve_with_admin(
+        let addr = reviewguard::service::metrics::serve_with_admin(
             cfg.metrics.addr.parse()?,
             metrics.clone(),
             health.clone(),
@@ -534,7 +539,7 @@ fn explain_cmd(
     let f = std::fs::File::open(input)
         .with_context(|| format!("cannot open --input {}", input.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let x = reviewguard::explain::explain(
+    let x = reviewguard::offline::explain::explain(
         &scorer,
         std::io::BufReader::with_capacity(1 << 20, f),
         business,
@@ -662,7 +667,7 @@ fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
         texts: (!a.texts.is_empty()).then(|| Arc::new(texts)),
         ..Default::default()
     };
-    let bar = reviewguard::progress::bar(u64::from(a.days), "simulating days");
+    let bar = reviewguard::offline::progress::bar(u64::from(a.days), "simulating days");
     let world = simulate::generate_with_progress(&sim, |_| bar.inc(1));
     bar.finish_and_clear();
     if let Some(reviews) = &a.reviews {
@@ -678,7 +683,7 @@ fn simulate_cmd(a: &SimulateArgs) -> Result<()> {
             w.write_record([
                 i.business_id.as_str(),
                 i.domain.as_str(),
-                &simulate::rfc3339(i.inspected_at),
+                &reviewguard::types::time::rfc3339(i.inspected_at),
                 &i.outcome.to_string(),
             ])?;
         }
@@ -788,7 +793,7 @@ fn train_cmd(
             kind,
             trees,
             max_depth,
-            progress: reviewguard::progress::bar(0, "training"),
+            progress: reviewguard::offline::progress::bar(0, "training"),
         },
     )?;
     let text = t.file.to_json()?;
@@ -800,15 +805,15 @@ fn train_cmd(
     std::fs::write(&card_path, &card)
         .with_context(|| format!("cannot write {}", card_path.display()))?;
     if let Some(dir) = report {
-        reviewguard::report::plots(
+        reviewguard::offline::report::plots(
             dir,
             &[
-                reviewguard::report::Series {
+                reviewguard::offline::report::Series {
                     name: shipped_name(t.file.kind),
                     scores: &t.validation_scores,
                     outcomes: &t.validation_outcomes,
                 },
-                reviewguard::report::Series {
+                reviewguard::offline::report::Series {
                     name: shipped_name(other_kind(t.file.kind)),
                     scores: match t.file.kind {
                         ModelKind::TreeEnsemble => &t.logistic_scores,
@@ -821,7 +826,7 @@ fn train_cmd(
         let p = dir.join("report.md");
         std::fs::write(
             &p,
-            format!("{card}\n{}", reviewguard::report::plots_markdown()),
+            format!("{card}\n{}", reviewguard::offline::report::plots_markdown()),
         )
         .with_context(|| format!("cannot write {}", p.display()))?;
     }
@@ -925,7 +930,7 @@ low {:.2}, medium {:.2}, high {:.2}.\n\n",
         t.forest.trees,
         t.forest.max_depth,
         train::FOREST_FEATURE_SHARE * 100.0,
-        reviewguard::report::comparison_markdown(&[
+        reviewguard::offline::report::comparison_markdown(&[
             (&lr_row, &t.logistic),
             (&trees_row, &t.forest.validation),
         ]),
@@ -950,7 +955,7 @@ signs of correlated pairs together.\n\n| feature | meaning | weight |\n|---|---|
             s.push_str(&format!(
                 "| {} | {} | {:+.3} |\n",
                 names[i],
-                reviewguard::report::readable(&names[i]),
+                reviewguard::offline::report::readable(&names[i]),
                 w
             ));
         }
@@ -980,7 +985,7 @@ the score. Below, their mean size and mean signed value over the validation insp
             s.push_str(&format!(
                 "| {} | {} | {:.3} | {:+.3} |\n",
                 names[j],
-                reviewguard::report::readable(&names[j]),
+                reviewguard::offline::report::readable(&names[j]),
                 abs[j] / rows,
                 signed[j] / rows
             ));
@@ -1024,13 +1029,13 @@ fn evaluate_cmd(
         &insp,
         &model,
         &Extractor::builtin()?,
-        &reviewguard::progress::bar(0, "evaluating"),
+        &reviewguard::offline::progress::bar(0, "evaluating"),
     );
     let m = train::metrics(&scores, &outcomes);
     if let Some(dir) = report {
-        reviewguard::report::plots(
+        reviewguard::offline::report::plots(
             dir,
-            &[reviewguard::report::Series {
+            &[reviewguard::offline::report::Series {
                 name: &format!("{} {}", model.file.name, model.file.version),
                 scores: &scores,
                 outcomes: &outcomes,
@@ -1053,7 +1058,7 @@ created before it.\n\n{}\n{}",
                 file_name(inspections),
                 model.file.domain,
                 train::metrics_markdown(&m),
-                reviewguard::report::plots_markdown()
+                reviewguard::offline::report::plots_markdown()
             ),
         )
         .with_context(|| format!("cannot write {}", p.display()))?;
@@ -1072,12 +1077,12 @@ impl LabelledSet {
         &self,
     ) -> Result<(
         Domain,
-        reviewguard::extract::Extractor,
-        Vec<reviewguard::devset::Labelled>,
+        reviewguard::core::extract::Extractor,
+        Vec<reviewguard::offline::devset::Labelled>,
     )> {
         let domain = parse_domain(&self.domain)?;
         let ex = extractor_from(self.lexicons.as_deref())?;
-        let set = reviewguard::devset::load(&self.corpus, &self.labels, domain)?;
+        let set = reviewguard::offline::devset::load(&self.corpus, &self.labels, domain)?;
         Ok((domain, ex, set))
     }
 }
@@ -1095,7 +1100,7 @@ fn eval_signals(labelled: &LabelledSet, errors: usize, lexicon_only: bool) -> Re
             " only"
         }
     );
-    let r = reviewguard::devset::evaluate(&ex, domain, &set);
+    let r = reviewguard::offline::devset::evaluate(&ex, domain, &set);
     println!(
         "{} labelled reviews of {}",
         set.len(),
@@ -1127,9 +1132,10 @@ fn fit_signals(
     input: &LabelledSet,
     out: Option<&Path>,
     folds: usize,
-    opts: reviewguard::ngram::FitOptions,
+    opts: reviewguard::core::extract::ngram::FitOptions,
 ) -> Result<()> {
-    use reviewguard::{devset, ngram};
+    use reviewguard::core::extract::ngram;
+    use reviewguard::offline::devset;
     if !(4..=16).contains(&opts.bits) {
         bail!("--bits must be 4..=16, got {}", opts.bits);
     }

@@ -18,7 +18,7 @@ fn http_post(addr: &str, path: &str, bearer: Option<&str>) -> Option<(u16, Strin
 
 #[test]
 fn metrics_bind_to_loopback_by_default() {
-    use reviewguard::config::Config;
+    use reviewguard::service::config::Config;
     let shipped = Config::load(
         Some(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/reviewguard.toml")),
         Vec::new(),
@@ -92,7 +92,7 @@ fn reload_needs_the_bearer_token_and_is_absent_without_one() {
     // A new model file is picked up on request, not before.
     let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
     v["version"] = "2099.7".into();
-    reviewguard::model::seal(&mut v);
+    reviewguard::core::model::seal(&mut v);
     std::fs::write(&model, v.to_string()).unwrap();
     let m = guarded.metrics().unwrap();
     assert!(!m.contains("2099.7"), "reloaded without a request");

@@ -1,7 +1,7 @@
 //! The offline commands as a user runs them: `extract`, `replay`, `simulate`,
 //! `train`, `evaluate`.
 
-use reviewguard::review::Domain;
+use reviewguard::types::Domain;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -120,17 +120,18 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
     assert_eq!(a, b, "the same input gives the same flags");
 
     // Against the hidden truth.
-    let world = reviewguard::simulate::generate(&reviewguard::simulate::SimConfig {
-        seed: 5,
-        businesses: 120,
-        days: 60,
-        ..Default::default()
-    });
+    let world =
+        reviewguard::offline::simulate::generate(&reviewguard::offline::simulate::SimConfig {
+            seed: 5,
+            businesses: 120,
+            days: 60,
+            ..Default::default()
+        });
     let keyed: Vec<_> = a
         .iter()
         .map(|f| {
             (
-                reviewguard::review::Domain::parse(f["domain"].as_str().unwrap()).unwrap(),
+                reviewguard::types::Domain::parse(f["domain"].as_str().unwrap()).unwrap(),
                 f["business_id"].as_str().unwrap().to_owned(),
                 chrono::DateTime::parse_from_rfc3339(f["event_time"].as_str().unwrap())
                     .unwrap()
@@ -138,7 +139,7 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
             )
         })
         .collect();
-    let q = reviewguard::simulate::flag_quality(&world, &keyed);
+    let q = reviewguard::offline::simulate::flag_quality(&world, &keyed);
     eprintln!(
         "replay flags: {} precision {:.3} ({:.3} without the {} raised by competitors' attacks) recall {:.3} ({} of {} detectable bad businesses found)",
         q.flags,
@@ -232,8 +233,9 @@ fn train_then_evaluate_reports_the_contract_figures() {
             .replace("trees-again.json", ""),
         "same data and seed, same model card"
     );
-    let m = reviewguard::model::Model::load(std::path::Path::new(&p("trees.json")), Domain::Food)
-        .unwrap();
+    let m =
+        reviewguard::core::model::Model::load(std::path::Path::new(&p("trees.json")), Domain::Food)
+            .unwrap();
     assert!(m.forest().unwrap().trees() > 10);
     let card = std::fs::read_to_string(p("food.md")).unwrap();
     assert!(card.contains("ROC-AUC"), "{card}");
@@ -251,7 +253,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
     ] {
         assert!(report.contains(needle), "{needle} missing in report.md");
     }
-    for png in reviewguard::report::PLOTS {
+    for png in reviewguard::offline::report::PLOTS {
         let bytes = std::fs::read(dir.path().join("report").join(png)).unwrap();
         assert!(
             bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
@@ -319,7 +321,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p("food.json")).unwrap()).unwrap();
     v["feature_names"][3] = "shoe_size".into();
-    reviewguard::model::seal(&mut v);
+    reviewguard::core::model::seal(&mut v);
     std::fs::write(p("bad.json"), v.to_string()).unwrap();
     let out = bin()
         .args([
@@ -402,9 +404,10 @@ fn replay_with_a_shadow_model_gives_the_same_flags_and_reports_the_shadow() {
             .success()
     );
     // The shadow: the shipped food model with a lower threshold, resealed.
-    let mut v: serde_json::Value = serde_json::from_str(reviewguard::model::BUILTIN_FOOD).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(reviewguard::core::model::BUILTIN_FOOD).unwrap();
     v["thresholds"]["low"] = 0.2.into();
-    reviewguard::model::seal(&mut v);
+    reviewguard::core::model::seal(&mut v);
     std::fs::write(p("shadow.json"), v.to_string()).unwrap();
     std::fs::write(
         p("with.toml"),

@@ -2,9 +2,9 @@
 //! `../shared/data` (never copied into the repository); on a machine without
 //! that folder the test says so and checks nothing.
 
-use reviewguard::devset;
-use reviewguard::extract::Extractor;
-use reviewguard::review::Domain;
+use reviewguard::core::extract::Extractor;
+use reviewguard::offline::devset;
+use reviewguard::types::Domain;
 use std::path::PathBuf;
 
 fn shared(name: &str) -> Option<PathBuf> {

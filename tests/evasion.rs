@@ -2,10 +2,10 @@
 //! platforms' own filters) use to dodge keyword matching must not hide a
 //! risk from the regulator. Each case pairs a disguised review with the
 //! category its plain form has, and checks both forms agree, through the
-//! public `reviewguard::extract` API with the compiled-in lexicons.
+//! public `reviewguard::core::extract` API with the compiled-in lexicons.
 
-use reviewguard::extract::Extractor;
-use reviewguard::review::Domain;
+use reviewguard::core::extract::Extractor;
+use reviewguard::types::Domain;
 
 fn extractor() -> Extractor {
     Extractor::builtin().expect("the compiled-in lexicons load")

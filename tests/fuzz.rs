@@ -14,11 +14,12 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
-use reviewguard::extract::Extractor;
-use reviewguard::pipeline::{Models, Scorer, States};
-use reviewguard::privacy::Pseudonymiser;
-use reviewguard::redact;
-use reviewguard::review::{self, DecodeOptions, Domain};
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::redact;
+use reviewguard::core::review::{self, DecodeOptions};
+use reviewguard::core::scorer::{Models, Scorer, States};
+use reviewguard::types::Domain;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -79,7 +80,7 @@ fn check_decode(bytes: &[u8]) {
             let mut states = States::default();
             let out = SCORER.process(&mut states, &r);
             if let Some(f) = out.flag {
-                assert!(f.evidence.len() <= reviewguard::flag::MAX_EVIDENCE);
+                assert!(f.evidence.len() <= reviewguard::core::flag::MAX_EVIDENCE);
             }
         }
         Err(rej) => {

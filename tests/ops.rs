@@ -173,13 +173,13 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
     };
 
     // A known number of reviews, a few of them malformed.
-    let w = reviewguard::simulate::generate(&reviewguard::simulate::SimConfig {
+    let w = reviewguard::offline::simulate::generate(&reviewguard::offline::simulate::SimConfig {
         seed: 21,
         businesses: 40,
         days: 30,
         ..Default::default()
     });
-    for d in reviewguard::review::Domain::ALL {
+    for d in reviewguard::types::Domain::ALL {
         let recs: Vec<(String, Vec<u8>)> = w
             .reviews
             .iter()

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use reviewguard::simulate::{self, SimConfig};
+use reviewguard::offline::simulate::{self, SimConfig};
 use std::time::{Duration, Instant};
 
 /// The (topic, partition)s an instance holds, from its consumer lag gauge.
@@ -481,7 +481,7 @@ fn memory_stays_bounded_while_the_output_is_stalled() {
     });
     let padding = "x".repeat(4096);
     let mut backlog_bytes = 0usize;
-    for d in reviewguard::review::Domain::ALL {
+    for d in reviewguard::types::Domain::ALL {
         let recs: Vec<(String, Vec<u8>)> = w
             .reviews
             .iter()
@@ -556,7 +556,7 @@ fn memory_stays_bounded_while_the_output_is_stalled() {
 /// the service's own Restorer. Prints businesses restored per second.
 #[test]
 fn restore_speed_of_sixty_thousand_businesses() {
-    use reviewguard::changelog::{FORMAT_VERSION, Record, Restorer};
+    use reviewguard::service::changelog::{FORMAT_VERSION, Record, Restorer};
     let broker = Broker::start();
     broker.create_topics(1);
     let w = simulate::generate(&SimConfig {

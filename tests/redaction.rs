@@ -2,11 +2,11 @@
 //! not in a flag's evidence, not in the state written to the changelog.
 
 use proptest::prelude::*;
-use reviewguard::decide::DecideConfig;
-use reviewguard::extract::Extractor;
-use reviewguard::pipeline::{Models, Scorer, States};
-use reviewguard::privacy::Pseudonymiser;
-use reviewguard::review::{self, DecodeOptions};
+use reviewguard::core::decide::DecideConfig;
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::review::{self, DecodeOptions};
+use reviewguard::core::scorer::{Models, Scorer, States};
 use std::sync::Arc;
 
 fn scorer() -> Scorer {
@@ -77,7 +77,7 @@ proptest! {
             }
         }
         prop_assert!(!out.is_empty(), "five illness reports in two days raise no flag");
-        let state = states.get(reviewguard::review::Domain::Food, "shop-pii").unwrap();
+        let state = states.get(reviewguard::types::Domain::Food, "shop-pii").unwrap();
         out.push(serde_json::to_string(state).unwrap());
         for json in &out {
             for (needle, shown) in &ids {

@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use rdkafka::message::Message;
-use reviewguard::review::Domain;
-use reviewguard::simulate::{self, SimConfig};
+use reviewguard::offline::simulate::{self, SimConfig};
+use reviewguard::types::Domain;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -306,7 +306,7 @@ fn rewrite_model(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Valu
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     edit(&mut v);
-    reviewguard::model::seal(&mut v);
+    reviewguard::core::model::seal(&mut v);
     let text = serde_json::to_string_pretty(&v).unwrap();
     std::fs::write(path, &text).unwrap();
     text

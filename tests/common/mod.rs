@@ -566,12 +566,12 @@ pub fn without_emitted_at(bytes: &[u8]) -> serde_json::Value {
 
 /// Flags the library's replay gives for `reviews` in order (same core, same key).
 pub fn reference(
-    reviews: &[reviewguard::simulate::SimReview],
-) -> (Vec<serde_json::Value>, reviewguard::pipeline::States) {
-    let scorer = reviewguard::pipeline::Scorer {
-        extractor: std::sync::Arc::new(reviewguard::extract::Extractor::builtin().unwrap()),
-        models: reviewguard::pipeline::Models::builtin().unwrap(),
-        pseudonyms: reviewguard::privacy::Pseudonymiser::new(b"test-key-test-key-test-key"),
+    reviews: &[reviewguard::offline::simulate::SimReview],
+) -> (Vec<serde_json::Value>, reviewguard::core::scorer::States) {
+    let scorer = reviewguard::core::scorer::Scorer {
+        extractor: std::sync::Arc::new(reviewguard::core::extract::Extractor::builtin().unwrap()),
+        models: reviewguard::core::scorer::Models::builtin().unwrap(),
+        pseudonyms: reviewguard::core::privacy::Pseudonymiser::new(b"test-key-test-key-test-key"),
         decide: Default::default(),
     };
     let mut input = Vec::new();
@@ -580,9 +580,15 @@ pub fn reference(
         input.push(b'\n');
     }
     let mut out = Vec::new();
-    let (_, states) =
-        reviewguard::replay::replay(&scorer, &input[..], &mut out, 1 << 20, String::new, |_| {})
-            .unwrap();
+    let (_, states) = reviewguard::offline::replay::replay(
+        &scorer,
+        &input[..],
+        &mut out,
+        1 << 20,
+        String::new,
+        |_| {},
+    )
+    .unwrap();
     let flags = out
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
@@ -606,8 +612,8 @@ impl Service {
 
 /// Produce a simulated world's reviews to their domain topics, key =
 /// business_id, one message per record batch (see [`produce_with`]).
-pub fn produce_reviews(brokers: &str, reviews: &[reviewguard::simulate::SimReview]) {
-    for d in reviewguard::review::Domain::ALL {
+pub fn produce_reviews(brokers: &str, reviews: &[reviewguard::offline::simulate::SimReview]) {
+    for d in reviewguard::types::Domain::ALL {
         let recs: Vec<(String, Vec<u8>)> = reviews
             .iter()
             .filter(|r| r.domain == d)
@@ -676,9 +682,9 @@ pub fn assert_flags_match(
 pub fn assert_states_match(
     brokers: &str,
     partitions: i32,
-    reference: &reviewguard::pipeline::States,
+    reference: &reviewguard::core::scorer::States,
 ) {
-    use reviewguard::features::BusinessState;
+    use reviewguard::core::features::BusinessState;
     use std::collections::BTreeMap;
     let mut latest: BTreeMap<(String, String), BusinessState> = BTreeMap::new();
     let all = read_all(brokers, "reviewguard.changelog", partitions);
@@ -686,7 +692,7 @@ pub fn assert_states_match(
         let Some(p) = rdkafka::Message::payload(&m).filter(|p| p.starts_with(b"{")) else {
             continue;
         };
-        let r: reviewguard::changelog::Record = serde_json::from_slice(p).unwrap();
+        let r: reviewguard::service::changelog::Record = serde_json::from_slice(p).unwrap();
         let key = (r.domain.as_str().to_owned(), r.business_id.clone());
         if latest
             .get(&key)

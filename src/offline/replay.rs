@@ -9,10 +9,10 @@
 //! The flags are put back in input order, so the output, the rejects and the
 //! summary are those of a single-threaded pass.
 
-use crate::category::CategorySet;
-use crate::flag::Flag;
-use crate::pipeline::{Agreement, Scorer, States};
-use crate::review::{DecodeOptions, RejectReason, ReviewRef};
+use crate::core::flag::Flag;
+use crate::core::review::{DecodeOptions, RejectReason, ReviewRef};
+use crate::core::scorer::{Agreement, Scorer, States};
+use crate::types::category::CategorySet;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -23,7 +23,7 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<&'static str, u64>,
     pub flags: u64,
     pub bytes: u64,
-    /// Shadow model vs live model, by [`crate::pipeline::Agreement`] name.
+    /// Shadow model vs live model, by [`crate::core::scorer::Agreement`] name.
     pub shadow: BTreeMap<&'static str, u64>,
 }
 
@@ -298,13 +298,14 @@ fn decode_chunk<'a>(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // left Blank
         }
-        *d = match crate::pipeline::shield(|| scorer.read(line, opts)) {
+        *d = match crate::core::scorer::shield(|| scorer.read(line, opts)) {
             Err(r) => Decoded::Bad {
                 reason: r.reason,
                 detail: r.detail,
             },
             Ok((review, signals)) => {
-                let shard = crate::pipeline::shard_of(review.domain, &review.business_id, shards);
+                let shard =
+                    crate::core::scorer::shard_of(review.domain, &review.business_id, shards);
                 Decoded::Review {
                     review,
                     signals,
@@ -355,22 +356,24 @@ fn write_flag(out: &mut impl Write, flag: &Flag) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::DecideConfig;
-    use crate::extract::Extractor;
-    use crate::model::Model;
-    use crate::pipeline::Models;
-    use crate::privacy::Pseudonymiser;
-    use crate::review::{self, Domain};
-    use crate::simulate::{self, SimConfig};
+    use crate::core::decide::DecideConfig;
+    use crate::core::extract::Extractor;
+    use crate::core::model::Model;
+    use crate::core::privacy::Pseudonymiser;
+    use crate::core::review;
+    use crate::core::scorer::Models;
+    use crate::offline::simulate::{self, SimConfig};
+    use crate::types::Domain;
     use std::sync::Arc;
 
     /// A scorer with a shadow food model whose lower threshold disagrees
     /// with the live one, so that shadow counts move too.
     fn scorer() -> Scorer {
         let mut models = Models::builtin().unwrap();
-        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(crate::core::model::BUILTIN_FOOD).unwrap();
         v["thresholds"]["low"] = 0.2.into();
-        crate::model::seal(&mut v);
+        crate::core::model::seal(&mut v);
         let shadow =
             Model::from_bytes(v.to_string().as_bytes(), "shadow.json", Domain::Food).unwrap();
         models.shadow_food = Some(Arc::new(shadow));

@@ -3,11 +3,11 @@
 //! atomically (the next review is scored by the new one), a bad one is
 //! refused, counted and logged, and the old one keeps serving.
 
-use crate::extract::Extractor;
-use crate::metrics::Metrics;
-use crate::model::Model;
-use crate::pipeline::Scorer;
-use crate::review::Domain;
+use crate::core::extract::Extractor;
+use crate::core::model::Model;
+use crate::core::scorer::Scorer;
+use crate::service::metrics::Metrics;
+use crate::types::Domain;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,7 +81,7 @@ impl Reloader {
                     h.update(std::fs::read(dir.join(f)).ok()?);
                 }
                 // Learned signal models beside the lexicons are optional.
-                for (f, _) in crate::extract::SIGNAL_MODEL_FILES {
+                for (f, _) in crate::core::extract::SIGNAL_MODEL_FILES {
                     h.update(f);
                     if let Ok(bytes) = std::fs::read(dir.join(f)) {
                         h.update(bytes);
@@ -236,14 +236,14 @@ impl Reloader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Models;
-    use crate::privacy::Pseudonymiser;
+    use crate::core::privacy::Pseudonymiser;
+    use crate::core::scorer::Models;
 
     #[test]
     fn good_files_replace_bad_files_are_refused_and_counted() {
         let dir = tempfile::tempdir().unwrap();
         let food = dir.path().join("food.json");
-        std::fs::write(&food, crate::model::BUILTIN_FOOD).unwrap();
+        std::fs::write(&food, crate::core::model::BUILTIN_FOOD).unwrap();
         let mut scorer = Scorer {
             extractor: Arc::new(Extractor::builtin().unwrap()),
             models: Models::builtin().unwrap(),
@@ -260,9 +260,10 @@ mod tests {
             "unchanged file: nothing to do"
         );
 
-        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(crate::core::model::BUILTIN_FOOD).unwrap();
         v["version"] = "2099.1".into();
-        crate::model::seal(&mut v);
+        crate::core::model::seal(&mut v);
         std::fs::write(&food, v.to_string()).unwrap();
         assert!(r.check(&mut scorer, &metrics));
         assert_eq!(scorer.models.food.file.version, "2099.1");
@@ -297,9 +298,9 @@ mod tests {
     fn a_signal_model_beside_the_lexicons_is_reloaded_with_them() {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in [
-            ("common.toml", crate::extract::BUILTIN_COMMON),
-            ("food.toml", crate::extract::BUILTIN_FOOD),
-            ("tourism.toml", crate::extract::BUILTIN_TOURISM),
+            ("common.toml", crate::core::extract::BUILTIN_COMMON),
+            ("food.toml", crate::core::extract::BUILTIN_FOOD),
+            ("tourism.toml", crate::core::extract::BUILTIN_TOURISM),
         ] {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
@@ -321,7 +322,7 @@ mod tests {
         assert_eq!(metrics.lexicon_reload_failures.get(), 1);
         let good = format!(
             r#"{{"format":"{}","domain":"tourism","bits":8,"fitted_on":"t","categories":[]}}"#,
-            crate::ngram::FORMAT
+            crate::core::extract::ngram::FORMAT
         );
         std::fs::write(&model, good).unwrap();
         assert!(r.check(&mut scorer, &metrics));
@@ -338,10 +339,10 @@ mod tests {
     fn shadow_models_reload_like_live_ones() {
         let dir = tempfile::tempdir().unwrap();
         let shadow = dir.path().join("shadow-food.json");
-        std::fs::write(&shadow, crate::model::BUILTIN_FOOD).unwrap();
+        std::fs::write(&shadow, crate::core::model::BUILTIN_FOOD).unwrap();
         let mut models = Models::builtin().unwrap();
         models.shadow_food = Some(Arc::new(
-            crate::model::Model::load(&shadow, Domain::Food).unwrap(),
+            crate::core::model::Model::load(&shadow, Domain::Food).unwrap(),
         ));
         let mut scorer = Scorer {
             extractor: Arc::new(Extractor::builtin().unwrap()),
@@ -357,9 +358,10 @@ mod tests {
         assert!(!r.check(&mut scorer, &metrics));
         let live = scorer.models.food.file.version.clone();
 
-        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(crate::core::model::BUILTIN_FOOD).unwrap();
         v["version"] = "2099.2".into();
-        crate::model::seal(&mut v);
+        crate::core::model::seal(&mut v);
         std::fs::write(&shadow, v.to_string()).unwrap();
         assert!(r.check(&mut scorer, &metrics));
         let version = |s: &Scorer| s.models.shadow_food.as_ref().unwrap().file.version.clone();
@@ -371,7 +373,7 @@ mod tests {
         assert!(metrics.render().contains("version=\"2099.2\""));
 
         // A tourism model where the food shadow belongs: refused, the shadow keeps serving.
-        std::fs::write(&shadow, crate::model::BUILTIN_TOURISM).unwrap();
+        std::fs::write(&shadow, crate::core::model::BUILTIN_TOURISM).unwrap();
         assert!(!r.check(&mut scorer, &metrics));
         assert_eq!(version(&scorer), "2099.2");
         assert_eq!(

@@ -1,9 +1,12 @@
 //! The flag message (`DESIGN.md`, "Flag message"): what a regulator reads.
 
-use crate::decide::{Decision, Severity};
-use crate::features::{self, BusinessState};
-use crate::model::{Model, Score};
-use crate::review::{Domain, ReviewRef};
+use crate::core::decide::Decision;
+
+use crate::core::features::{self, BusinessState};
+use crate::core::model::{Model, Score};
+use crate::core::review::ReviewRef;
+use crate::types::Domain;
+use crate::types::Severity;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -20,7 +23,7 @@ pub struct ModelRef {
 }
 
 /// A feature that pushed the score up: its value and its contribution in
-/// calibrated log-odds of violations ([`crate::model::Score`]): for a
+/// calibrated log-odds of violations ([`crate::core::model::Score`]): for a
 /// logistic regression, weight × standardised value; for a tree ensemble, its
 /// path attribution. The contributions of all features and the model's base
 /// add up to the score's log-odds; the flag shows the largest positive ones.

@@ -3,8 +3,8 @@
 //! `REVIEWGUARD_KAFKA_BROKERS`. An invalid config is refused at start with the
 //! key and the reason.
 
-use crate::decide::DecideConfig;
-use crate::review::Domain;
+use crate::core::decide::DecideConfig;
+use crate::types::Domain;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -303,7 +303,7 @@ impl Default for ModelsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            max_message_bytes: crate::review::DEFAULT_MAX_MESSAGE_BYTES,
+            max_message_bytes: crate::core::review::DEFAULT_MAX_MESSAGE_BYTES,
             batch_size: 2000,
             batch_wait_ms: 0,
             commit_interval_ms: 1000,
@@ -725,9 +725,9 @@ impl Config {
     }
 
     /// Model and lexicon files `run` watches for changes.
-    pub fn watched(&self) -> crate::reload::Watched {
+    pub fn watched(&self) -> crate::service::reload::Watched {
         let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-        crate::reload::Watched {
+        crate::service::reload::Watched {
             food_model: path(&self.models.food),
             tourism_model: path(&self.models.tourism),
             shadow_food_model: path(&self.models.shadow_food),

@@ -5,19 +5,20 @@
 //! (隔壁那家). Cues are looked for in the same clause, shortly before the term,
 //! after the last scope breaker (吃了不到一小时就拉肚子 is a report).
 
-use crate::category::{Category, CategorySet};
-use crate::ngram::SignalModel;
-use crate::review::Domain;
+use crate::core::extract::ngram::SignalModel;
+use crate::types::Domain;
+use crate::types::category::{Category, CategorySet};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+pub mod ngram;
 
 /// The lexicons shipped in the repository, compiled in so that the binary
 /// works anywhere; `lexicons.dir` in the config replaces them.
-pub const BUILTIN_COMMON: &str = include_str!("../config/lexicons/common.toml");
-pub const BUILTIN_FOOD: &str = include_str!("../config/lexicons/food.toml");
-pub const BUILTIN_TOURISM: &str = include_str!("../config/lexicons/tourism.toml");
+pub const BUILTIN_COMMON: &str = include_str!("../../../config/lexicons/common.toml");
+pub const BUILTIN_FOOD: &str = include_str!("../../../config/lexicons/food.toml");
+pub const BUILTIN_TOURISM: &str = include_str!("../../../config/lexicons/tourism.toml");
 
 /// Learned signal models beside the lexicons (`src/ngram.rs`), one per domain,
 /// each optional: `signals-food.json`, `signals-tourism.json`.
@@ -1112,12 +1113,12 @@ mod tests {
     /// A hand-made signal model: safety when 蓝鲸 and 鲸鱼 are both there.
     fn with_model() -> Extractor {
         let bits = 10;
-        let w = |g: &str| format!("[{},3.0]", crate::ngram::bucket_of(g, bits));
+        let w = |g: &str| format!("[{},3.0]", crate::core::extract::ngram::bucket_of(g, bits));
         let json = format!(
             r#"{{"format":"{}","domain":"tourism","bits":{bits},"fitted_on":"test",
             "categories":[{{"category":"safety","alpha":1,"intercept":-4,"threshold":0,
             "weights":[{},{}]}}]}}"#,
-            crate::ngram::FORMAT,
+            crate::core::extract::ngram::FORMAT,
             w("蓝鲸"),
             w("鲸鱼")
         );

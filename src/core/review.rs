@@ -2,8 +2,9 @@
 //! (`DESIGN.md`, "Review message"). Every violation has its own machine-readable
 //! [`RejectReason`], which is what the DLQ record and the rejects metric carry.
 
-use crate::features::LabelsKey;
-use crate::flatjson::{self, Scalar};
+use crate::core::flatjson::{self, Scalar};
+use crate::types::Domain;
+use crate::types::LabelsKey;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -13,47 +14,6 @@ use std::fmt;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 const MAX_ID_CHARS: usize = 128;
 const MAX_ID_LEN_HINT: &str = "1-128 characters";
-
-/// The two supervised domains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Domain {
-    Food,
-    Tourism,
-}
-
-impl Domain {
-    pub const ALL: [Domain; 2] = [Domain::Food, Domain::Tourism];
-
-    /// Position in [`Domain::ALL`], for per-domain arrays.
-    pub fn index(self) -> usize {
-        match self {
-            Domain::Food => 0,
-            Domain::Tourism => 1,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Food => "food",
-            Domain::Tourism => "tourism",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Domain> {
-        match s {
-            "food" => Some(Domain::Food),
-            "tourism" => Some(Domain::Tourism),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Domain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a message was refused. The `as_str` names are a contract: they are the
 /// `reason` of DLQ records and the label of `reviewguard_reviews_rejected_total`.
@@ -847,11 +807,11 @@ mod tests {
     /// serde_json reads them; other shapes are left to serde_json.
     #[test]
     fn the_common_shape_is_scanned_as_serde_json_reads_it() {
-        let world = crate::simulate::generate(&crate::simulate::SimConfig {
+        let world = crate::offline::simulate::generate(&crate::offline::simulate::SimConfig {
             seed: 5,
             businesses: 20,
             days: 10,
-            ..crate::simulate::SimConfig::default()
+            ..crate::offline::simulate::SimConfig::default()
         });
         let mut texts: Vec<String> = world
             .reviews

@@ -15,8 +15,8 @@
 //! (see [`Score`]). Files of format version 2 (logistic regression only, no
 //! `kind`) still load.
 
-use crate::features;
-use crate::review::Domain;
+use crate::core::features;
+use crate::types::Domain;
 use linfa_logistic::FittedLogisticRegression;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,8 @@ pub const FORMAT_VERSION: u32 = 3;
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// The embedded defaults, so `demo` and a bare binary work anywhere.
-pub const BUILTIN_FOOD: &str = include_str!("../models/food.json");
-pub const BUILTIN_TOURISM: &str = include_str!("../models/tourism.json");
+pub const BUILTIN_FOOD: &str = include_str!("../../../models/food.json");
+pub const BUILTIN_TOURISM: &str = include_str!("../../../models/tourism.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -753,7 +753,7 @@ mod tests {
     use super::*;
 
     /// A logistic regression model file of format version 2 (before `kind`).
-    const V2_FOOD: &str = include_str!("../tests/fixtures/food-v2-logistic.json");
+    const V2_FOOD: &str = include_str!("../../../tests/fixtures/food-v2-logistic.json");
 
     fn feature(name: &str) -> usize {
         features::feature_names(Domain::Food)

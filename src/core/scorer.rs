@@ -2,14 +2,15 @@
 //! It knows nothing of Kafka, clocks or files: `run`, `demo`, `replay` and the
 //! tests all drive this same code, so a replay gives the flags the stream gave.
 
-use crate::category::CategorySet;
-use crate::decide::{self, DecideConfig};
-use crate::extract::Extractor;
-use crate::features::{BusinessState, LastFlag, Observation};
-use crate::flag::{self, Flag};
-use crate::model::Model;
-use crate::privacy::Pseudonymiser;
-use crate::review::{DecodeOptions, Domain, RejectReason, Rejection, Review, ReviewRef};
+use crate::core::decide::{self, DecideConfig};
+use crate::core::extract::Extractor;
+use crate::core::features::{BusinessState, LastFlag, Observation};
+use crate::core::flag::{self, Flag};
+use crate::core::model::Model;
+use crate::core::privacy::Pseudonymiser;
+use crate::core::review::{DecodeOptions, RejectReason, Rejection, Review, ReviewRef};
+use crate::types::Domain;
+use crate::types::category::CategorySet;
 use compact_str::CompactString;
 use hashbrown::DefaultHashBuilder;
 use hashbrown::hash_table::{Entry, HashTable};
@@ -41,7 +42,7 @@ impl Models {
         }
     }
 
-    pub fn builtin() -> Result<Models, crate::model::ModelError> {
+    pub fn builtin() -> Result<Models, crate::core::model::ModelError> {
         Ok(Models {
             food: Arc::new(Model::builtin(Domain::Food)?),
             tourism: Arc::new(Model::builtin(Domain::Tourism)?),
@@ -354,7 +355,7 @@ impl Scorer {
         bytes: &'a [u8],
         opts: &DecodeOptions,
     ) -> Result<(ReviewRef<'a>, CategorySet), Rejection> {
-        let review = crate::review::decode_ref(bytes, opts)?;
+        let review = crate::core::review::decode_ref(bytes, opts)?;
         let signals = self
             .extractor
             .extract(review.domain, &review.text)
@@ -520,7 +521,7 @@ fn fold_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{SimConfig, generate};
+    use crate::offline::simulate::{SimConfig, generate};
 
     /// A panic while reading a message becomes that message's refusal
     /// (dead-lettered as `internal_error`); the caller goes on.
@@ -653,14 +654,15 @@ mod tests {
             decide: DecideConfig::default(),
         };
         // The shadow: the same food model with a lower threshold, so the two disagree.
-        let mut v: serde_json::Value = serde_json::from_str(crate::model::BUILTIN_FOOD).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(crate::core::model::BUILTIN_FOOD).unwrap();
         v["thresholds"]["low"] = 0.2.into();
-        crate::model::seal(&mut v);
+        crate::core::model::seal(&mut v);
         let shadow =
             Model::from_bytes(v.to_string().as_bytes(), "shadow.json", Domain::Food).unwrap();
         let mut with_shadow = live.clone();
         with_shadow.models.shadow_food = Some(Arc::new(shadow));
-        let metrics = crate::metrics::Metrics::new();
+        let metrics = crate::service::metrics::Metrics::new();
         let world = generate(&SimConfig {
             businesses: 60,
             days: 40,
@@ -670,7 +672,7 @@ mod tests {
         let (mut flags_a, mut flags_b) = (Vec::new(), Vec::new());
         for r in &world.reviews {
             let review =
-                crate::review::decode(&serde_json::to_vec(r).unwrap(), &Default::default())
+                crate::core::review::decode(&serde_json::to_vec(r).unwrap(), &Default::default())
                     .unwrap();
             let x = live.process(&mut a, &review);
             let y = with_shadow.process(&mut b, &review);

@@ -41,9 +41,9 @@
 //!    praise and complaints are replaced by real review texts of the domain
 //!    (e.g. a public corpus), rated by their sentiment label: background
 //!    whose risk is unknown, so the extractor meets real phrasing.
-use crate::category::Category;
-use crate::review::Domain;
-use chrono::{DateTime, FixedOffset, TimeZone};
+use crate::types::Domain;
+use crate::types::category::Category;
+use crate::types::time::rfc3339;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -218,18 +218,6 @@ struct Business {
     /// Fake reviews to come, (time, is a risk report), in time order.
     fakes: Vec<(i64, bool)>,
     next_fake: usize,
-}
-
-pub fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"))
-}
-
-pub fn rfc3339(t: i64) -> String {
-    let dt: DateTime<FixedOffset> = cst()
-        .timestamp_opt(t, 0)
-        .single()
-        .unwrap_or_else(|| cst().timestamp_opt(0, 0).single().unwrap_or_default());
-    dt.to_rfc3339()
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -1069,7 +1057,7 @@ mod tests {
         );
         for r in &w.reviews {
             let bytes = serde_json::to_vec(r).unwrap();
-            crate::review::decode(&bytes, &Default::default()).unwrap();
+            crate::core::review::decode(&bytes, &Default::default()).unwrap();
         }
     }
 }
@@ -1163,7 +1151,7 @@ pub fn flag_quality(world: &World, flags: &[(Domain, String, i64)]) -> FlagQuali
 #[cfg(test)]
 mod extraction_tests {
     use super::*;
-    use crate::extract::Extractor;
+    use crate::core::extract::Extractor;
 
     /// The simulator's texts say what it meant: risk reports are found,
     /// denials, complaints and praise are not.

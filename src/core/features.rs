@@ -5,8 +5,9 @@
 //! in the 7-day figure. The sum does not depend on arrival order, and state
 //! stays the same size however many reviews a business gets.
 
-use crate::category::{Category, CategorySet};
-use crate::review::Domain;
+use crate::types::Domain;
+use crate::types::LabelsKey;
+use crate::types::category::{Category, CategorySet};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
@@ -82,7 +83,7 @@ impl RiskEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LastFlag {
     pub event_time: i64,
-    pub severity: crate::decide::Severity,
+    pub severity: crate::types::Severity,
 }
 
 /// What is known of one business. Kept small: most businesses never get a
@@ -107,31 +108,6 @@ pub struct BusinessState {
     /// The key of the labels a review last gave (see [`BusinessState::set_labels`]).
     labels_seen: LabelsSeen,
     risk: Option<Box<RiskState>>,
-}
-
-/// A business's name and region as one review gives them, as a key: a hash
-/// of both, made where the message is read, while its bytes are in cache.
-/// A state remembers the key of the labels it last took, so a review that
-/// gives the same ones again (nearly every review) is checked without
-/// reading the names: by the time the stream folds a review in, its
-/// message's bytes have left the cache, and comparing the names there was
-/// 4% of `run`'s CPU (perf). The hash is seeded at random per process: a
-/// key means nothing to another process, and is never stored. Two different
-/// labels with the same key (a 64-bit hash: one chance in 2^64 for a given
-/// change, the seed unknown outside the process) would leave the old labels
-/// in place until the next change.
-/// (Never zero: a state's `Option` of one then takes 8 bytes, not 16.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LabelsKey(std::num::NonZeroU64);
-
-impl LabelsKey {
-    pub fn of(business_name: Option<&str>, region: Option<&str>) -> LabelsKey {
-        use std::hash::BuildHasher;
-        static SEED: std::sync::LazyLock<foldhash::quality::RandomState> =
-            std::sync::LazyLock::new(foldhash::quality::RandomState::default);
-        let hash = SEED.hash_one((business_name, region));
-        LabelsKey(std::num::NonZeroU64::new(hash).unwrap_or(std::num::NonZeroU64::MIN))
-    }
 }
 
 /// The [`LabelsKey`] of the labels a state last took, or `None` (a new or
@@ -385,7 +361,7 @@ impl BusinessState {
             event_time: o.event_time,
             categories: o.signals.bits(),
             reviewer: o.reviewer,
-            snippet: crate::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
+            snippet: crate::core::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
             photos: o.photos,
         };
         // Newest first; among equal times, the later arrival first.
@@ -641,7 +617,7 @@ mod tests {
         risky.observe(&obs(120, CategorySet::from_iter([Category::Illness]), 2));
         risky.set_last_flag(LastFlag {
             event_time: 120,
-            severity: crate::decide::Severity::High,
+            severity: crate::types::Severity::High,
         });
         for s in [plain, risky] {
             let v = serde_json::to_value(&s).unwrap();
@@ -697,7 +673,7 @@ mod tests {
         }
         risky.set_last_flag(LastFlag {
             event_time: 120,
-            severity: crate::decide::Severity::High,
+            severity: crate::types::Severity::High,
         });
         for s in [bare, plain, risky] {
             let owned = serde_json::to_string(&StateWire::from(s.clone())).unwrap();

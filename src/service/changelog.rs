@@ -14,9 +14,9 @@
 //! `isolation.level=read_committed`: in `exactly_once` mode records of an
 //! aborted or still open transaction are not state.
 
-use crate::features::BusinessState;
-use crate::pipeline::States;
-use crate::review::Domain;
+use crate::core::features::BusinessState;
+use crate::core::scorer::States;
+use crate::types::Domain;
 use anyhow::{Context, Result, anyhow};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -6,15 +6,15 @@
 //! category it adds still has to pass the cue check: the n-gram that weighs
 //! most for it must not stand in the scope of a negation, a worry or another
 //! place. Each decision is explained by the n-grams that drove it (they become
-//! the [`crate::extract::Hit`] term, e.g. `ngram:没房|退款|发票`).
+//! the [`crate::core::extract::Hit`] term, e.g. `ngram:没房|退款|发票`).
 //!
 //! The model file (`config/lexicons/signals-<domain>.json`) lives beside the
 //! lexicons, loads with them and is reloaded with them. `reviewguard
 //! fit-signals` refits it and reports k-fold cross-validated figures.
 
-use crate::category::{Category, CategorySet};
-use crate::devset::Labelled;
-use crate::review::Domain;
+use crate::offline::devset::Labelled;
+use crate::types::Domain;
+use crate::types::category::{Category, CategorySet};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
@@ -288,7 +288,7 @@ pub struct Example {
 /// Build examples from labelled reviews with the extractor's normalisation
 /// and its lexicons (without any model).
 pub fn examples(
-    ex: &crate::extract::Extractor,
+    ex: &crate::core::extract::Extractor,
     domain: Domain,
     set: &[Labelled],
     bits: u32,

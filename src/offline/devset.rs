@@ -6,9 +6,9 @@
 //! text being in the repository) and the categories, `;`-separated. The
 //! corpora themselves stay outside the repository (`../shared/data`).
 
-use crate::category::{Category, CategorySet};
-use crate::extract::Extractor;
-use crate::review::Domain;
+use crate::core::extract::Extractor;
+use crate::types::Domain;
+use crate::types::category::{Category, CategorySet};
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

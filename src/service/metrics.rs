@@ -213,16 +213,16 @@ impl Metrics {
             registry,
         };
         // Series that exist from the start, so dashboards and alerts see zeros.
-        for d in crate::review::Domain::ALL {
+        for d in crate::types::Domain::ALL {
             m.reviews_consumed.with_label_values(&[d.as_str()]);
             m.reviews_scored.with_label_values(&[d.as_str()]);
             m.businesses_tracked.with_label_values(&[d.as_str()]).set(0);
             m.model_reload_failures.with_label_values(&[d.as_str()]);
-            for s in crate::decide::Severity::ALL {
+            for s in crate::types::Severity::ALL {
                 m.flags_emitted.with_label_values(&[d.as_str(), s.as_str()]);
             }
         }
-        for r in crate::review::RejectReason::ALL {
+        for r in crate::core::review::RejectReason::ALL {
             m.reviews_rejected.with_label_values(&[r.as_str()]);
         }
         m
@@ -231,8 +231,8 @@ impl Metrics {
     /// Count a shadow model's view of one scored review.
     pub fn observe_shadow(
         &self,
-        domain: crate::review::Domain,
-        outcome: &crate::pipeline::Outcome,
+        domain: crate::types::Domain,
+        outcome: &crate::core::scorer::Outcome,
     ) {
         if let Some(s) = outcome.shadow {
             self.shadow_risk_score
@@ -244,10 +244,10 @@ impl Metrics {
         }
     }
 
-    pub fn set_models(&self, models: &crate::pipeline::Models) {
+    pub fn set_models(&self, models: &crate::core::scorer::Models) {
         self.model_info.reset();
         self.shadow_model_info.reset();
-        for d in crate::review::Domain::ALL {
+        for d in crate::types::Domain::ALL {
             let f = &models.get(d).file;
             self.model_info
                 .with_label_values(&[d.as_str(), &f.name, &f.version])
@@ -257,7 +257,7 @@ impl Metrics {
                 self.shadow_model_info
                     .with_label_values(&[d.as_str(), &f.name, &f.version])
                     .set(1.0);
-                for a in crate::pipeline::Agreement::ALL {
+                for a in crate::core::scorer::Agreement::ALL {
                     self.shadow_agreement
                         .with_label_values(&[d.as_str(), a.as_str()]);
                 }
@@ -289,7 +289,7 @@ pub struct Health {
     /// State is being restored from the changelog.
     pub restoring: AtomicBool,
     /// `POST /reload` requests to the run loop.
-    pub reload: crate::reload::Trigger,
+    pub reload: crate::service::reload::Trigger,
     /// The producer has requests outstanding and has heard nothing from the
     /// broker for a while (a frozen or unreachable broker).
     pub broker_stalled: AtomicBool,
@@ -327,7 +327,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>`.
-fn authorized(headers: &axum::http::HeaderMap, token: &crate::config::Secret) -> bool {
+fn authorized(headers: &axum::http::HeaderMap, token: &crate::service::config::Secret) -> bool {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -343,7 +343,7 @@ pub async fn serve_with_admin(
     addr: std::net::SocketAddr,
     metrics: Metrics,
     health: Arc<Health>,
-    admin_token: Option<crate::config::Secret>,
+    admin_token: Option<crate::service::config::Secret>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<std::net::SocketAddr> {
     let shutdown = async move {

@@ -3,21 +3,21 @@
 //! which a few businesses go bad among many that stay fine, the default
 //! models; prints each flag as one line and a summary.
 
-use crate::config::Config;
-use crate::extract::Extractor;
-use crate::flag::{self, Flag};
-use crate::kafka;
-use crate::metrics::{Health, Metrics};
-use crate::pipeline::{Models, Scorer};
-use crate::privacy::Pseudonymiser;
-use crate::review::Domain;
-use crate::simulate::{self, SimConfig};
 use anyhow::{Context, Result, anyhow};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, Producer};
+use reviewguard::core::extract::Extractor;
+use reviewguard::core::flag::{self, Flag};
+use reviewguard::core::privacy::Pseudonymiser;
+use reviewguard::core::scorer::{Models, Scorer};
+use reviewguard::offline::simulate::{self, SimConfig};
+use reviewguard::service::config::Config;
+use reviewguard::service::kafka;
+use reviewguard::service::metrics::{Health, Metrics};
+use reviewguard::types::Domain;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ async fn async_demo(
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let addr = crate::metrics::serve(
+    let addr = reviewguard::service::metrics::serve(
         cfg.metrics.addr.parse()?,
         metrics.clone(),
         health.clone(),

@@ -3,16 +3,17 @@
 //!
 //! Features are point-in-time: an inspection sees only the reviews created
 //! before `inspected_at`, folded in by the same core code the stream uses
-//! ([`crate::pipeline::observe`]).
+//! ([`crate::core::scorer::observe`]).
 
-use crate::extract::Extractor;
-use crate::features::{self, BusinessState};
-use crate::model::{
+use crate::core::extract::Extractor;
+use crate::core::features::{self, BusinessState};
+use crate::core::model::{
     self, Calibration, Model, ModelFile, ModelKind, Provenance, Thresholds, TreeEnsemble,
 };
-use crate::pipeline::{self, States};
-use crate::privacy::Pseudonymiser;
-use crate::review::{self, DecodeOptions, Domain, Review};
+use crate::core::privacy::Pseudonymiser;
+use crate::core::review::{self, DecodeOptions, Review};
+use crate::core::scorer::{self, States};
+use crate::types::Domain;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, TimeZone};
 use indicatif::ProgressBar;
@@ -123,7 +124,7 @@ fn parse_time(s: &str) -> Option<i64> {
         return Some(t.timestamp());
     }
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    crate::simulate::cst()
+    crate::types::time::cst()
         .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
         .single()
         .map(|t| t.timestamp())
@@ -150,7 +151,7 @@ pub fn point_in_time_features(
     let mut next = 0;
     for i in insp {
         while next < revs.len() && revs[next].event_time < i.inspected_at {
-            pipeline::observe(extractor, &pseudonyms, &mut states, revs[next]);
+            scorer::observe(extractor, &pseudonyms, &mut states, revs[next]);
             next += 1;
         }
         let row = match states.get(domain, &i.business_id) {
@@ -420,7 +421,7 @@ pub fn train(
         bail!(
             "the fitting part ({} inspections before {}) has only one outcome; need both 0 and 1",
             yf.len(),
-            crate::simulate::rfc3339(t[split])
+            crate::types::time::rfc3339(t[split])
         );
     }
     let (mean, std) = standardisation(xf, n_feat);
@@ -557,7 +558,7 @@ pub fn train(
             positives: y.iter().filter(|v| **v).count(),
             data_until: t
                 .last()
-                .map(|t| crate::simulate::rfc3339(*t))
+                .map(|t| crate::types::time::rfc3339(*t))
                 .unwrap_or_default(),
             command: opts.command.clone(),
             metrics: m,

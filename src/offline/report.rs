@@ -8,7 +8,7 @@
 //! repository or the binary). Debian: `apt-get install fonts-dejavu-core`;
 //! elsewhere set `REVIEWGUARD_FONT` to a .ttf file.
 
-use crate::train::{self, Metrics};
+use crate::offline::train::{self, Metrics};
 use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -369,7 +369,7 @@ pub fn readable(name: &str) -> String {
         "risk_share" => "share of reviews reporting a risk".to_owned(),
         "photo_risk" => "risk reports with photos".to_owned(),
         "distinct_risk_reviewers" => "different reviewers reporting risks".to_owned(),
-        other => match crate::category::Category::parse(other) {
+        other => match crate::types::category::Category::parse(other) {
             Some(c) => format!("reviews reporting {}", c.phrase()),
             None => return name.to_owned(),
         },

@@ -1,29 +1,11 @@
 //! From a score to a decision: rules beside the model, thresholds to
 //! severity, and the per-business cooldown with escalation.
 
-use crate::category::Category;
-use crate::features::BusinessState;
-use crate::model::Thresholds;
+use crate::core::features::BusinessState;
+use crate::core::model::Thresholds;
+use crate::types::Severity;
+use crate::types::category::Category;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 3] = [Severity::Low, Severity::Medium, Severity::High];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-}
 
 /// Rule and cooldown settings (config section `[decide]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,9 +100,9 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::CategorySet;
-    use crate::features::{LastFlag, Observation};
-    use crate::review::Domain;
+    use crate::core::features::{LastFlag, Observation};
+    use crate::types::Domain;
+    use crate::types::category::CategorySet;
 
     const T: Thresholds = Thresholds {
         low: 0.5,

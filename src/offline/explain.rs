@@ -9,12 +9,15 @@
 //! them, in input order, gives exactly the flags a replay of the whole input
 //! gives for it.
 
-use crate::decide::{self, Severity};
-use crate::features;
-use crate::flag::Flag;
-use crate::pipeline::{Scorer, States};
-use crate::redact;
-use crate::review::{self, DecodeOptions, Domain};
+use crate::core::decide;
+
+use crate::core::features;
+use crate::core::flag::Flag;
+use crate::core::redact;
+use crate::core::review::{self, DecodeOptions};
+use crate::core::scorer::{Scorer, States};
+use crate::types::Domain;
+use crate::types::Severity;
 use std::io::{BufRead, Write};
 
 /// Longest snippet shown for a review: as long as the evidence snippets.
@@ -109,7 +112,7 @@ pub fn explain(
         )?;
         let by_model = decide::severity_of(probability, t);
         let cluster = state.distinct_reporters(
-            Some(crate::category::Category::Illness),
+            Some(crate::types::category::Category::Illness),
             r.event_time,
             i64::from(scorer.decide.illness_cluster_hours) * 3600,
         );
@@ -146,7 +149,7 @@ pub fn explain(
                 let why = match last_flag {
                     Some(l) if by_model.is_some() || cluster_fires => format!(
                         "no flag: within the cooldown of the flag at {} (severity {}) and severity did not rise",
-                        crate::simulate::rfc3339(l.event_time),
+                        crate::types::time::rfc3339(l.event_time),
                         l.severity.as_str()
                     ),
                     _ => "no flag: no rule fired and the score is below the low threshold".into(),

@@ -1,6 +1,6 @@
 //! The contract's risk categories (`DESIGN.md`, "Risk categories").
 
-use crate::review::Domain;
+use crate::types::Domain;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

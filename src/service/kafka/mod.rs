@@ -32,7 +32,7 @@
 //!
 //! `kafka.processing_guarantee = "exactly_once"`: the producer is
 //! transactional (`transactional.id` = `<group_id>-<instance_id>`, see
-//! [`crate::config::KafkaConfig::transactional_id`]). The first message
+//! [`crate::service::config::KafkaConfig::transactional_id`]). The first message
 //! after a commit opens a transaction; the flags, dead letters, changelog
 //! records and input offsets (`send_offsets_to_transaction` with the
 //! consumer's group metadata) until the next commit point are committed in
@@ -43,13 +43,16 @@
 //! in memory. A fenced producer (another live instance with the same
 //! transactional id) stops the service.
 
-use crate::category::CategorySet;
-use crate::config::{Config, Guarantee};
-use crate::fetch_queue::{FetchQueue, Msg};
-use crate::flag::Flag;
-use crate::metrics::{Health, Metrics};
-use crate::pipeline::{Outcome, Scorer, Slot, States, shard_of, shield};
-use crate::review::{self, DecodeOptions, Domain, Rejection, ReviewRef};
+pub(crate) mod fetch_queue;
+
+use crate::core::flag::Flag;
+use crate::core::review::{self, DecodeOptions, Rejection, ReviewRef};
+use crate::core::scorer::{Outcome, Scorer, Slot, States, shard_of, shield};
+use crate::service::config::{Config, Guarantee};
+use crate::service::kafka::fetch_queue::{FetchQueue, Msg};
+use crate::service::metrics::{Health, Metrics};
+use crate::types::Domain;
+use crate::types::category::CategorySet;
 use anyhow::{Context as _, Result, anyhow};
 use base64::Engine as _;
 use compact_str::CompactString;
@@ -323,11 +326,11 @@ struct BatchCounts {
     /// Per topic domain: food, tourism, unknown.
     consumed: [u64; 3],
     scored: [u64; 2],
-    signals: Vec<((Domain, crate::category::Category), u64)>,
+    signals: Vec<((Domain, crate::types::category::Category), u64)>,
 }
 
 impl BatchCounts {
-    fn signal(&mut self, domain: Domain, c: crate::category::Category) {
+    fn signal(&mut self, domain: Domain, c: crate::types::category::Category) {
         match self.signals.iter_mut().find(|(k, _)| *k == (domain, c)) {
             Some((_, n)) => *n += 1,
             None => self.signals.push(((domain, c), 1)),
@@ -735,7 +738,7 @@ impl Drop for ReleaseQueues<'_> {
 /// What an output was, for its delivery report.
 #[derive(Debug, Clone, Copy)]
 enum Output {
-    Flag(Domain, crate::decide::Severity),
+    Flag(Domain, crate::types::Severity),
     DeadLetter,
 }
 
@@ -884,7 +887,7 @@ pub async fn run(
     tracing::info!(brokers = %cfg.kafka.brokers, group = %cfg.kafka.group_id, "consuming");
 
     check_changelog_partitions(&consumer, cfg)?;
-    let restorer = crate::changelog::Restorer::new(
+    let restorer = crate::service::changelog::Restorer::new(
         restore_client_config(cfg),
         &topics.changelog,
         barrier_producer(cfg)?,
@@ -916,7 +919,7 @@ pub async fn run(
         commit_interval: Duration::from_millis(cfg.limits.commit_interval_ms),
         committing: None,
     };
-    let mut reloader = crate::reload::Reloader::new(cfg.watched());
+    let mut reloader = crate::service::reload::Reloader::new(cfg.watched());
     let mut reload_tick =
         tokio::time::interval(Duration::from_secs(cfg.models.reload_seconds.max(1)));
     reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1062,7 +1065,7 @@ struct Shell<'a> {
     cfg: &'a Config,
     scorer: Scorer,
     metrics: Metrics,
-    restorer: crate::changelog::Restorer,
+    restorer: crate::service::changelog::Restorer,
     partitions: HashMap<Tp, PartitionState>,
     suspended: HashMap<Tp, PartitionState>,
     /// Sending outputs and following them (apart from the state, so a batch's
@@ -1092,7 +1095,7 @@ struct Out<'a> {
     unacked: BTreeMap<u64, u32>,
     counters: Counters,
     /// exactly_once: flags delivered in the open transaction.
-    flags_in_txn: Vec<(Domain, crate::decide::Severity)>,
+    flags_in_txn: Vec<(Domain, crate::types::Severity)>,
     summary: RunSummary,
     /// exactly_once mode, and whether a transaction is open.
     eos: bool,
@@ -1507,7 +1510,7 @@ impl Shell<'_> {
     async fn commit_transaction(
         &mut self,
         consumer: &StreamConsumer<Ctx>,
-    ) -> Result<Vec<(Domain, crate::decide::Severity)>> {
+    ) -> Result<Vec<(Domain, crate::types::Severity)>> {
         self.await_all().await?;
         self.write_changelog().await?;
         let mut offsets = rdkafka::TopicPartitionList::new();
@@ -1624,7 +1627,7 @@ struct Changed {
     partition: i32,
     domain: Domain,
     business_id: Box<str>,
-    state: crate::features::BusinessState,
+    state: crate::core::features::BusinessState,
 }
 
 /// Write changed states' changelog records and enqueue them, in order.
@@ -1640,8 +1643,8 @@ fn write_changelog_records<C: ClientContext + 'static>(
         body.clear();
         serde_json::to_writer(
             &mut body,
-            &crate::changelog::RecordRef {
-                format_version: crate::changelog::FORMAT_VERSION,
+            &crate::service::changelog::RecordRef {
+                format_version: crate::service::changelog::FORMAT_VERSION,
                 source_topic: &c.topic,
                 source_partition: c.partition,
                 source_offset: c.state.source_offset,
@@ -1853,7 +1856,7 @@ impl Out<'_> {
         Ok(())
     }
 
-    fn count_flags(&mut self, flags: &[(Domain, crate::decide::Severity)]) {
+    fn count_flags(&mut self, flags: &[(Domain, crate::types::Severity)]) {
         for (d, s) in flags {
             self.summary.flags += 1;
             self.metrics
@@ -2107,8 +2110,8 @@ pub fn parse_flag(bytes: &[u8]) -> Result<Flag> {
 /// With `forever`, the next world (next seed, later dates) follows.
 pub async fn produce_simulation(
     brokers: &str,
-    topics: &crate::config::TopicsConfig,
-    mut sim: crate::simulate::SimConfig,
+    topics: &crate::service::config::TopicsConfig,
+    mut sim: crate::offline::simulate::SimConfig,
     rate: f64,
     forever: bool,
 ) -> Result<()> {
@@ -2121,7 +2124,7 @@ pub async fn produce_simulation(
     let started = Instant::now();
     let mut sent = 0u64;
     loop {
-        let world = crate::simulate::generate(&sim);
+        let world = crate::offline::simulate::generate(&sim);
         let mut inflight = std::collections::VecDeque::new();
         for r in &world.reviews {
             let topic = match r.domain {
@@ -2169,7 +2172,7 @@ pub async fn produce_simulation(
             return Ok(());
         }
         sim.seed += 1;
-        sim.start += i64::from(sim.days) * crate::features::DAY;
+        sim.start += i64::from(sim.days) * crate::core::features::DAY;
     }
 }
 

@@ -1,0 +1,12 @@
+//! The file-based commands: `replay`, `explain`, `simulate`, `train` and
+//! `evaluate` with their reports, the labelled development sets and the
+//! fitting of the n-gram signal model. They drive the pure [`crate::core`];
+//! they never import [`crate::service`].
+
+pub mod devset;
+pub mod explain;
+pub mod progress;
+pub mod replay;
+pub mod report;
+pub mod simulate;
+pub mod train;
