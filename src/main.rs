@@ -10,8 +10,9 @@ use reviewguard::core::review;
 use reviewguard::core::scorer::{Models, Scorer};
 use reviewguard::offline::{replay, simulate, train};
 use reviewguard::service::config::Config;
+use reviewguard::service::http::Health;
 use reviewguard::service::kafka;
-use reviewguard::service::metrics::{Health, Metrics};
+use reviewguard::service::metrics::Metrics;
 use reviewguard::types::Domain;
 
 mod cli;
@@ -353,7 +354,7 @@ fn real_main() -> Result<()> {
             &set,
             out.as_deref(),
             folds,
-            reviewguard::core::extract::ngram::FitOptions {
+            reviewguard::offline::fit_signals::FitOptions {
                 bits,
                 seed,
                 ..Default::default()
@@ -427,7 +428,7 @@ fn run(config: &Path, create_topics: Option<i32>) -> Result<()> {
         let metrics = Metrics::new();
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let addr = reviewguard::service::metrics::serve_with_admin(
+        let addr = reviewguard::service::http::serve_with_admin(
             cfg.metrics.addr.parse()?,
             metrics.clone(),
             health.clone(),
@@ -1132,10 +1133,10 @@ fn fit_signals(
     input: &LabelledSet,
     out: Option<&Path>,
     folds: usize,
-    opts: reviewguard::core::extract::ngram::FitOptions,
+    opts: reviewguard::offline::fit_signals::FitOptions,
 ) -> Result<()> {
-    use reviewguard::core::extract::ngram;
     use reviewguard::offline::devset;
+    use reviewguard::offline::fit_signals as ngram;
     if !(4..=16).contains(&opts.bits) {
         bail!("--bits must be 4..=16, got {}", opts.bits);
     }

@@ -15,8 +15,9 @@ use reviewguard::core::privacy::Pseudonymiser;
 use reviewguard::core::scorer::{Models, Scorer};
 use reviewguard::offline::simulate::{self, SimConfig};
 use reviewguard::service::config::Config;
+use reviewguard::service::http::Health;
 use reviewguard::service::kafka;
-use reviewguard::service::metrics::{Health, Metrics};
+use reviewguard::service::metrics::Metrics;
 use reviewguard::types::Domain;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,7 +87,7 @@ async fn async_demo(
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let addr = reviewguard::service::metrics::serve(
+    let addr = reviewguard::service::http::serve(
         cfg.metrics.addr.parse()?,
         metrics.clone(),
         health.clone(),

@@ -807,17 +807,39 @@ mod tests {
     /// serde_json reads them; other shapes are left to serde_json.
     #[test]
     fn the_common_shape_is_scanned_as_serde_json_reads_it() {
-        let world = crate::offline::simulate::generate(&crate::offline::simulate::SimConfig {
-            seed: 5,
-            businesses: 20,
-            days: 10,
-            ..crate::offline::simulate::SimConfig::default()
-        });
-        let mut texts: Vec<String> = world
-            .reviews
-            .iter()
-            .take(300)
-            .map(|r| serde_json::to_string(r).unwrap())
+        // Messages as producers write them: every optional field present or
+        // absent, Chinese and Latin text, offsets and ratings varied.
+        let mut texts: Vec<String> = (0..300)
+            .map(|i: u32| {
+                let text =
+                    ["菜里有头发", "好吃，下次还来", "床单有污渍", "ok fine", ""][i as usize % 5];
+                let mut m = serde_json::json!({
+                    "review_id": format!("r-{i}"),
+                    "business_id": format!("shop-{}", i % 17),
+                    "text": text,
+                    "created_at": format!("2026-11-{:02}T{:02}:30:00+08:00", 1 + i % 28, i % 24),
+                });
+                let o = m.as_object_mut().unwrap();
+                if i % 2 == 0 {
+                    o.insert(
+                        "domain".into(),
+                        ["food", "tourism"][i as usize % 4 / 2].into(),
+                    );
+                }
+                if i % 3 == 0 {
+                    o.insert("rating".into(), (1 + i % 5).into());
+                }
+                if i % 5 == 0 {
+                    o.insert("business_name".into(), format!("店{i}").into());
+                    o.insert("region".into(), "310105".into());
+                }
+                if i % 7 == 0 {
+                    o.insert("platform".into(), "meituan".into());
+                    o.insert("reviewer_id".into(), format!("u{i}").into());
+                    o.insert("photos".into(), (i % 4).into());
+                }
+                serde_json::to_string(&m).unwrap()
+            })
             .collect();
         assert_eq!(texts.len(), 300);
         texts.extend([

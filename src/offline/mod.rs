@@ -5,6 +5,7 @@
 
 pub mod devset;
 pub mod explain;
+pub mod fit_signals;
 pub mod progress;
 pub mod replay;
 pub mod report;

@@ -4,6 +4,7 @@
 
 pub mod changelog;
 pub mod config;
+pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod reload;
