@@ -8,6 +8,7 @@
 //! [`flag`] builds the output; [`scorer`] ties them together and [`batch`]
 //! folds a batch of messages on every core, for the stream and `replay` alike.
 
+pub mod batch;
 pub mod decide;
 pub mod extract;
 pub mod features;

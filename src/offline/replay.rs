@@ -9,10 +9,10 @@
 //! The flags are put back in input order, so the output, the rejects and the
 //! summary are those of a single-threaded pass.
 
+use crate::core::batch::{self, BatchOptions, Decoded, Input, Prepared};
 use crate::core::flag::Flag;
-use crate::core::review::{DecodeOptions, RejectReason, ReviewRef};
+use crate::core::review::{DecodeOptions, RejectReason};
 use crate::core::scorer::{Agreement, Scorer, States};
-use crate::types::category::CategorySet;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
@@ -43,24 +43,6 @@ const BLOCK_BYTES: usize = 8 << 20;
 const SHARDS_PER_THREAD: usize = 4;
 /// Lines per decoding task.
 const CHUNK_LINES: usize = 256;
-
-/// A line after the pure, parallel part of the work. The review borrows
-/// from the block's buffer: a block's reviews cost no allocation.
-// Not boxed: a box per review is the allocation this avoids.
-#[allow(clippy::large_enum_variant)]
-enum Decoded<'a> {
-    Blank,
-    Bad {
-        reason: RejectReason,
-        detail: String,
-    },
-    Review {
-        review: ReviewRef<'a>,
-        signals: CategorySet,
-        /// The fold shard of the review's business.
-        shard: usize,
-    },
-}
 
 /// What folding one review led to, when it is more than a state update.
 struct Folded {
@@ -128,6 +110,12 @@ pub fn replay_with_threads(
     } else {
         threads * SHARDS_PER_THREAD
     };
+    // The stream's fold, untimed; positions are lines, not offsets.
+    let batch_opts = BatchOptions {
+        shards,
+        timed: false,
+        offsets: false,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("replay-{i}"))
@@ -143,17 +131,25 @@ pub fn replay_with_threads(
     let mut done = Done::default();
     loop {
         std::mem::swap(&mut cur, &mut next);
-        let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(cur.lines.len());
-        decoded.resize_with(cur.lines.len(), || Decoded::Blank);
+        let lines = Lines {
+            buf: &cur.buf,
+            lines: &cur.lines,
+        };
+        let mut decoded: Vec<Vec<Decoded<'_>>> = Vec::new();
+        decoded.resize_with(cur.lines.len().div_ceil(CHUNK_LINES), Vec::new);
         // Decode and extract this block on the pool, while this thread
         // writes out the previous one and reads the next.
         eof = pool.in_place_scope(|scope| -> std::io::Result<bool> {
-            for (dst, lines) in decoded
-                .chunks_mut(CHUNK_LINES)
-                .zip(cur.lines.chunks(CHUNK_LINES))
-            {
-                let (buf, opts) = (&cur.buf, &opts);
-                scope.spawn(move |_| decode_chunk(scorer, opts, shards, buf, lines, dst));
+            for (k, dst) in decoded.iter_mut().enumerate() {
+                let (lines, opts) = (&lines, &opts);
+                scope.spawn(move |_| {
+                    let chunk = k * CHUNK_LINES..((k + 1) * CHUNK_LINES).min(lines.lines.len());
+                    let todo: Vec<(usize, DecodeOptions)> = chunk
+                        .filter(|&i| !lines.bytes(i).iter().all(u8::is_ascii_whitespace))
+                        .map(|i| (i, *opts))
+                        .collect();
+                    *dst = batch::prepare_run(scorer, lines, &todo, batch_opts);
+                });
             }
             emit(
                 std::mem::take(&mut done),
@@ -171,7 +167,7 @@ pub fn replay_with_threads(
                 read_block(&mut input, &mut next, &mut s.bytes)
             }
         })?;
-        if decoded.is_empty() {
+        if cur.lines.is_empty() {
             break;
         }
         // Fold it, one task per shard, each in input order; meanwhile this
@@ -179,20 +175,16 @@ pub fn replay_with_threads(
         done = pool.in_place_scope(|scope| {
             for (shard, (st, f)) in states.iter_mut().zip(&mut folded).enumerate() {
                 let block = &decoded;
-                scope.spawn(move |_| fold_shard(scorer, st, block, shard, f));
+                scope.spawn(move |_| fold_shard(scorer, st, block, shard, batch_opts, f));
             }
             let mut done = Done {
-                lines: decoded.len(),
+                lines: cur.lines.len(),
                 ..Done::default()
             };
-            for (at, d) in decoded.iter().enumerate() {
-                match d {
-                    Decoded::Blank => {}
-                    Decoded::Bad { reason, detail } => {
-                        done.reviews += 1;
-                        done.bad.push((at, *reason, detail.clone()));
-                    }
-                    Decoded::Review { .. } => done.reviews += 1,
+            for d in decoded.iter().flatten() {
+                done.reviews += 1;
+                if let Err((at, r)) = d {
+                    done.bad.push((*at, r.reason, r.detail.clone()));
                 }
             }
             done
@@ -285,34 +277,19 @@ fn read_block(
     Ok(false)
 }
 
-fn decode_chunk<'a>(
-    scorer: &Scorer,
-    opts: &DecodeOptions,
-    shards: usize,
+/// A block's lines, as the batch fold reads them.
+struct Lines<'a> {
     buf: &'a [u8],
-    lines: &[Range<usize>],
-    dst: &mut [Decoded<'a>],
-) {
-    for (d, range) in dst.iter_mut().zip(lines) {
-        let line = &buf[range.clone()];
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue; // left Blank
-        }
-        *d = match crate::core::scorer::shield(|| scorer.read(line, opts)) {
-            Err(r) => Decoded::Bad {
-                reason: r.reason,
-                detail: r.detail,
-            },
-            Ok((review, signals)) => {
-                let shard =
-                    crate::core::scorer::shard_of(review.domain, &review.business_id, shards);
-                Decoded::Review {
-                    review,
-                    signals,
-                    shard,
-                }
-            }
-        };
+    lines: &'a [Range<usize>],
+}
+
+impl Input for Lines<'_> {
+    fn bytes(&self, i: usize) -> &[u8] {
+        &self.buf[self.lines[i].clone()]
+    }
+
+    fn position(&self, i: usize) -> i64 {
+        i as i64
     }
 }
 
@@ -321,23 +298,21 @@ fn decode_chunk<'a>(
 fn fold_shard(
     scorer: &Scorer,
     states: &mut States,
-    block: &[Decoded<'_>],
+    block: &[Vec<Decoded<'_>>],
     shard: usize,
+    opts: BatchOptions,
     out: &mut Vec<Folded>,
 ) {
-    for (at, d) in block.iter().enumerate() {
-        let Decoded::Review {
-            review,
-            signals,
-            shard: of,
-        } = d
-        else {
+    let mine: Vec<&Prepared<'_>> = block
+        .iter()
+        .flatten()
+        .filter_map(|d| d.as_ref().ok())
+        .filter(|p| p.shard == shard)
+        .collect();
+    for (at, folded) in batch::fold_shard(scorer, states, &mine, opts).results {
+        let batch::Folded::Scored(outcome) = folded else {
             continue;
         };
-        if *of != shard {
-            continue;
-        }
-        let outcome = scorer.process_extracted(states, review, *signals);
         if outcome.flag.is_some() || outcome.shadow.is_some() {
             out.push(Folded {
                 at,

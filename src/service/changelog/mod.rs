@@ -223,3 +223,4 @@ impl Restorer {
         }
     }
 }
+pub(crate) mod write;
