@@ -1,3 +1,117 @@
-//! The command line: one module per subcommand.
+//! The command line: the arguments ([`args`]), one module per subcommand,
+//! and [`dispatch`], which runs the one named.
 
-pub mod demo;
+mod args;
+mod common;
+pub(crate) mod demo;
+mod evaluate;
+mod explain;
+mod extract;
+mod model_card;
+mod replay;
+mod run;
+mod signals;
+mod simulate;
+mod train;
+
+pub(crate) use args::Cli;
+
+use anyhow::Result;
+use args::Command;
+use std::io::Write;
+
+/// Run the subcommand `cli` names.
+pub(crate) fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo {
+            seed,
+            businesses,
+            days,
+            metrics_addr,
+        } => {
+            let opts = demo::DemoOptions {
+                seed,
+                businesses,
+                days,
+                metrics_addr,
+            };
+            let mut stdout = std::io::stdout().lock();
+            demo::run(&opts, |line| {
+                let _ = writeln!(stdout, "{line}");
+            })?;
+            Ok(())
+        }
+        Command::Run {
+            config,
+            create_topics,
+        } => run::run(&config, create_topics),
+        Command::Extract { lexicons } => extract::run(lexicons.as_deref()),
+        Command::Replay { input, out, config } => replay::run(&input, &out, config.as_deref()),
+        Command::Explain {
+            business,
+            input,
+            domain,
+            flag,
+            config,
+        } => explain::run(
+            &business,
+            &input,
+            domain.as_deref(),
+            flag.as_deref(),
+            config.as_deref(),
+        ),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Train {
+            reviews,
+            inspections,
+            domain,
+            out,
+            report,
+            version,
+            seed,
+            fit_share,
+            model_kind,
+            trees,
+            max_depth,
+        } => train::run(
+            &reviews,
+            &inspections,
+            &domain,
+            &out,
+            report.as_deref(),
+            &version,
+            seed,
+            fit_share,
+            &model_kind,
+            (trees, max_depth),
+        ),
+        Command::EvalSignals {
+            set,
+            errors,
+            lexicon_only,
+        } => signals::eval_signals(&set, errors, lexicon_only),
+        Command::FitSignals {
+            set,
+            out,
+            folds,
+            bits,
+            seed,
+        } => signals::fit_signals(
+            &set,
+            out.as_deref(),
+            folds,
+            reviewguard::offline::fit_signals::FitOptions {
+                bits,
+                seed,
+                ..Default::default()
+            },
+        ),
+        Command::Evaluate {
+            reviews,
+            inspections,
+            model,
+            report,
+            json,
+        } => evaluate::run(&reviews, &inspections, &model, report.as_deref(), json),
+    }
+}

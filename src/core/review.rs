@@ -758,6 +758,47 @@ fn check_id(s: &str, field: &str, invalid: RejectReason) -> Result<(), Rejection
     Ok(())
 }
 
+/// What `reviewguard extract` reads of a line: the review's id, domain and
+/// text (the rest of the review contract does not apply there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRequest {
+    pub review_id: String,
+    pub domain: Domain,
+    pub text: String,
+}
+
+/// Read one `extract` input line; the error says what is wrong with it.
+pub fn decode_signal_request(line: &[u8], max_bytes: usize) -> Result<SignalRequest, String> {
+    if line.len() > max_bytes {
+        return Err(format!(
+            "line is {} bytes, the limit is {max_bytes}",
+            line.len()
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let review_id = obj
+        .get("review_id")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or("review_id is missing or not a string")?;
+    let domain = obj
+        .get("domain")
+        .and_then(|v| v.as_str())
+        .and_then(Domain::parse)
+        .ok_or("domain is missing or not \"food\"/\"tourism\"")?;
+    let text = obj
+        .get("text")
+        .and_then(|v| v.as_str())
+        .ok_or("text is missing or not a string")?;
+    Ok(SignalRequest {
+        review_id: review_id.to_owned(),
+        domain,
+        text: text.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,230 @@
+//! The command line's arguments: every subcommand and its options.
+
+use super::common::*;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use reviewguard::offline::train;
+use reviewguard::types::Domain;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "reviewguard",
+    version,
+    about = "Streaming risk scorer: online reviews in, inspection flags out.",
+    long_about = "reviewguard reads restaurant and tourism reviews from Kafka, extracts risk signals \
+(illness, foreign objects, dirty rooms, overcharging ...), keeps per-business state in event time, \
+scores each business with a trained model and puts flags with evidence on inspection topics.\n\n\
+Start with `reviewguard demo`."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// The whole pipeline on an embedded Kafka cluster with simulated reviews; no setup.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Businesses per domain.
+        #[arg(long, default_value_t = 150)]
+        businesses: usize,
+        #[arg(long, default_value_t = 45)]
+        days: u32,
+        /// Where /metrics is served while the demo runs (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_addr: std::net::SocketAddr,
+    },
+    /// The service against real brokers; SIGTERM/SIGINT drain and exit cleanly.
+    Run {
+        /// Config file; every key can be overridden by REVIEWGUARD_<SECTION>_<KEY>.
+        #[arg(long, default_value = "config/reviewguard.toml")]
+        config: PathBuf,
+        /// Create missing topics with this many partitions before consuming.
+        #[arg(long)]
+        create_topics: Option<i32>,
+    },
+    /// Review JSON lines on stdin to {"review_id", "signals"} lines on stdout.
+    Extract {
+        /// Lexicon folder (common.toml, food.toml, tourism.toml); default: built in.
+        #[arg(long)]
+        lexicons: Option<PathBuf>,
+    },
+    /// Reviews JSONL through the same core as the stream; flags JSONL out.
+    Replay {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Config file for models, lexicons and decision settings; default: built in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// How a business's flags came about: its reviews through the same core, step by step.
+    Explain {
+        /// The business to explain.
+        #[arg(long)]
+        business: String,
+        /// Reviews JSONL, as for replay.
+        #[arg(long)]
+        input: PathBuf,
+        /// food or tourism; default: every domain the business appears in.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Check that this flag_id is reproduced (exit 1 when it is not).
+        #[arg(long)]
+        flag: Option<String>,
+        /// Config file for models, lexicons and decision settings; default: built in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// A seeded synthetic world: reviews (JSONL or to Kafka), inspections CSV, hidden truth JSONL.
+    Simulate(SimulateArgs),
+    /// Fit a model from reviews and past inspection outcomes.
+    Train {
+        #[arg(long)]
+        reviews: PathBuf,
+        #[arg(long)]
+        inspections: PathBuf,
+        #[arg(long)]
+        domain: String,
+        /// Model file to write; its model card goes beside it (.md).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long, default_value = "0.1.0")]
+        version: String,
+        /// Seed of the simulated data, recorded as provenance.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Share of inspections (earliest first) used to fit; the rest validate.
+        #[arg(long, default_value_t = 0.7)]
+        fit_share: f64,
+        /// Model to ship: `auto` (the tree ensemble when both its validation
+        /// ROC-AUC and lift@10% beat the logistic regression's, else the
+        /// logistic regression), `logistic` or `trees`.
+        #[arg(long, default_value = "auto")]
+        model_kind: String,
+        /// Trees in the tree ensemble.
+        #[arg(long, default_value_t = train::FOREST_TREES)]
+        trees: usize,
+        /// Greatest depth of each tree.
+        #[arg(long, default_value_t = train::FOREST_DEPTH)]
+        max_depth: usize,
+    },
+    /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
+    EvalSignals {
+        #[command(flatten)]
+        set: LabelledSet,
+        /// Print this many wrong records (index, expected, got) to stderr.
+        #[arg(long, default_value_t = 0)]
+        errors: usize,
+        /// The lexicons alone: leave out the learned signal model (signals-<domain>.json).
+        #[arg(long)]
+        lexicon_only: bool,
+    },
+    /// Fit the learned signal model (char n-gram logistic regression) on a
+    /// hand-labelled corpus, report k-fold cross-validated figures, write it.
+    FitSignals {
+        #[command(flatten)]
+        set: LabelledSet,
+        /// Write the model here, e.g. config/lexicons/signals-tourism.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Folds of the cross-validation that reports honest figures (0: none).
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Features are hashed into 2^bits buckets.
+        #[arg(long, default_value_t = 12)]
+        bits: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Score past inspections with a model.
+    Evaluate {
+        #[arg(long)]
+        reviews: PathBuf,
+        #[arg(long)]
+        inspections: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Print one JSON object with the figures.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A hand-labelled corpus and the lexicons to run on it.
+#[derive(clap::Args)]
+pub(crate) struct LabelledSet {
+    /// Corpus CSV with a `review` column, e.g. ../shared/data/ChnSentiCorp_htl_all.csv.
+    #[arg(long)]
+    pub(crate) corpus: PathBuf,
+    /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv.
+    #[arg(long)]
+    pub(crate) labels: PathBuf,
+    #[arg(long)]
+    pub(crate) domain: String,
+    /// Lexicon folder (fit-signals: the terms the model complements); default: built in.
+    #[arg(long)]
+    pub(crate) lexicons: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SimulateArgs {
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Businesses per domain.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) businesses: usize,
+    #[arg(long, default_value_t = 180)]
+    pub(crate) days: u32,
+    /// food, tourism or both.
+    #[arg(long, default_value = "both")]
+    pub(crate) domain: String,
+    /// Reviews JSONL ("-" for stdout).
+    #[arg(long)]
+    pub(crate) reviews: Option<PathBuf>,
+    /// Inspections CSV.
+    #[arg(long)]
+    pub(crate) inspections: Option<PathBuf>,
+    /// Hidden truth per business, JSONL.
+    #[arg(long)]
+    pub(crate) truth: Option<PathBuf>,
+    /// Produce the reviews to Kafka (reviews.food / reviews.tourism, key = business_id).
+    #[arg(long)]
+    pub(crate) brokers: Option<String>,
+    /// With --brokers: reviews per second (0: as fast as the broker takes them).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
+    /// With --brokers: start over with the next seed when the world is used up, forever.
+    #[arg(long)]
+    pub(crate) forever: bool,
+    /// Mix real review texts in as background: a CSV with a `review` column and
+    /// optionally `label` (1 positive, 0 negative), e.g.
+    /// food=../shared/data/waimai_10k.csv. `DOMAIN=PATH` for one domain, a
+    /// bare PATH for both; repeatable. The texts are read, never copied.
+    #[arg(long, value_name = "[DOMAIN=]PATH")]
+    pub(crate) texts: Vec<String>,
+}
+
+impl LabelledSet {
+    /// The domain, the extractor from `lexicons` and the labelled reviews.
+    pub(crate) fn open(
+        &self,
+    ) -> Result<(
+        Domain,
+        reviewguard::core::extract::Extractor,
+        Vec<reviewguard::offline::devset::Labelled>,
+    )> {
+        let domain = parse_domain(&self.domain)?;
+        let ex = extractor_from(self.lexicons.as_deref())?;
+        let set = reviewguard::offline::devset::load(&self.corpus, &self.labels, domain)?;
+        Ok((domain, ex, set))
+    }
+}
