@@ -1,7 +1,7 @@
 //! Topics: the changelog's partitions checked, missing topics created.
 
 use crate::service::config::Config;
-use crate::service::kafka::*;
+use crate::service::kafka::context::Ctx;
 use anyhow::{Context as _, Result, anyhow};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;

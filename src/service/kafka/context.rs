@@ -1,6 +1,7 @@
 //! Client contexts: librdkafka's callbacks turned into rebalance events for
 //! the loop, and into health and lag figures.
 
+use super::commit::Tp;
 use crate::service::http::Health;
 use crate::service::kafka::fetch_queue::FetchQueue;
 use crate::service::metrics::Metrics;
@@ -10,8 +11,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-
-pub(crate) type Tp = (String, i32);
 
 #[derive(Debug)]
 pub(crate) enum RebalanceEvent {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// A (topic, partition).
-type Tp = (String, i32);
+use super::commit::Tp;
 
 /// A message read from a partition queue; destroyed (its buffer given back
 /// to librdkafka) when dropped.

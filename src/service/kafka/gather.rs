@@ -1,7 +1,7 @@
 //! Reading a batch: what librdkafka already holds, taken without waiting.
 
+use crate::service::kafka::context::Ctx;
 use crate::service::kafka::fetch_queue::Msg;
-use crate::service::kafka::*;
 use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::consumer::{Consumer, MessageStream, StreamConsumer};
 

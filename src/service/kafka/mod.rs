@@ -42,9 +42,18 @@
 //! rewound to their committed offsets, so nothing of the aborted batch stays
 //! in memory. A fenced producer (another live instance with the same
 //! transactional id) stops the service.
+//!
+//! Where things are: [`run`] (the loop), `shell` (its state and steps:
+//! rebalance, restore, pipelining, commits, rewinds), `commit` (the commit
+//! bookkeeping, pure), `work` (a batch against its partitions' state, through
+//! [`crate::core::batch`]), `out` (sending outputs, following deliveries),
+//! `gather` (reading a batch), `partitions`, `context` (client callbacks and
+//! health), `clients` (client configurations), `dead_letter`, `produce`,
+//! `admin` (topics), `fetch_queue` (librdkafka's queue, read in batches).
 
 mod admin;
 mod clients;
+mod commit;
 mod context;
 mod dead_letter;
 pub(crate) mod fetch_queue;
@@ -57,17 +66,8 @@ mod shell;
 mod work;
 
 pub use admin::ensure_topics;
-pub(crate) use admin::*;
-pub(crate) use clients::*;
 pub use clients::{consumer_config, producer_config};
-pub(crate) use context::*;
 pub use dead_letter::{DeadLetter, MAX_DEAD_LETTER_PAYLOAD};
-pub(crate) use gather::*;
 pub use out::RunSummary;
-pub(crate) use out::*;
-pub(crate) use partitions::*;
 pub use produce::{parse_flag, send, wait_delivered};
-pub(crate) use run::PIPELINE_ROUND;
 pub use run::run;
-pub(crate) use shell::*;
-pub(crate) use work::*;

@@ -3,13 +3,16 @@
 //! until the broker acknowledges them.
 
 use crate::service::config::Config;
+use crate::service::kafka::commit::{CommitTracker, Tp};
+use crate::service::kafka::context::ProducerCtx;
+use crate::service::kafka::dead_letter::DeadLetter;
 use crate::service::kafka::fetch_queue::Msg;
-use crate::service::kafka::*;
+use crate::service::kafka::produce::send;
+use crate::service::kafka::work::{Step, Worked};
 use crate::service::metrics::Metrics;
 use crate::types::Domain;
 use anyhow::{Context as _, Result, anyhow};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer};
-use std::collections::{BTreeMap, HashMap};
 
 /// Counts of a batch, added to the metrics once per batch.
 #[derive(Default)]
@@ -104,11 +107,11 @@ pub(crate) struct Out<'a> {
     pub(crate) producer: FutureProducer<ProducerCtx>,
     /// Messages handled in the current batch.
     pub(crate) batch_len: usize,
-    /// Messages read so far (sequence numbers for the output window).
-    pub(crate) read_seq: u64,
-    /// Outputs sent and not yet acknowledged, and how many per message.
+    /// Outputs sent and not yet acknowledged.
     pub(crate) inflight: InFlight,
-    pub(crate) unacked: BTreeMap<u64, u32>,
+    /// Messages read, outputs in flight, offsets handled: what may be
+    /// committed, and when.
+    pub(crate) commits: CommitTracker,
     pub(crate) counters: Counters,
     /// exactly_once: flags delivered in the open transaction.
     pub(crate) flags_in_txn: Vec<(Domain, crate::types::Severity)>,
@@ -120,13 +123,9 @@ pub(crate) struct Out<'a> {
 
 impl Out<'_> {
     /// Count a worked-out batch's steps and send their outputs, in the
-    /// order read; note each partition's last handled offset in `uncommitted`.
-    pub(crate) fn apply(
-        &mut self,
-        msgs: &[Msg<'_>],
-        worked: Worked,
-        uncommitted: &mut HashMap<Tp, i64>,
-    ) -> Result<()> {
+    /// order read; note each partition's last handled offset for the next
+    /// commit.
+    pub(crate) fn apply(&mut self, msgs: &[Msg<'_>], worked: Worked) -> Result<()> {
         let Worked {
             steps,
             group_of,
@@ -148,7 +147,7 @@ impl Out<'_> {
         }
         for (tp, offset) in tps.into_iter().zip(handled) {
             if let Some(offset) = offset {
-                uncommitted.insert(tp, offset);
+                self.commits.handled(tp, offset);
             }
         }
         counts.publish(&self.metrics, &mut self.counters);
@@ -176,8 +175,7 @@ impl Out<'_> {
         let offset = m.offset();
         // (Read only for a message with an output: most have none.)
         let timestamp_ms = || m.timestamp_ms();
-        let seq = self.read_seq;
-        self.read_seq += 1;
+        let seq = self.commits.read();
         self.summary.consumed += 1;
         counts.consumed[topic_domain.map_or(2, Domain::index)] += 1;
         match step {
@@ -253,7 +251,7 @@ impl Out<'_> {
         timestamp_ms: Option<i64>,
         output: Output,
     ) {
-        *self.unacked.entry(seq).or_default() += 1;
+        self.commits.output_sent(seq);
         let tp = tp.clone();
         self.inflight.push(Box::pin(async move {
             let result = match f.await {
@@ -276,12 +274,7 @@ impl Out<'_> {
     /// offset is not committed, so the message is processed again after the
     /// restart) or aborts the transaction (exactly_once).
     pub(crate) fn delivered(&mut self, d: Delivered) -> Result<()> {
-        if let Some(n) = self.unacked.get_mut(&d.seq) {
-            *n -= 1;
-            if *n == 0 {
-                self.unacked.remove(&d.seq);
-            }
-        }
+        self.commits.output_done(d.seq);
         if let Err(e) = d.result {
             let what = match d.output {
                 Output::Flag(..) => "flag",

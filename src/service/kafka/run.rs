@@ -4,15 +4,23 @@
 use crate::core::scorer::Scorer;
 use crate::service::config::{Config, Guarantee};
 use crate::service::http::Health;
+use crate::service::kafka::admin::check_changelog_partitions;
+use crate::service::kafka::clients::{
+    TXN_TIMEOUT, barrier_producer, consumer_config, producer_config, restore_client_config,
+};
+use crate::service::kafka::commit::CommitTracker;
+use crate::service::kafka::context::{Ctx, ProducerCtx};
 use crate::service::kafka::fetch_queue::{FetchQueue, Msg};
-use crate::service::kafka::*;
+use crate::service::kafka::gather::{ReleaseQueues, gather};
+use crate::service::kafka::out::{Counters, InFlight, Out, RunSummary};
+use crate::service::kafka::shell::Shell;
 use crate::service::metrics::Metrics;
 use anyhow::{Context as _, Result, anyhow};
 use futures::StreamExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, Producer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -86,19 +94,18 @@ pub async fn run(
             metrics,
             producer,
             batch_len: 0,
-            read_seq: 0,
             inflight: InFlight::new(),
-            unacked: BTreeMap::new(),
+            commits: CommitTracker::new(
+                Duration::from_millis(cfg.limits.commit_interval_ms),
+                Instant::now(),
+            ),
             counters,
             flags_in_txn: Vec::new(),
             summary: RunSummary::default(),
             eos,
             in_txn: false,
         },
-        uncommitted: HashMap::new(),
-        last_commit: Instant::now(),
-        commit_interval: Duration::from_millis(cfg.limits.commit_interval_ms),
-        committing: None,
+        changelog: None,
     };
     let mut reloader = crate::service::reload::Reloader::new(cfg.watched());
     let mut reload_tick =
@@ -152,15 +159,13 @@ pub async fn run(
             }
             // The changelog records of a commit under way are acknowledged.
             done = async {
-                match shell.committing.as_mut().and_then(|c| c.changelog.as_mut()) {
-                    Some(f) => f.await,
+                match shell.changelog.as_mut() {
+                    Some(w) => (&mut w.delivered).await,
                     None => std::future::pending().await,
                 }
             } => {
                 done?;
-                if let Some(c) = shell.committing.as_mut() {
-                    c.changelog = None;
-                }
+                shell.changelog_acked();
                 shell.try_finish_commit(&consumer);
             }
             // Delivery reports while no message comes.

@@ -3,11 +3,20 @@
 //! aborted transaction.
 
 use crate::core::scorer::Scorer;
-use crate::service::changelog::write::*;
+use crate::service::changelog::write::{
+    Changed, Hurry, Pacer, changelog_delivered, write_changelog_records,
+};
 use crate::service::config::Config;
 use crate::service::http::Health;
+use crate::service::kafka::clients::TXN_TIMEOUT;
+use crate::service::kafka::commit::Tp;
+use crate::service::kafka::context::{Ctx, RebalanceEvent};
 use crate::service::kafka::fetch_queue::Msg;
-use crate::service::kafka::*;
+use crate::service::kafka::gather::gather;
+use crate::service::kafka::out::{Delivered, InFlight, Out};
+use crate::service::kafka::partitions::PartitionState;
+use crate::service::kafka::run::PIPELINE_ROUND;
+use crate::service::kafka::work::{Worked, work_out};
 use crate::service::metrics::Metrics;
 use crate::types::Domain;
 use anyhow::{Context as _, Result, anyhow};
@@ -29,13 +38,10 @@ pub(crate) struct Shell<'a> {
     /// Sending outputs and following them (apart from the state, so a batch's
     /// outputs are sent while the next batch is worked out on the pool).
     pub(crate) out: Out<'a>,
-    /// Highest offset per partition whose outputs are acknowledged but not
-    /// yet committed.
-    pub(crate) uncommitted: HashMap<Tp, i64>,
-    pub(crate) last_commit: Instant,
-    pub(crate) commit_interval: Duration,
-    /// at_least_once: the commit whose changelog records are on their way.
-    pub(crate) committing: Option<Committing>,
+    /// at_least_once: the changelog records of the commit under way, until
+    /// they are acknowledged (what else the commit waits for is in
+    /// `out.commits`).
+    pub(crate) changelog: Option<ChangelogWrite>,
 }
 
 impl Shell<'_> {
@@ -170,7 +176,6 @@ impl Shell<'_> {
             metrics,
             cfg,
             out,
-            uncommitted,
             ..
         } = self;
         let mut worked = None;
@@ -178,7 +183,7 @@ impl Shell<'_> {
         rayon::in_place_scope(|s| {
             s.spawn(|_| worked = Some(work_out(partitions, scorer, metrics, cfg, batch)));
             if let Some((msgs, w)) = prev {
-                applied = out.apply(&msgs, w, uncommitted);
+                applied = out.apply(&msgs, w);
             }
             meanwhile();
         });
@@ -189,7 +194,7 @@ impl Shell<'_> {
     /// Whether `limits.commit_interval_ms` has passed since the last commit.
     /// (Not while a commit is under way: the next one waits for it.)
     pub(crate) fn commit_due(&self) -> bool {
-        self.committing.is_none() && self.last_commit.elapsed() >= self.commit_interval
+        self.out.commits.due(Instant::now())
     }
 
     /// Handle `batch` and the batches read behind it: each is worked out on
@@ -221,7 +226,7 @@ impl Shell<'_> {
                 || stop()
                 || started.elapsed() >= PIPELINE_ROUND;
             if next.is_empty() || interrupt {
-                self.out.apply(&batch, worked, &mut self.uncommitted)?;
+                self.out.apply(&batch, worked)?;
                 return Ok(next);
             }
             prev = Some((batch, worked));
@@ -251,12 +256,7 @@ impl Shell<'_> {
             self.out.delivered(d)?;
         }
         let window = 10_000u64;
-        while self
-            .out
-            .unacked
-            .first_key_value()
-            .is_some_and(|(seq, _)| self.out.read_seq - seq > window)
-        {
+        while self.out.commits.behind(window) {
             match self.out.inflight.next().await {
                 Some(d) => self.out.delivered(d)?,
                 None => break,
@@ -277,9 +277,7 @@ impl Shell<'_> {
     /// is under way (the branch that sees its changelog records acknowledged
     /// finishes it, and the next is due once it has).
     pub(crate) fn commit_due_at(&self) -> Option<Instant> {
-        let waiting =
-            (!self.uncommitted.is_empty() || self.out.in_txn) && self.committing.is_none();
-        waiting.then(|| self.last_commit + self.commit_interval)
+        self.out.commits.due_at(self.out.in_txn)
     }
 
     /// End of a batch: take the delivery reports that have arrived (and wait
@@ -296,10 +294,10 @@ impl Shell<'_> {
         commit: bool,
     ) -> Result<()> {
         self.out.batch_len = 0;
-        let due = commit || self.last_commit.elapsed() >= self.commit_interval;
+        let due = commit || self.out.commits.interval_passed(Instant::now());
         if self.out.eos {
             if !self.out.in_txn {
-                self.last_commit = Instant::now();
+                self.out.commits.restart_interval(Instant::now());
                 return Ok(());
             }
             let result = match self.progress_outputs().await {
@@ -311,7 +309,7 @@ impl Shell<'_> {
                 Ok(None) => Ok(()),
                 Ok(Some(flags)) => {
                     self.out.in_txn = false;
-                    self.last_commit = Instant::now();
+                    self.out.commits.restart_interval(Instant::now());
                     self.metrics
                         .transactions
                         .with_label_values(&["committed"])
@@ -332,7 +330,7 @@ impl Shell<'_> {
             self.finish_commit(consumer).await?;
         } else {
             self.try_finish_commit(consumer);
-            if due && self.committing.is_none() {
+            if due && !self.out.commits.committing() {
                 // Reading goes on while the changelog records are delivered.
                 self.start_commit()?;
             }
@@ -352,7 +350,7 @@ impl Shell<'_> {
         let topic = self.cfg.topics.changelog.clone();
         let metrics = self.metrics.clone();
         let hurry = Arc::new(AtomicBool::new(false));
-        let pacer = Pacer::new(self.commit_interval, changed.len(), hurry.clone());
+        let pacer = Pacer::new(self.out.commits.interval(), changed.len(), hurry.clone());
         let write = tokio::task::spawn_blocking(move || {
             write_changelog_records(&producer, &topic, &changed, Some(pacer))
         });
@@ -362,29 +360,26 @@ impl Shell<'_> {
                 .map_err(|e| anyhow!("the changelog writer stopped: {e}"))??;
             changelog_delivered(sent, metrics).await
         };
-        self.committing = Some(Committing {
-            offsets: std::mem::take(&mut self.uncommitted),
-            read_before: self.out.read_seq,
-            changelog: Some(Box::pin(delivered)),
+        self.changelog = Some(ChangelogWrite {
+            delivered: Box::pin(delivered),
             hurry: Hurry(hurry),
         });
-        self.last_commit = Instant::now();
+        self.out.commits.start(Instant::now());
         Ok(())
     }
 
     /// Wait for the commit under way, if any, and store its input offsets.
     pub(crate) async fn finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) -> Result<()> {
-        let Some(c) = self.committing.as_mut() else {
+        if let Some(w) = self.changelog.as_mut() {
+            // Waited for: the rest of its records go out without pauses.
+            w.hurry.now();
+            (&mut w.delivered).await?;
+            self.changelog_acked();
+        }
+        let Some(read_before) = self.out.commits.waits_before() else {
             return Ok(());
         };
-        // Waited for: the rest of its records go out without pauses.
-        c.hurry.now();
-        if let Some(f) = c.changelog.as_mut() {
-            f.await?;
-            c.changelog = None;
-        }
-        let read_before = c.read_before;
-        while self.outputs_pending_before(read_before) {
+        while self.out.commits.outputs_pending_before(read_before) {
             match self.out.inflight.next().await {
                 Some(d) => self.out.delivered(d)?,
                 None => break,
@@ -394,29 +389,20 @@ impl Shell<'_> {
         Ok(())
     }
 
-    /// Whether an output of a message read before `seq` is unacknowledged.
-    pub(crate) fn outputs_pending_before(&self, seq: u64) -> bool {
-        self.out
-            .unacked
-            .first_key_value()
-            .is_some_and(|(s, _)| *s < seq)
+    /// The changelog records of the commit under way are acknowledged.
+    pub(crate) fn changelog_acked(&mut self) {
+        self.changelog = None;
+        self.out.commits.changelog_acked();
     }
 
     /// Store the input offsets of the commit under way once its changelog
     /// records and the outputs of every message read before it are
     /// acknowledged (without waiting: checked again as reports arrive).
     pub(crate) fn try_finish_commit(&mut self, consumer: &StreamConsumer<Ctx>) {
-        let ready = self
-            .committing
-            .as_ref()
-            .is_some_and(|c| c.changelog.is_none() && !self.outputs_pending_before(c.read_before));
-        if !ready {
-            return;
-        }
-        let Some(c) = self.committing.take() else {
+        let Some(offsets) = self.out.commits.take_ready() else {
             return;
         };
-        for ((topic, partition), offset) in c.offsets {
+        for ((topic, partition), offset) in offsets {
             if let Err(e) = consumer.store_offset(&topic, partition, offset) {
                 // The partition was revoked meanwhile: its new owner starts from the last commit.
                 tracing::debug!(%topic, partition, error = %e, "offset not stored");
@@ -433,14 +419,11 @@ impl Shell<'_> {
         error: anyhow::Error,
     ) -> Result<()> {
         tracing::warn!(error = %format!("{error:#}"), "transaction failed: aborting it and rewinding its partitions");
-        let batch: HashSet<Tp> = self.uncommitted.keys().cloned().collect();
+        let batch: HashSet<Tp> = self.out.commits.abort(Instant::now()).into_iter().collect();
         self.out.inflight = InFlight::new();
-        self.out.unacked.clear();
         self.out.batch_len = 0;
-        self.uncommitted.clear();
         self.out.flags_in_txn.clear();
         self.out.in_txn = false;
-        self.last_commit = Instant::now();
         let producer = self.out.producer.clone();
         tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
             .context("cannot abort the failed transaction (fenced by another instance with the same kafka.instance_id?)")?;
@@ -458,7 +441,7 @@ impl Shell<'_> {
         self.await_all().await?;
         self.write_changelog().await?;
         let mut offsets = rdkafka::TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.uncommitted {
+        for ((topic, partition), offset) in self.out.commits.uncommitted() {
             offsets.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(offset + 1))?;
         }
         let group = consumer
@@ -475,7 +458,7 @@ impl Shell<'_> {
                 .commit_transaction(TXN_TIMEOUT)
                 .context("cannot commit the transaction")
         })?;
-        self.uncommitted.clear();
+        self.out.commits.take_uncommitted();
         Ok(std::mem::take(&mut self.out.flags_in_txn))
     }
 
@@ -569,15 +552,10 @@ impl Shell<'_> {
     }
 }
 
-/// A commit under way (at_least_once): changelog records sent, input
-/// offsets waiting for them.
-pub(crate) struct Committing {
-    pub(crate) offsets: HashMap<Tp, i64>,
-    /// Outputs of messages read before this sequence number must be
-    /// acknowledged before the offsets are stored.
-    pub(crate) read_before: u64,
-    /// Until the records are acknowledged.
-    pub(crate) changelog: Option<futures::future::BoxFuture<'static, Result<()>>>,
+/// The changelog records of a commit under way (at_least_once), until the
+/// broker acknowledges them.
+pub(crate) struct ChangelogWrite {
+    pub(crate) delivered: futures::future::BoxFuture<'static, Result<()>>,
     /// Set: the writer stops pausing between slices (see [`Pacer`]).
     pub(crate) hurry: Hurry,
 }
