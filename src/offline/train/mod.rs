@@ -5,6 +5,8 @@
 //! before `inspected_at`, folded in by the same core code the stream uses
 //! ([`crate::core::scorer::observe`]).
 
+mod metrics;
+
 use crate::core::extract::Extractor;
 use crate::core::features::{self, BusinessState};
 use crate::core::model::{
@@ -19,6 +21,7 @@ use chrono::{NaiveDate, TimeZone};
 use indicatif::ProgressBar;
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
+pub use metrics::{ANCHORS, Metrics, metrics, metrics_markdown, roc_auc};
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -164,113 +167,6 @@ pub fn point_in_time_features(
         progress.inc(1);
     }
     (x, y, t)
-}
-
-/// Metrics of scores against outcomes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Metrics {
-    pub n: usize,
-    pub positives: usize,
-    pub roc_auc: f64,
-    pub pr_auc: f64,
-    pub precision_at_5pct: f64,
-    pub precision_at_10pct: f64,
-    pub precision_at_20pct: f64,
-    pub lift_at_5pct: f64,
-    pub lift_at_10pct: f64,
-    pub lift_at_20pct: f64,
-    pub base_rate: f64,
-    pub brier: f64,
-}
-
-pub fn metrics(scores: &[f64], y: &[bool]) -> Metrics {
-    let n = scores.len();
-    let positives = y.iter().filter(|v| **v).count();
-    let base_rate = if n == 0 {
-        0.0
-    } else {
-        positives as f64 / n as f64
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let precision_at = |share: f64| {
-        let k = ((n as f64 * share).ceil() as usize).clamp(1.min(n), n);
-        if k == 0 {
-            return 0.0;
-        }
-        order[..k].iter().filter(|&&i| y[i]).count() as f64 / k as f64
-    };
-    let lift = |p: f64| if base_rate > 0.0 { p / base_rate } else { 0.0 };
-    let (p5, p10, p20) = (precision_at(0.05), precision_at(0.10), precision_at(0.20));
-    Metrics {
-        n,
-        positives,
-        roc_auc: roc_auc(scores, y),
-        pr_auc: average_precision(&order, y, positives),
-        precision_at_5pct: p5,
-        precision_at_10pct: p10,
-        precision_at_20pct: p20,
-        lift_at_5pct: lift(p5),
-        lift_at_10pct: lift(p10),
-        lift_at_20pct: lift(p20),
-        base_rate,
-        brier: if n == 0 {
-            0.0
-        } else {
-            scores
-                .iter()
-                .zip(y)
-                .map(|(s, y)| (s - f64::from(u8::from(*y))).powi(2))
-                .sum::<f64>()
-                / n as f64
-        },
-    }
-}
-
-/// ROC-AUC by ranks (Mann-Whitney), ties counted half.
-pub fn roc_auc(scores: &[f64], y: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut ranks = vec![0.0; scores.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[idx[k]] = r;
-        }
-        i = j + 1;
-    }
-    let pos = y.iter().filter(|v| **v).count() as f64;
-    let neg = y.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
-        return 0.5;
-    }
-    let sum: f64 = ranks
-        .iter()
-        .zip(y)
-        .filter(|(_, y)| **y)
-        .map(|(r, _)| r)
-        .sum();
-    (sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
-}
-
-fn average_precision(order: &[usize], y: &[bool], positives: usize) -> f64 {
-    if positives == 0 {
-        return 0.0;
-    }
-    let mut hits = 0;
-    let mut sum = 0.0;
-    for (k, &i) in order.iter().enumerate() {
-        if y[i] {
-            hits += 1;
-            sum += hits as f64 / (k + 1) as f64;
-        }
-    }
-    sum / positives as f64
 }
 
 /// Which model `train` ships.
@@ -859,149 +755,5 @@ pub fn evaluate(
     (scores, y)
 }
 
-/// Published lifts over random inspection, for comparison.
-pub const ANCHORS: [(&str, f64, &str); 3] = [
-    (
-        "nEmesis, Las Vegas (2016)",
-        1.63,
-        "15% vs 9% of inspections found serious violations",
-    ),
-    (
-        "Google FINDER (2018)",
-        3.1,
-        "restaurants it flagged vs those found by existing methods, as published",
-    ),
-    (
-        "Chicago food-inspection forecasting (2014)",
-        1.25,
-        "69% vs 55% of critical violations found in the first month",
-    ),
-];
-
-/// Markdown table of metrics, with the published anchors beside the lift.
-pub fn metrics_markdown(m: &Metrics) -> String {
-    let mut s = format!(
-        "| metric | value |\n|---|---|\n\
-| inspections | {} ({} with violations, base rate {:.1}%) |\n\
-| ROC-AUC | {:.3} |\n| PR-AUC | {:.3} |\n\
-| precision@5% | {:.3} (lift {:.2}x) |\n| precision@10% | {:.3} (lift {:.2}x) |\n| precision@20% | {:.3} (lift {:.2}x) |\n\
-| Brier score | {:.4} |\n\n",
-        m.n,
-        m.positives,
-        m.base_rate * 100.0,
-        m.roc_auc,
-        m.pr_auc,
-        m.precision_at_5pct,
-        m.lift_at_5pct,
-        m.precision_at_10pct,
-        m.lift_at_10pct,
-        m.precision_at_20pct,
-        m.lift_at_20pct,
-        m.brier
-    );
-    s.push_str(
-        "Lift over random inspection, beside published anchors (capacity = share of inspected businesses visited first, by score):\n\n\
-| | lift | note |\n|---|---|---|\n",
-    );
-    for (cap, lift) in [
-        ("5%", m.lift_at_5pct),
-        ("10%", m.lift_at_10pct),
-        ("20%", m.lift_at_20pct),
-    ] {
-        s.push_str(&format!("| this model, capacity {cap} | {lift:.2}x | |\n"));
-    }
-    for (name, lift, note) in ANCHORS {
-        s.push_str(&format!("| {name} | {lift:.2}x | {note} |\n"));
-    }
-    s
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn negative_weight_sums_never_reach_an_integer() {
-        // linfa-trees' weighted count of n "no violation" rows, summed in f32
-        // as linfa does: strictly between n and n + 1 for every n it allows.
-        let mut s = 0.0f32;
-        for n in 1..=MAX_TIE_FREE_ROWS {
-            s += NEGATIVE_ROW_WEIGHT;
-            let (lo, hi) = (n as f64, n as f64 + 1.0);
-            assert!(
-                f64::from(s) > lo && f64::from(s) < hi,
-                "{n} rows sum to {s}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_even_split_is_labelled_no_violation_every_time() {
-        // One node, as many rows of each class: unweighted, linfa-trees labels
-        // it by HashMap order (a new random seed per fit); weighted, it is
-        // always "no violation".
-        use linfa_trees::DecisionTree;
-        let x = Array2::from_shape_vec((8, 1), vec![0.0; 8]).unwrap();
-        let y = Array1::from(vec![true, false, true, false, true, false, true, false]);
-        for _ in 0..64 {
-            let d = tie_free_weights(Dataset::new(x.clone(), y.clone())).unwrap();
-            let tree = DecisionTree::params().max_depth(Some(1)).fit(&d).unwrap();
-            assert_eq!(tree.predict(&x).to_vec(), vec![false; 8]);
-        }
-    }
-
-    #[test]
-    fn auc_and_lift_on_known_cases() {
-        let y = [true, true, false, false];
-        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &y), 1.0);
-        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &y), 0.0);
-        assert_eq!(roc_auc(&[0.5; 4], &y), 0.5);
-        let scores: Vec<f64> = (0..100).map(|i| f64::from(100 - i)).collect();
-        let y: Vec<bool> = (0..100).map(|i| i < 10 || i % 10 == 5).collect();
-        let m = metrics(&scores, &y);
-        assert_eq!(m.precision_at_10pct, 1.0);
-        assert!((m.lift_at_10pct - 1.0 / m.base_rate).abs() < 1e-9);
-    }
-
-    #[test]
-    fn inspections_csv_errors_name_line_and_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("i.csv");
-        std::fs::write(&p, "business_id,domain,inspected_at,outcome,inspector\nb1,food,2026-03-01,1,x\nb2,food,yesterday,0,y\n").unwrap();
-        let e = read_inspections(&p).unwrap_err().to_string();
-        assert!(e.contains(":3:") && e.contains("inspected_at"), "{e}");
-        std::fs::write(&p, "business_id,domain,inspected_at,outcome\nb1,food,2026-03-01,1\nb2,tourism,2026-03-02T10:00:00+08:00,0\n").unwrap();
-        let rows = read_inspections(&p).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert!(rows[0].outcome && !rows[1].outcome);
-    }
-
-    #[test]
-    fn features_never_see_the_future() {
-        let ex = Extractor::builtin().unwrap();
-        let mk = |id: &str, t: &str, text: &str| {
-            review::decode(
-                serde_json::json!({"review_id": id, "business_id": "b", "domain": "food", "text": text, "created_at": t})
-                    .to_string()
-                    .as_bytes(),
-                &DecodeOptions::default(),
-            )
-            .unwrap()
-        };
-        let reviews = vec![
-            mk("1", "2026-03-01T10:00:00+08:00", "拉肚子"),
-            mk("2", "2026-03-03T10:00:00+08:00", "拉肚子"),
-        ];
-        let insp = vec![InspectionRow {
-            business_id: "b".into(),
-            domain: Domain::Food,
-            inspected_at: parse_time("2026-03-02").unwrap(),
-            outcome: true,
-        }];
-        let (x, _, _) =
-            point_in_time_features(&reviews, &insp, Domain::Food, &ex, &ProgressBar::hidden());
-        let names = features::feature_names(Domain::Food);
-        let ill = names.iter().position(|n| n == "illness_30d").unwrap();
-        assert!(x[0][ill] > 0.9 && x[0][ill] < 1.0, "{}", x[0][ill]);
-    }
-}
+mod tests;
