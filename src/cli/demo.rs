@@ -18,6 +18,7 @@ use reviewguard::service::config::Config;
 use reviewguard::service::http::Health;
 use reviewguard::service::kafka;
 use reviewguard::service::metrics::Metrics;
+use reviewguard::service::produce;
 use reviewguard::types::Domain;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,7 +100,13 @@ async fn async_demo(
             Domain::Tourism => &cfg.topics.reviews_tourism,
         };
         let body = serde_json::to_vec(r)?;
-        deliveries.push(kafka::send(&producer, topic, &r.business_id, &body, None)?);
+        deliveries.push(produce::send(
+            &producer,
+            topic,
+            &r.business_id,
+            &body,
+            None,
+        )?);
     }
     let malformed: [&[u8]; 3] = [
         b"{not json",
@@ -107,7 +114,7 @@ async fn async_demo(
         b"\xff\xfe",
     ];
     for m in malformed {
-        deliveries.push(kafka::send(
+        deliveries.push(produce::send(
             &producer,
             &cfg.topics.reviews_food,
             "shop-00001",
@@ -218,7 +225,7 @@ async fn read_flags(cfg: &Config, expected: usize) -> Result<Vec<Flag>> {
             ));
         }
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => flags.push(kafka::parse_flag(m.payload().unwrap_or_default())?),
+            Ok(Ok(m)) => flags.push(produce::parse_flag(m.payload().unwrap_or_default())?),
             Ok(Err(e)) => tracing::debug!(error = %e, "flag reader"),
             Err(_) => {}
         }

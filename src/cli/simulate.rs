@@ -9,7 +9,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reviewguard::offline::simulate;
 use reviewguard::service::config::Config;
-use reviewguard::service::kafka;
 use reviewguard::types::Domain;
 use std::io::Write;
 use std::path::Path;
@@ -157,7 +156,7 @@ async fn produce_simulation(
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         rec = back;
                         if let Some(f) = inflight.pop_front() {
-                            kafka::wait_delivered(f).await?;
+                            reviewguard::service::produce::wait_delivered(f).await?;
                         }
                     }
                     Err((e, _)) => return Err(anyhow!("cannot produce to {topic}: {e}")),
@@ -165,7 +164,7 @@ async fn produce_simulation(
             }
             while inflight.len() > 10_000 {
                 if let Some(f) = inflight.pop_front() {
-                    kafka::wait_delivered(f).await?;
+                    reviewguard::service::produce::wait_delivered(f).await?;
                 }
             }
             sent += 1;
@@ -175,7 +174,7 @@ async fn produce_simulation(
             }
         }
         for f in inflight {
-            kafka::wait_delivered(f).await?;
+            reviewguard::service::produce::wait_delivered(f).await?;
         }
         tracing::info!(
             seed = sim.seed,

@@ -9,6 +9,7 @@ use reviewguard::core::model::{Model, ModelKind};
 use reviewguard::offline::train;
 use std::path::Path;
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     reviews: &Path,
     inspections: &Path,

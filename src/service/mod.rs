@@ -7,4 +7,5 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod produce;
 pub mod reload;

@@ -1,8 +1,8 @@
 //! Writing changed business states to the changelog at a commit, paced so
 //! that a large commit does not hold up the input's fetches.
 
-use crate::service::kafka::send;
 use crate::service::metrics::Metrics;
+use crate::service::produce::send;
 use crate::types::Domain;
 use anyhow::{Result, anyhow};
 use rdkafka::client::ClientContext;

@@ -48,7 +48,7 @@
 //! bookkeeping, pure), `work` (a batch against its partitions' state, through
 //! [`crate::core::batch`]), `out` (sending outputs, following deliveries),
 //! `gather` (reading a batch), `partitions`, `context` (client callbacks and
-//! health), `clients` (client configurations), `dead_letter`, `produce`,
+//! health), `clients` (client configurations), `dead_letter`,
 //! `admin` (topics), `fetch_queue` (librdkafka's queue, read in batches).
 
 mod admin;
@@ -60,7 +60,7 @@ pub(crate) mod fetch_queue;
 mod gather;
 mod out;
 mod partitions;
-mod produce;
+
 mod run;
 mod shell;
 mod work;
@@ -69,5 +69,5 @@ pub use admin::ensure_topics;
 pub use clients::{consumer_config, producer_config};
 pub use dead_letter::{DeadLetter, MAX_DEAD_LETTER_PAYLOAD};
 pub use out::RunSummary;
-pub use produce::{parse_flag, send, wait_delivered};
+
 pub use run::run;
