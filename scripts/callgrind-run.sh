@@ -87,13 +87,13 @@ echo "$n reviews; instructions per review (inclusive), $out:"
 (cd / && callgrind_annotate --inclusive=yes --auto=no "$out" 2>/dev/null) | grep -v '=>' | awk -v n="$n" '
   function part(label) { c = $1; gsub(",", "", c); v[label] = c / n }
   /PROGRAM TOTALS/ { part("program total (startup and timers included)") }
-  /kafka\.rs:reviewguard::kafka::prepare_run \[/ { part("prepare: decode, extract, offset, time, shard") }
-  /review\.rs:reviewguard::review::decode_ref \[/ { part("  of which decode") }
-  /extract\.rs:reviewguard::extract::Extractor::extract \[/ { part("  of which extract") }
+  /batch\.rs:reviewguard::core::batch::prepare_run[< ]/ { part("prepare: decode, extract, offset, time, shard") }
+  /mod\.rs:reviewguard::core::review::decode_ref \[/ { part("  of which decode") }
+  /mod\.rs:reviewguard::core::extract::Extractor::extract \[/ { part("  of which extract") }
   /spec_extend\.rs:<alloc::vec::Vec<T,A> as alloc::vec::spec_extend::SpecExtend<T,I>>::spec_extend \[/ { part("fold and score (fold_shard)") }
-  /kafka\.rs:reviewguard::kafka::gather \[/ { part("gather: reading messages from librdkafka") }
+  /gather\.rs:reviewguard::service::kafka::gather::gather \[/ { part("gather: reading messages from librdkafka") }
   /rdkafka_broker\.c:rd_kafka_broker_thread_main \[/ { part("librdkafka fetch thread") }
-  /kafka\.rs:reviewguard::kafka::Out::apply \[/ { part("Out::apply: counts and outputs") }
+  /out\.rs:reviewguard::service::kafka::out::Out::apply \[/ { part("Out::apply: counts and outputs") }
   END {
     split("prepare: decode, extract, offset, time, shard|fold and score (fold_shard)|gather: reading messages from librdkafka|librdkafka fetch thread|Out::apply: counts and outputs", path, "|")
     order = "program total (startup and timers included)|prepare: decode, extract, offset, time, shard|  of which decode|  of which extract|fold and score (fold_shard)|gather: reading messages from librdkafka|librdkafka fetch thread|Out::apply: counts and outputs"

@@ -4,12 +4,10 @@ use clap::Parser;
 
 mod cli;
 
-/// mimalloc: under `run`'s threads glibc malloc and free took about a fifth
-/// of the CPU (perf); mimalloc's thread-local pages make them cheap. Its
-/// `override` feature also serves C's malloc and free, so librdkafka's
-/// per-message allocations (made on its fetch thread, freed on ours) go to
-/// mimalloc too: 240 fewer instructions per review on `run`'s stream path
-/// (scripts/callgrind-run.sh).
+/// mimalloc: under `run`'s threads glibc malloc and free are costly;
+/// mimalloc's thread-local pages make them cheap. Its `override` feature also
+/// serves C's malloc and free, so librdkafka's per-message allocations (made
+/// on its fetch thread, freed on ours) go to mimalloc too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -453,7 +453,8 @@ fn long_repetitive_text_is_handled_in_linear_time() {
 /// One clause packed with risk terms: every term looks back for cues.
 /// A clause of n characters with a term every few characters costs O(n): the
 /// extractor finds a clause's cues once and walks them beside the terms
-/// (it used to rescan the clause for every term: minutes at the size limit).
+/// (rescanning the clause for every term would take minutes at the size
+/// limit).
 #[test]
 fn one_long_clause_full_of_terms_is_linear() {
     let ex = &SCORER.extractor;

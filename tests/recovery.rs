@@ -55,7 +55,7 @@ const CRASH_SESSION_MS: u64 = 6_000;
 /// and when the leader's session expires in that pause it accepts the
 /// follower's empty SyncGroup as the group's assignment (reproduced twice per delay: with a
 /// 6 s session, restarts 3, 4 and 5 s after the kill got no partitions;
-/// 0, 1, 2, 6 and 7 s got all six). See README, "Known limits".
+/// 0, 1, 2, 6 and 7 s got all six). See docs/operations.md, "Known limits".
 #[test]
 fn five_sigkills_lose_nothing_and_repeat_identically() {
     let broker = Broker::start();
@@ -132,7 +132,7 @@ fn five_sigkills_lose_nothing_and_repeat_identically() {
 /// the group rebalances but the survivor is handed back only its own
 /// partitions, so the killed member's partitions are never consumed.
 #[test]
-#[ignore = "Tansu 0.6 keeps a SIGKILLed member's assignment after its session expires (issue 5)"]
+#[ignore = "Tansu 0.6 keeps a SIGKILLed member's assignment after its session expires (docs/testing.md)"]
 fn a_survivor_takes_over_a_killed_instances_partitions() {
     let broker = Broker::start();
     broker.create_topics(6);
@@ -316,12 +316,12 @@ fn exactly_once_survives_sigkills_and_aborted_transactions_on_the_mock_cluster()
 ///
 /// Not in release builds: there the service still has outputs queued when
 /// the broker stops, and librdkafka 2.12's idempotent producer polls without
-/// a timeout for a frozen partition's acknowledgement (97% of a core; see
-/// README, Known limits). Debug builds (CI) have nothing queued by then.
+/// a timeout for a frozen partition's acknowledgement (most of a core; see
+/// docs/operations.md, Known limits). Debug builds (CI) have nothing queued by then.
 #[test]
 #[cfg_attr(
     not(debug_assertions),
-    ignore = "librdkafka 2.12's idempotent producer spins while a broker is frozen with outputs queued (README, Known limits)"
+    ignore = "librdkafka 2.12's idempotent producer spins while a broker is frozen with outputs queued (docs/operations.md, Known limits)"
 )]
 fn a_frozen_broker_makes_the_service_unready_and_idle_and_loses_nothing() {
     let broker = Broker::start();
@@ -338,7 +338,7 @@ fn a_frozen_broker_makes_the_service_unready_and_idle_and_loses_nothing() {
     // A group session longer than the freeze: with the default 6 s the
     // member times out and rejoins after SIGCONT, and Tansu 0.6 then hands
     // the rejoined member no partitions (its ghost-member bug, see "Known
-    // limits" in the README); Apache Kafka evicts the old member instead.
+    // limits" in docs/operations.md); Apache Kafka evicts the old member instead.
     let mut svc = Service::start(
         &broker.addr,
         "rg-freeze",

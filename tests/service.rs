@@ -462,9 +462,9 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
 /// A commit's changelog records are delivered while reading goes on. The
 /// changelog's partitions are on a broker that takes 4 s to answer; reviews
 /// sent one every 100 ms, while commits come due every 500 ms, are each
-/// counted within 2 s of being sent. (A commit that came due while the loop
-/// waited for messages used to await its changelog records, and reading
-/// stopped for their whole delivery.)
+/// counted within 2 s of being sent: a commit that comes due while the loop
+/// waits for messages does not stop reading while its changelog records are
+/// delivered.
 #[test]
 fn reading_goes_on_while_the_changelog_is_slow_to_acknowledge() {
     use rdkafka::config::ClientConfig;

@@ -1,4 +1,4 @@
-//! The flag message (`DESIGN.md`, "Flag message"): what a regulator reads.
+//! The flag message (`docs/contract.md`, "Flag message"): what a regulator reads.
 
 use crate::core::decide::Decision;
 

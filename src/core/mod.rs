@@ -8,12 +8,12 @@
 //! [`flag`] builds the output; [`scorer`] ties them together and [`batch`]
 //! folds a batch of messages on every core, for the stream and `replay` alike.
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod decide;
 pub mod extract;
 pub mod features;
 pub mod flag;
-pub mod flatjson;
+pub(crate) mod flatjson;
 pub mod model;
 pub mod privacy;
 pub mod redact;

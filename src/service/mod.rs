@@ -8,4 +8,4 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod produce;
-pub mod reload;
+pub(crate) mod reload;

@@ -1,4 +1,4 @@
-//! The contract's risk categories (`DESIGN.md`, "Risk categories").
+//! The contract's risk categories (`docs/contract.md`, "Risk categories").
 
 use crate::types::Domain;
 use serde::{Deserialize, Serialize};

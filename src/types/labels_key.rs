@@ -5,8 +5,8 @@
 /// A state remembers the key of the labels it last took, so a review that
 /// gives the same ones again (nearly every review) is checked without
 /// reading the names: by the time the stream folds a review in, its
-/// message's bytes have left the cache, and comparing the names there was
-/// 4% of `run`'s CPU (perf). The hash is seeded at random per process: a
+/// message's bytes have left the cache, and comparing the names there
+/// would wait on a cache miss for every review. The hash is seeded at random per process: a
 /// key means nothing to another process, and is never stored. Two different
 /// labels with the same key (a 64-bit hash: one chance in 2^64 for a given
 /// change, the seed unknown outside the process) would leave the old labels

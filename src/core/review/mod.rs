@@ -1,5 +1,5 @@
 //! Decoding and validating review messages against the review contract
-//! (`DESIGN.md`, "Review message"). Every violation has its own machine-readable
+//! (`docs/contract.md`, "Review message"). Every violation has its own machine-readable
 //! [`RejectReason`], which is what the DLQ record and the rejects metric carry.
 
 use crate::core::flatjson::{self, Scalar};
