@@ -125,6 +125,14 @@ pub(crate) enum Command {
         /// The lexicons alone: leave out the learned signal model (signals-<domain>.json).
         #[arg(long)]
         lexicon_only: bool,
+        /// Written statements to judge too (`id,domain,kind,signals,text`, e.g.
+        /// dev/labels/fresh-holdout/statements.csv): the recall of risk
+        /// statements and the share of hard negatives flagged.
+        #[arg(long)]
+        statements: Option<PathBuf>,
+        /// Bootstrap resamples behind each 95% interval (0: no intervals).
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
     },
     /// Fit the learned signal model (char n-gram logistic regression) on a
     /// hand-labelled corpus, report k-fold cross-validated figures, write it.

@@ -89,7 +89,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             set,
             errors,
             lexicon_only,
-        } => signals::eval_signals(&set, errors, lexicon_only),
+            statements,
+            bootstrap,
+        } => signals::eval_signals(&set, errors, lexicon_only, statements.as_deref(), bootstrap),
         Command::FitSignals {
             set,
             out,

@@ -5,11 +5,17 @@ use super::args::*;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 
+/// Seed of the bootstrap intervals: the same run, the same intervals.
+const BOOTSTRAP_SEED: u64 = 20261207;
+
 pub(crate) fn eval_signals(
     labelled: &LabelledSet,
     errors: usize,
     lexicon_only: bool,
+    statements: Option<&Path>,
+    reps: usize,
 ) -> Result<()> {
+    use reviewguard::offline::signal_eval;
     let (domain, mut ex, set) = labelled.open()?;
     if lexicon_only {
         ex.set_model(domain, None)?;
@@ -28,7 +34,30 @@ pub(crate) fn eval_signals(
         set.len(),
         labelled.corpus.display()
     );
-    print!("{}", r.table());
+    let got: Vec<_> = set
+        .iter()
+        .map(|l| ex.extract(domain, &l.text).categories)
+        .collect();
+    let held = signal_eval::held_out(domain, &set, &got, reps, BOOTSTRAP_SEED);
+    println!("figures with 95% bootstrap intervals ({reps} resamples):");
+    print!("{}", held.table());
+    if let Some(path) = statements {
+        let all = signal_eval::load_statements(path)?;
+        let mine: Vec<_> = all.into_iter().filter(|s| s.domain == domain).collect();
+        let got: Vec<_> = mine
+            .iter()
+            .map(|s| ex.extract(domain, &s.text).categories)
+            .collect();
+        println!(
+            "\n{} written {domain} statements of {}",
+            mine.len(),
+            path.display()
+        );
+        print!(
+            "{}",
+            signal_eval::probes(domain, &mine, &got, reps, BOOTSTRAP_SEED).table()
+        );
+    }
     let texts: std::collections::HashMap<usize, &str> =
         set.iter().map(|l| (l.index, l.text.as_str())).collect();
     for (index, want, got) in r.errors.iter().take(errors) {

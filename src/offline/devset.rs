@@ -20,6 +20,9 @@ pub struct Labelled {
     pub index: usize,
     pub text: String,
     pub labels: CategorySet,
+    /// How the record was chosen, where the label file says (a fourth
+    /// column, e.g. `random` or `prefiltered`); empty otherwise.
+    pub part: String,
 }
 
 pub fn text_hash(text: &str) -> String {
@@ -86,6 +89,7 @@ pub fn load(corpus: &Path, labels: &Path, domain: Domain) -> Result<Vec<Labelled
             index,
             text: text.clone(),
             labels: set,
+            part: rec.get(3).unwrap_or_default().to_owned(),
         });
     }
     Ok(out)

@@ -9,5 +9,6 @@ pub mod fit_signals;
 pub mod progress;
 pub mod replay;
 pub mod report;
+pub mod signal_eval;
 pub mod simulate;
 pub mod train;
