@@ -134,20 +134,38 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 1000)]
         bootstrap: usize,
     },
-    /// Fit the learned signal model (char n-gram logistic regression) on a
-    /// hand-labelled corpus, report k-fold cross-validated figures, write it.
+    /// Fit the learned signal model (per category, a calibrated logistic
+    /// regression over hashed character n-grams, lexicon hits and cues) on
+    /// hand-labelled reviews; report cross-validated figures; write it.
     FitSignals {
         #[command(flatten)]
         set: LabelledSet,
         /// Write the model here, e.g. config/lexicons/signals-tourism.json.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Folds of the cross-validation that reports honest figures (0: none).
+        /// Version written into the model file.
+        #[arg(long, default_value = "dev")]
+        version: String,
+        /// Folds of the cross-validation that chooses regularisation,
+        /// calibration and thresholds (at least 2).
         #[arg(long, default_value_t = 5)]
         folds: usize,
         /// Features are hashed into 2^bits buckets.
-        #[arg(long, default_value_t = 12)]
+        #[arg(long, default_value_t = 18)]
         bits: u32,
+        /// Candidate L1 strengths (comma-separated); cross-validation picks
+        /// one per category.
+        #[arg(long, value_delimiter = ',', default_value = "10,30,100")]
+        l1: Vec<f64>,
+        /// L2 strength.
+        #[arg(long, default_value_t = 1.0)]
+        l2: f64,
+        /// FTRL learning-rate scale.
+        #[arg(long, default_value_t = 0.2)]
+        alpha: f64,
+        /// Passes over the examples.
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -173,9 +191,10 @@ pub(crate) struct LabelledSet {
     /// Corpus CSV with a `review` column, e.g. ../shared/data/ChnSentiCorp_htl_all.csv.
     #[arg(long)]
     pub(crate) corpus: PathBuf,
-    /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv.
-    #[arg(long)]
-    pub(crate) labels: PathBuf,
+    /// Labels CSV (index,sha256,signals), e.g. dev/labels/ChnSentiCorp_htl_all.csv;
+    /// repeat for several files of the same corpus (their records are joined).
+    #[arg(long, required = true)]
+    pub(crate) labels: Vec<PathBuf>,
     #[arg(long)]
     pub(crate) domain: String,
     /// Lexicon folder (fit-signals: the terms the model complements); default: built in.
@@ -232,7 +251,20 @@ impl LabelledSet {
     )> {
         let domain = parse_domain(&self.domain)?;
         let ex = extractor_from(self.lexicons.as_deref())?;
-        let set = reviewguard::offline::devset::load(&self.corpus, &self.labels, domain)?;
+        let mut set = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for labels in &self.labels {
+            for l in reviewguard::offline::devset::load(&self.corpus, labels, domain)? {
+                if !seen.insert(l.index) {
+                    anyhow::bail!(
+                        "record {} is labelled in more than one of the --labels files (the last: {})",
+                        l.index,
+                        labels.display()
+                    );
+                }
+                set.push(l);
+            }
+        }
         Ok((domain, ex, set))
     }
 }

@@ -95,15 +95,25 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::FitSignals {
             set,
             out,
+            version,
             folds,
             bits,
+            l1,
+            l2,
+            alpha,
+            epochs,
             seed,
         } => signals::fit_signals(
             &set,
             out.as_deref(),
-            folds,
+            &version,
             reviewguard::offline::fit_signals::FitOptions {
                 bits,
+                l1,
+                l2,
+                alpha,
+                epochs,
+                folds,
                 seed,
                 ..Default::default()
             },

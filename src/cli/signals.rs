@@ -82,16 +82,26 @@ pub(crate) fn eval_signals(
 pub(crate) fn fit_signals(
     input: &LabelledSet,
     out: Option<&Path>,
-    folds: usize,
+    version: &str,
     opts: reviewguard::offline::fit_signals::FitOptions,
 ) -> Result<()> {
+    use reviewguard::core::extract::learned::MAX_BITS;
     use reviewguard::offline::devset;
-    use reviewguard::offline::fit_signals as ngram;
-    if !(4..=16).contains(&opts.bits) {
-        bail!("--bits must be 4..=16, got {}", opts.bits);
+    use reviewguard::offline::fit_signals;
+    if !(4..=MAX_BITS).contains(&opts.bits) {
+        bail!("--bits must be 4..={MAX_BITS}, got {}", opts.bits);
     }
-    let (domain, ex, set) = input.open()?;
-    let examples = ngram::examples(&ex, domain, &set, opts.bits);
+    if opts.folds < 2 {
+        bail!("--folds must be at least 2, got {}", opts.folds);
+    }
+    let (domain, mut ex, set) = input.open()?;
+    let opts = reviewguard::offline::fit_signals::FitOptions {
+        free: reviewguard::core::extract::learned::named_buckets(domain, opts.bits),
+        ..opts
+    };
+    // The features are the lexicons' findings, not a previous model's.
+    ex.set_model(domain, None)?;
+    let examples = fit_signals::examples(&ex, domain, &set, opts.bits);
     let labelled: Vec<_> = examples.iter().map(|e| e.labels).collect();
     let lexicon: Vec<_> = examples.iter().map(|e| e.lexicon).collect();
     println!(
@@ -101,33 +111,53 @@ pub(crate) fn fit_signals(
     );
     println!("\nlexicons alone:");
     print!("{}", devset::score(domain, &labelled, &lexicon).table());
-    if folds >= 2 {
-        let cv = ngram::cross_validate(&examples, domain, folds, &opts)?;
+    let choices = fit_signals::cross_validate(&examples, domain, &opts)?;
+    println!(
+        "\nlearned model, {}-fold cross-validated (each review judged by a model fitted without it; L1 and thresholds chosen on the same folds, so somewhat optimistic):",
+        opts.folds
+    );
+    let cv = fit_signals::cv_answers(&examples, domain, &choices);
+    print!("{}", devset::score(domain, &labelled, &cv).table());
+    println!("\n| category | positives | L1 | threshold | calibration |\n|---|---:|---:|---:|---|");
+    for c in &choices {
         println!(
-            "\nlexicons OR model, {folds}-fold cross-validated (each review judged by a model fitted without it; no cue check):"
+            "| {} | {} | {} | {:.2} | {:.3} x + {:.3} |",
+            c.category.as_str(),
+            c.positives,
+            c.l1,
+            c.threshold,
+            c.calibration.slope,
+            c.calibration.intercept
         );
-        print!("{}", devset::score(domain, &labelled, &cv).table());
     }
     if let Some(out) = out {
-        let name = input
+        let names: Vec<String> = input
             .labels
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = ngram::fit(
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let file = fit_signals::fit(
             &examples,
             domain,
+            &choices,
             &opts,
+            version,
             &format!(
-                "{} labelled reviews ({name}), seed {}",
+                "{} labelled reviews ({}), {} buckets, seed {}",
                 set.len(),
+                names.join(", "),
+                1u64 << opts.bits,
                 opts.seed
             ),
-        )?;
-        let mut text = serde_json::to_string(&file)?;
-        text.push('\n');
-        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-        println!("\nwrote {}", out.display());
+        );
+        let text = file.to_sealed_json()?;
+        std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+        let weights: usize = file.categories.iter().map(|c| c.weights.len()).sum();
+        println!(
+            "\nwrote {} ({} bytes, {weights} non-zero weights)",
+            out.display(),
+            text.len()
+        );
     }
     Ok(())
 }

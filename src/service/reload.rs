@@ -320,10 +320,17 @@ mod tests {
         std::fs::write(&model, "{ truncated").unwrap();
         assert!(!r.check(&mut scorer, &metrics), "a bad model is refused");
         assert_eq!(metrics.lexicon_reload_failures.get(), 1);
-        let good = format!(
-            r#"{{"format":"{}","domain":"tourism","bits":8,"fitted_on":"t","categories":[]}}"#,
-            crate::core::extract::ngram::FORMAT
-        );
+        let good = crate::core::extract::learned::SignalModelFile {
+            format: crate::core::extract::learned::FORMAT.into(),
+            domain: "tourism".into(),
+            version: "t".into(),
+            fitted_on: "t".into(),
+            bits: 8,
+            categories: Vec::new(),
+            content_sha256: None,
+        }
+        .to_sealed_json()
+        .unwrap();
         std::fs::write(&model, good).unwrap();
         assert!(r.check(&mut scorer, &metrics));
         assert!(scorer.extractor.has_model(Domain::Tourism));

@@ -7,7 +7,7 @@
 
 mod normalise;
 
-use crate::core::extract::ngram::SignalModel;
+use crate::core::extract::learned::{Context, Cues, SignalModel};
 use crate::types::Domain;
 use crate::types::category::{Category, CategorySet};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -16,7 +16,7 @@ use normalise::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-pub mod ngram;
+pub mod learned;
 
 /// The lexicons shipped in the repository, compiled in so that the binary
 /// works anywhere; `lexicons.dir` in the config replaces them.
@@ -24,7 +24,7 @@ pub const BUILTIN_COMMON: &str = include_str!("../../../config/lexicons/common.t
 pub const BUILTIN_FOOD: &str = include_str!("../../../config/lexicons/food.toml");
 pub const BUILTIN_TOURISM: &str = include_str!("../../../config/lexicons/tourism.toml");
 
-/// Learned signal models beside the lexicons (`src/ngram.rs`), one per domain,
+/// Learned signal models beside the lexicons ([`learned`]), one per domain,
 /// each optional: `signals-food.json`, `signals-tourism.json`.
 pub const SIGNAL_MODEL_FILES: [(&str, Domain); 2] = [
     ("signals-food.json", Domain::Food),
@@ -151,10 +151,13 @@ pub struct Hit {
 }
 
 /// What a review says, as far as risk goes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extraction {
     pub categories: CategorySet,
     pub hits: Vec<Hit>,
+    /// Where a learned model decides: each of its categories' calibrated
+    /// probability. Empty where the lexicons alone decide.
+    pub probabilities: Vec<(Category, f64)>,
 }
 
 /// A compiled set of lexicons. Build once, share (`Arc`) and swap on reload.
@@ -333,27 +336,78 @@ impl Extractor {
         self.variants.replace_all(&chars, &self.variant_targets)
     }
 
-    /// The risk categories a review asserts, with the terms behind them:
-    /// the lexicons', then the learned model's for what they did not find.
+    /// The risk categories a review asserts, with the terms behind them.
+    /// Where the domain has a learned model, it decides, reading the
+    /// lexicons' findings and the cues as features; a category it finds
+    /// that the lexicons did not must not rest on an n-gram in the scope of
+    /// a negation, a worry or another place. Otherwise the lexicons decide.
     pub fn extract(&self, domain: Domain, text: &str) -> Extraction {
         let (norm, mut out) = self.lexicons(domain, text);
-        if let Some(model) = &self.matcher(domain).model {
-            for (category, pos, why) in model.judge(&norm, out.categories).fired {
-                // The n-gram that weighs most must not be negated, a worry
-                // or about another place.
-                if self.cancelled_at(&norm, pos, 0) {
-                    continue;
-                }
-                out.categories.insert(category);
-                if out.hits.len() < 16 {
-                    out.hits.push(Hit {
-                        category,
-                        term: why,
-                    });
-                }
+        let Some(model) = &self.matcher(domain).model else {
+            return out;
+        };
+        let ctx = Context {
+            lexicon: out.categories,
+            cues: self.cues_in(&norm),
+        };
+        let verdict = model.judge(&norm, ctx);
+        let lexicon_hits = std::mem::take(&mut out.hits);
+        let mut categories = CategorySet::default();
+        for (category, pos, why) in verdict.fired {
+            let from_lexicon = ctx.lexicon.contains(category);
+            if !from_lexicon && why != "model" && self.cancelled_at(&norm, pos, 0) {
+                continue;
+            }
+            categories.insert(category);
+            let mut explained = false;
+            for h in lexicon_hits.iter().filter(|h| h.category == category) {
+                out.hits.push(h.clone());
+                explained = true;
+            }
+            if !explained && out.hits.len() < 16 {
+                out.hits.push(Hit {
+                    category,
+                    term: why,
+                });
             }
         }
+        // What the model does not cover, the lexicons decide.
+        for h in lexicon_hits.iter().filter(|h| !model.covers(h.category)) {
+            categories.insert(h.category);
+            out.hits.push(h.clone());
+        }
+        out.categories = categories;
+        out.probabilities = verdict.probabilities;
         out
+    }
+
+    /// What the learned model reads of a review: its normalised text, and
+    /// the categories the lexicons found and the cues it holds. Fitting
+    /// reads the same ([`crate::offline::fit_signals`]).
+    pub fn model_input(&self, domain: Domain, text: &str) -> (String, Context) {
+        let (norm, out) = self.lexicons(domain, text);
+        let cues = self.cues_in(&norm);
+        (
+            norm,
+            Context {
+                lexicon: out.categories,
+                cues,
+            },
+        )
+    }
+
+    /// The cues anywhere in a normalised text.
+    fn cues_in(&self, norm: &str) -> Cues {
+        let mut bits = 0u8;
+        for m in self.cues.find_iter(norm) {
+            bits |= match self.cue_kinds[m.pattern().as_usize()] {
+                Cue::Negator => Cues::NEGATION,
+                Cue::Hypothetical => Cues::WORRY,
+                Cue::OtherPlace => Cues::ELSEWHERE,
+                Cue::Ignored | Cue::Breaker => 0,
+            };
+        }
+        Cues(bits)
     }
 
     /// What the lexicons alone find (no learned model).

@@ -180,16 +180,27 @@ fn a_pair_answers_only_to_cues_after_its_first_part() {
 
 /// A hand-made signal model: safety when 蓝鲸 and 鲸鱼 are both there.
 fn with_model() -> Extractor {
+    use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile, bucket_of};
     let bits = 10;
-    let w = |g: &str| format!("[{},3.0]", crate::core::extract::ngram::bucket_of(g, bits));
-    let json = format!(
-        r#"{{"format":"{}","domain":"tourism","bits":{bits},"fitted_on":"test",
-        "categories":[{{"category":"safety","alpha":1,"intercept":-4,"threshold":0,
-        "weights":[{},{}]}}]}}"#,
-        crate::core::extract::ngram::FORMAT,
-        w("蓝鲸"),
-        w("鲸鱼")
-    );
+    let file = SignalModelFile {
+        format: FORMAT.into(),
+        domain: "tourism".into(),
+        version: "test".into(),
+        fitted_on: "test".into(),
+        bits,
+        categories: vec![CategoryWeights {
+            category: "safety".into(),
+            intercept: -4.0,
+            calibration: crate::core::model::Calibration::IDENTITY,
+            threshold: 0.5,
+            weights: vec![
+                (bucket_of("蓝鲸", bits), 3.0),
+                (bucket_of("鲸鱼", bits), 3.0),
+            ],
+        }],
+        content_sha256: None,
+    };
+    let json = file.to_sealed_json().unwrap();
     let mut ex = x();
     ex.set_model(Domain::Tourism, Some(("t.json", &json)))
         .unwrap();
@@ -311,4 +322,43 @@ fn normalisation() {
     // ...but not ordinary punctuation, whatever its width.
     assert_eq!(normalise_chars("好吃.头发很多"), "好吃.头发很多");
     assert_eq!(normalise_chars("菜品物美价廉～～～"), "菜品物美价廉~~~");
+}
+
+/// Where a model decides, a lexicon hit of a category it covers counts only
+/// when the model agrees; a category it does not cover stays with the
+/// lexicons; every covered category gets a probability.
+#[test]
+fn the_learned_model_decides_the_categories_it_covers() {
+    use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile};
+    let text = "床单很脏，结账时乱收费";
+    assert_eq!(tour(text), vec!["hygiene", "price_fraud"]);
+    // A model of hygiene alone that never reaches its threshold.
+    let file = SignalModelFile {
+        format: FORMAT.into(),
+        domain: "tourism".into(),
+        version: "test".into(),
+        fitted_on: "test".into(),
+        bits: 10,
+        categories: vec![CategoryWeights {
+            category: "hygiene".into(),
+            intercept: -6.0,
+            calibration: crate::core::model::Calibration::IDENTITY,
+            threshold: 0.5,
+            weights: Vec::new(),
+        }],
+        content_sha256: None,
+    };
+    let mut ex = x();
+    ex.set_model(
+        Domain::Tourism,
+        Some(("t.json", &file.to_sealed_json().unwrap())),
+    )
+    .unwrap();
+    let e = ex.extract(Domain::Tourism, text);
+    assert_eq!(e.categories.sorted_names(), vec!["price_fraud"]);
+    assert!(e.hits.iter().all(|h| h.category == Category::PriceFraud));
+    assert_eq!(e.probabilities.len(), 1);
+    let (c, p) = e.probabilities[0];
+    assert_eq!(c, Category::Hygiene);
+    assert!(p < 0.01, "{p}");
 }
