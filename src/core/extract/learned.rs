@@ -302,29 +302,33 @@ impl SignalModel {
             return Verdict::default();
         }
         let mut logits: Vec<f64> = self.categories.iter().map(|c| c.1).collect();
-        // Per category: the heaviest n-gram so far (weight, start, end).
+        // Per category: the heaviest n-gram (weight, start, end).
         let mut best: Vec<(f32, usize, usize)> = vec![(0.0, 0, 0); k];
-        let mut seen: Vec<u32> = Vec::new();
+        // The weighted features present, each counted once however often it
+        // occurs (sorted and deduplicated: linear-logarithmic in the text).
+        let mut present: Vec<usize> = Vec::new();
         for_each_feature(norm, ctx, self.bits, |b, at| {
             let Some(row) = self.row(b) else {
                 return;
             };
-            // A feature counts once, however often it occurs.
-            let first = !seen.contains(&(b as u32));
-            if first {
-                seen.push(b as u32);
-            }
-            for j in 0..k {
-                if first {
-                    logits[j] += f64::from(row[j]);
-                }
-                if let Some((start, end)) = at
-                    && row[j] > best[j].0
-                {
-                    best[j] = (row[j], start, end);
+            present.push(b);
+            if let Some((start, end)) = at {
+                for j in 0..k {
+                    if row[j] > best[j].0 {
+                        best[j] = (row[j], start, end);
+                    }
                 }
             }
         });
+        present.sort_unstable();
+        present.dedup();
+        for b in present {
+            if let Some(row) = self.row(b) {
+                for j in 0..k {
+                    logits[j] += f64::from(row[j]);
+                }
+            }
+        }
         let mut out = Verdict::default();
         for (j, &(cat, _, calibration, threshold)) in self.categories.iter().enumerate() {
             let z = calibration.slope * logits[j] + calibration.intercept;
@@ -492,6 +496,29 @@ mod tests {
         // lex:hygiene, lex:hygiene:negation, cue:negation.
         assert_eq!(with.len(), plain.len() + 3);
         assert!(plain.iter().all(|b| with.contains(b)));
+    }
+
+    /// Texts a client can send: none makes the model panic or answer
+    /// anything but a probability. (The features are counted once each by
+    /// sorting, not by a "seen" list: 256 KiB of distinct characters would
+    /// take minutes with a quadratic check.)
+    #[test]
+    fn hostile_texts_are_judged_quickly_and_safely() {
+        let m = tiny_model();
+        let distinct: String = (0..87_000u32)
+            .filter_map(|i| char::from_u32(0x4E00 + i % 20_000 + (i / 20_000) * 0x10000))
+            .collect();
+        let texts = [
+            String::new(),
+            "没".repeat(256 * 1024 / 3),
+            distinct,
+            "房间😀🏨 room 没房 ٠١٢ Ⅻ \u{200b}".repeat(2000),
+        ];
+        for t in &texts {
+            let v = m.judge(t, Context::default());
+            assert_eq!(v.probabilities.len(), 1);
+            assert!(v.probabilities[0].1.is_finite());
+        }
     }
 
     #[test]
