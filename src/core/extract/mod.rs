@@ -75,6 +75,15 @@ struct CategoryTerms {
     exclude: Vec<String>,
     #[serde(default)]
     pairs: Vec<PairTerms>,
+    /// Regulators' overrides: a term that, found and not negated, a worry
+    /// or about another place, reports the category whatever the learned
+    /// model says.
+    #[serde(default)]
+    force: Vec<String>,
+    /// Regulators' overrides: a phrase whose presence means the category is
+    /// not reported, whatever the lexicons or the model say.
+    #[serde(default)]
+    block: Vec<String>,
 }
 
 /// A two-part pattern: a `first` term followed, within `within` characters
@@ -110,8 +119,11 @@ struct DomainMatcher {
     kinds: Vec<TermKind>,
     names: Vec<String>,
     pairs: PairMatcher,
-    /// The learned complement, asked for what the lexicons did not find.
+    /// The learned decider, where one is loaded.
     model: Option<SignalModel>,
+    /// The regulators' `force` and `block` entries: the automaton and, per
+    /// pattern, its category and whether it forces (or blocks).
+    overrides: Option<(AhoCorasick, Vec<(Category, bool)>)>,
     /// The terms that hold no clause break (the others are never found in
     /// a clause), each with whether it is a risk term: a scan of a whole
     /// text with them finds just what a scan of each of its clauses finds
@@ -342,9 +354,46 @@ impl Extractor {
     /// that the lexicons did not must not rest on an n-gram in the scope of
     /// a negation, a worry or another place. Otherwise the lexicons decide.
     pub fn extract(&self, domain: Domain, text: &str) -> Extraction {
+        let (norm, mut out) = self.decide(domain, text);
+        self.apply_overrides(domain, &norm, &mut out);
+        out
+    }
+
+    /// The regulators' overrides: `force` entries put their category in
+    /// (unless cancelled by a cue), then `block` entries take theirs out.
+    fn apply_overrides(&self, domain: Domain, norm: &str, out: &mut Extraction) {
+        let Some((automaton, kinds)) = &self.matcher(domain).overrides else {
+            return;
+        };
+        let mut blocked = CategorySet::default();
+        for m in automaton.find_overlapping_iter(norm) {
+            let (category, force) = kinds[m.pattern().as_usize()];
+            if !force {
+                blocked.insert(category);
+            } else if !out.categories.contains(category) && !self.cancelled_at(norm, m.start(), 0) {
+                out.categories.insert(category);
+                out.hits.push(Hit {
+                    category,
+                    term: format!("force:{}", &norm[m.start()..m.end()]),
+                });
+            }
+        }
+        if !blocked.is_empty() {
+            out.categories = out
+                .categories
+                .iter()
+                .filter(|c| !blocked.contains(*c))
+                .collect();
+            out.hits.retain(|h| !blocked.contains(h.category));
+        }
+    }
+
+    /// The decision before overrides: the learned model's where the domain
+    /// has one, else the lexicons'.
+    fn decide(&self, domain: Domain, text: &str) -> (String, Extraction) {
         let (norm, mut out) = self.lexicons(domain, text);
         let Some(model) = &self.matcher(domain).model else {
-            return out;
+            return (norm, out);
         };
         let ctx = Context {
             lexicon: out.categories,
@@ -378,7 +427,7 @@ impl Extractor {
         }
         out.categories = categories;
         out.probabilities = verdict.probabilities;
-        out
+        (norm, out)
     }
 
     /// What the learned model reads of a review: its normalised text, and
@@ -669,6 +718,8 @@ fn domain_matcher(
     let mut pair_parts: Vec<String> = Vec::new();
     let mut roles: Vec<Vec<(usize, PairRole)>> = Vec::new();
     let mut pairs = Vec::new();
+    let mut override_names: Vec<String> = Vec::new();
+    let mut override_kinds: Vec<(Category, bool)> = Vec::new();
     for (name, terms) in &f.categories {
         let category = Category::parse(name)
             .filter(|c| Category::of(domain).contains(c))
@@ -692,6 +743,19 @@ fn domain_matcher(
         for t in &terms.exclude {
             names.push(normalise_chars(t));
             kinds.push(TermKind::Exclude);
+        }
+        for (list, force) in [(&terms.force, true), (&terms.block, false)] {
+            for t in list {
+                let t = normalise_chars(t);
+                if t.is_empty() {
+                    return Err(invalid(
+                        path,
+                        format!("an empty force or block entry of {name:?}"),
+                    ));
+                }
+                override_names.push(t);
+                override_kinds.push((category, force));
+            }
         }
         for pair in &terms.pairs {
             if pair.first.is_empty() || pair.then.is_empty() || pair.within == 0 {
@@ -774,6 +838,14 @@ fn domain_matcher(
     } else {
         Some((automaton(&within, path)?, risk))
     };
+    let overrides = if override_names.is_empty() {
+        None
+    } else {
+        Some((
+            standard(&override_names.iter().collect::<Vec<_>>())?,
+            override_kinds,
+        ))
+    };
     Ok(DomainMatcher {
         terms,
         kinds,
@@ -784,6 +856,7 @@ fn domain_matcher(
             pairs,
         },
         model: None,
+        overrides,
         clause_terms,
         quiet,
     })

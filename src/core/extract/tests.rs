@@ -362,3 +362,65 @@ fn the_learned_model_decides_the_categories_it_covers() {
     assert_eq!(c, Category::Hygiene);
     assert!(p < 0.01, "{p}");
 }
+
+/// Regulators' overrides in a lexicon: a `force` entry reports its category
+/// (unless negated) whatever the model says; a `block` entry takes its
+/// category out whatever the lexicons or the model say.
+#[test]
+fn force_and_block_entries_override_the_decision() {
+    // The shipped tourism lexicon, with overrides added to two categories.
+    let tourism = BUILTIN_TOURISM
+        .replacen(
+            "[categories.safety]\n",
+            "[categories.safety]\nforce = [\"插座冒火花\"]\n",
+            1,
+        )
+        .replacen(
+            "[categories.hygiene]\n",
+            "[categories.hygiene]\nblock = [\"床单很脏的那家\"]\n",
+            1,
+        );
+    let ex = Extractor::from_sources(
+        ("common.toml", BUILTIN_COMMON),
+        ("food.toml", BUILTIN_FOOD),
+        ("tourism.toml", &tourism),
+    )
+    .unwrap();
+    assert!(
+        x().extract(Domain::Tourism, "插座冒火花，吓死了")
+            .categories
+            .is_empty()
+    );
+    let e = ex.extract(Domain::Tourism, "插座冒火花，吓死了");
+    assert_eq!(e.categories.sorted_names(), vec!["safety"]);
+    assert!(
+        e.hits.iter().any(|h| h.term == "force:插座冒火花"),
+        "{:?}",
+        e.hits
+    );
+    assert!(
+        ex.extract(Domain::Tourism, "不是插座冒火花，是灯坏了")
+            .categories
+            .is_empty(),
+        "a negated force entry is not forced"
+    );
+    assert_eq!(tour("床单很脏"), vec!["hygiene"]);
+    assert!(
+        ex.extract(Domain::Tourism, "比床单很脏的那家好多了")
+            .categories
+            .is_empty()
+    );
+    // A bad entry is refused with the file's name.
+    let bad = BUILTIN_TOURISM.replacen(
+        "[categories.safety]\n",
+        "[categories.safety]\nforce = [\"\"]\n",
+        1,
+    );
+    let e = Extractor::from_sources(
+        ("common.toml", BUILTIN_COMMON),
+        ("food.toml", BUILTIN_FOOD),
+        ("tourism.toml", &bad),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("tourism.toml"), "{e}");
+}
