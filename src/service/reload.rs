@@ -331,8 +331,19 @@ mod tests {
         }
         .to_sealed_json()
         .unwrap();
-        std::fs::write(&model, good).unwrap();
+        std::fs::write(&model, &good).unwrap();
         assert!(r.check(&mut scorer, &metrics));
+        assert!(scorer.extractor.has_model(Domain::Tourism));
+        // A file whose content no longer matches its checksum is refused,
+        // and the model before it keeps serving.
+        let tampered = good.replace("\"version\":\"t\"", "\"version\":\"u\"");
+        assert_ne!(tampered, good);
+        std::fs::write(&model, tampered).unwrap();
+        assert!(
+            !r.check(&mut scorer, &metrics),
+            "a tampered model is refused"
+        );
+        assert_eq!(metrics.lexicon_reload_failures.get(), 2);
         assert!(scorer.extractor.has_model(Domain::Tourism));
         std::fs::remove_file(&model).unwrap();
         assert!(
