@@ -275,7 +275,8 @@ fn exactly_once_survives_sigkills_and_aborted_transactions_on_the_mock_cluster()
     broker.fail_txn_offset_commits(3);
     // The mock keeps no transactional offsets: the last instance reads the
     // whole input again; done when it has read it all and stopped moving for
-    // longer than a rebalance takes (session 6 s, rejoin at most 15 s).
+    // longer than a rebalance takes (group session timeout 6 s, rejoin at
+    // most 15 s).
     wait_settled(
         "the stream to be read to its end",
         Duration::from_secs(300),

@@ -112,18 +112,25 @@ fn for_each_feature(
     mut f: impl FnMut(usize, Option<(usize, usize)>),
 ) {
     for_each_gram(norm, |start, end, h| f(bucket(h, bits), Some((start, end))));
-    let named = |name: &str| bucket(fnv1a(name.as_bytes()), bits);
+    // A named feature's bucket is the hash of its name's parts in a row
+    // (FNV-1a runs on), so no name is built per review.
+    let named = |parts: &[&str]| {
+        let h = parts
+            .iter()
+            .fold(FNV_OFFSET, |h, p| fnv1a_from(h, p.as_bytes()));
+        bucket(h, bits)
+    };
     for c in ctx.lexicon.iter() {
-        f(named(&format!("\u{1}lex:{}", c.as_str())), None);
+        f(named(&["\u{1}lex:", c.as_str()]), None);
         for (bit, cue) in Cues::NAMES {
             if ctx.cues.0 & bit != 0 {
-                f(named(&format!("\u{1}lex:{}:{cue}", c.as_str())), None);
+                f(named(&["\u{1}lex:", c.as_str(), ":", cue]), None);
             }
         }
     }
     for (bit, cue) in Cues::NAMES {
         if ctx.cues.0 & bit != 0 {
-            f(named(&format!("\u{1}cue:{cue}")), None);
+            f(named(&["\u{1}cue:", cue]), None);
         }
     }
 }
@@ -404,8 +411,14 @@ fn for_each_gram(s: &str, mut f: impl FnMut(usize, usize, u64)) {
     }
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_from(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a of `bytes` continuing from `h` (the hash of what came before).
+fn fnv1a_from(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -496,6 +509,14 @@ mod tests {
         // lex:hygiene, lex:hygiene:negation, cue:negation.
         assert_eq!(with.len(), plain.len() + 3);
         assert!(plain.iter().all(|b| with.contains(b)));
+        // Each named feature is the bucket of its whole name.
+        for name in [
+            "\u{1}lex:hygiene",
+            "\u{1}lex:hygiene:negation",
+            "\u{1}cue:negation",
+        ] {
+            assert!(with.contains(&bucket_of(name, bits)), "{name}");
+        }
     }
 
     /// Texts a client can send: none makes the model panic or answer
