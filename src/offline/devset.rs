@@ -104,6 +104,16 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Count one decision: whether the label says so, and the answer.
+    pub fn add(&mut self, label: bool, answer: bool) {
+        match (label, answer) {
+            (true, true) => self.tp += 1,
+            (false, true) => self.fp += 1,
+            (true, false) => self.fn_ += 1,
+            (false, false) => {}
+        }
+    }
+
     pub fn precision(&self) -> f64 {
         ratio(self.tp, self.tp + self.fp)
     }
@@ -159,22 +169,8 @@ pub fn score(domain: Domain, labels: &[CategorySet], got: &[CategorySet]) -> Rep
     for (i, (&want, &got)) in labels.iter().zip(got).enumerate() {
         for c in Category::of(domain) {
             let (w, h) = (want.contains(*c), got.contains(*c));
-            let counts = r.per_category.entry(c.as_str()).or_default();
-            match (w, h) {
-                (true, true) => {
-                    counts.tp += 1;
-                    r.micro.tp += 1;
-                }
-                (false, true) => {
-                    counts.fp += 1;
-                    r.micro.fp += 1;
-                }
-                (true, false) => {
-                    counts.fn_ += 1;
-                    r.micro.fn_ += 1;
-                }
-                (false, false) => {}
-            }
+            r.per_category.entry(c.as_str()).or_default().add(w, h);
+            r.micro.add(w, h);
         }
         if got != want {
             r.errors.push((i, want, got));

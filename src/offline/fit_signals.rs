@@ -21,7 +21,7 @@
 use crate::core::extract::Extractor;
 use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile, features};
 use crate::core::model::Calibration;
-use crate::offline::devset::Labelled;
+use crate::offline::devset::{Counts, Labelled};
 use crate::types::Domain;
 use crate::types::category::{Category, CategorySet};
 use anyhow::{Result, anyhow};
@@ -243,19 +243,14 @@ fn sigmoid(z: f64) -> f64 {
 
 /// F1 of `p >= threshold` against `y`.
 fn f1_at(p: &[f64], y: &[bool], threshold: f64) -> f64 {
-    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    let mut c = Counts::default();
     for (&p, &y) in p.iter().zip(y) {
-        match (p >= threshold, y) {
-            (true, true) => tp += 1,
-            (true, false) => fp += 1,
-            (false, true) => fn_ += 1,
-            (false, false) => {}
-        }
+        c.add(y, p >= threshold);
     }
-    if tp == 0 {
+    if c.tp == 0 {
         0.0
     } else {
-        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+        2.0 * c.tp as f64 / (2 * c.tp + c.fp + c.fn_) as f64
     }
 }
 

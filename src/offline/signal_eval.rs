@@ -74,12 +74,7 @@ fn counts(
             if only.is_some_and(|o| o != *cat) {
                 continue;
             }
-            match (want.contains(*cat), got.contains(*cat)) {
-                (true, true) => c.tp += 1,
-                (false, true) => c.fp += 1,
-                (true, false) => c.fn_ += 1,
-                (false, false) => {}
-            }
+            c.add(want.contains(*cat), got.contains(*cat));
         }
     }
     c
