@@ -19,7 +19,7 @@
 //! nothing iterates a hash map.
 
 use crate::core::extract::Extractor;
-use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile, features};
+use crate::core::extract::learned::{CategoryWeights, SignalModelFile, features};
 use crate::core::model::Calibration;
 use crate::offline::devset::{Counts, Labelled};
 use crate::types::Domain;
@@ -355,15 +355,7 @@ pub fn fit(
             }
         })
         .collect();
-    SignalModelFile {
-        format: FORMAT.to_owned(),
-        domain: domain.as_str().to_owned(),
-        version: version.to_owned(),
-        fitted_on: fitted_on.to_owned(),
-        bits: o.bits,
-        categories,
-        content_sha256: None,
-    }
+    SignalModelFile::new(domain, o.bits, version, fitted_on, categories)
 }
 
 /// The cross-validated answer per example: the model's decision for the

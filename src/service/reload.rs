@@ -320,15 +320,13 @@ mod tests {
         std::fs::write(&model, "{ truncated").unwrap();
         assert!(!r.check(&mut scorer, &metrics), "a bad model is refused");
         assert_eq!(metrics.lexicon_reload_failures.get(), 1);
-        let good = crate::core::extract::learned::SignalModelFile {
-            format: crate::core::extract::learned::FORMAT.into(),
-            domain: "tourism".into(),
-            version: "t".into(),
-            fitted_on: "t".into(),
-            bits: 8,
-            categories: Vec::new(),
-            content_sha256: None,
-        }
+        let good = crate::core::extract::learned::SignalModelFile::new(
+            Domain::Tourism,
+            8,
+            "t",
+            "t",
+            Vec::new(),
+        )
         .to_sealed_json()
         .unwrap();
         std::fs::write(&model, &good).unwrap();

@@ -65,6 +65,25 @@ pub struct CategoryWeights {
 }
 
 impl SignalModelFile {
+    /// A model file of this format for `domain`, not yet sealed.
+    pub fn new(
+        domain: Domain,
+        bits: u32,
+        version: &str,
+        fitted_on: &str,
+        categories: Vec<CategoryWeights>,
+    ) -> SignalModelFile {
+        SignalModelFile {
+            format: FORMAT.to_owned(),
+            domain: domain.as_str().to_owned(),
+            version: version.to_owned(),
+            fitted_on: fitted_on.to_owned(),
+            bits,
+            categories,
+            content_sha256: None,
+        }
+    }
+
     /// The file's JSON with its `content_sha256` filled in.
     pub fn to_sealed_json(&self) -> Result<String> {
         let mut v = serde_json::to_value(self)?;
@@ -451,13 +470,12 @@ mod tests {
 
     fn tiny_file() -> SignalModelFile {
         let bits = 10;
-        SignalModelFile {
-            format: FORMAT.into(),
-            domain: "tourism".into(),
-            version: "test".into(),
-            fitted_on: "test".into(),
+        SignalModelFile::new(
+            Domain::Tourism,
             bits,
-            categories: vec![CategoryWeights {
+            "test",
+            "test",
+            vec![CategoryWeights {
                 category: "consumer_rights".into(),
                 intercept: -4.0,
                 calibration: Calibration::IDENTITY,
@@ -467,8 +485,7 @@ mod tests {
                     (bucket_of("房间", bits), 3.0),
                 ],
             }],
-            content_sha256: None,
-        }
+        )
     }
 
     fn tiny_model() -> SignalModel {

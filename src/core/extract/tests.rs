@@ -180,15 +180,14 @@ fn a_pair_answers_only_to_cues_after_its_first_part() {
 
 /// A hand-made signal model: safety when 蓝鲸 and 鲸鱼 are both there.
 fn with_model() -> Extractor {
-    use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile, bucket_of};
+    use crate::core::extract::learned::{CategoryWeights, SignalModelFile, bucket_of};
     let bits = 10;
-    let file = SignalModelFile {
-        format: FORMAT.into(),
-        domain: "tourism".into(),
-        version: "test".into(),
-        fitted_on: "test".into(),
+    let file = SignalModelFile::new(
+        Domain::Tourism,
         bits,
-        categories: vec![CategoryWeights {
+        "test",
+        "test",
+        vec![CategoryWeights {
             category: "safety".into(),
             intercept: -4.0,
             calibration: crate::core::model::Calibration::IDENTITY,
@@ -198,8 +197,7 @@ fn with_model() -> Extractor {
                 (bucket_of("鲸鱼", bits), 3.0),
             ],
         }],
-        content_sha256: None,
-    };
+    );
     let json = file.to_sealed_json().unwrap();
     let mut ex = x();
     ex.set_model(Domain::Tourism, Some(("t.json", &json)))
@@ -329,25 +327,23 @@ fn normalisation() {
 /// lexicons; every covered category gets a probability.
 #[test]
 fn the_learned_model_decides_the_categories_it_covers() {
-    use crate::core::extract::learned::{CategoryWeights, FORMAT, SignalModelFile};
+    use crate::core::extract::learned::{CategoryWeights, SignalModelFile};
     let text = "床单很脏，结账时乱收费";
     assert_eq!(tour(text), vec!["hygiene", "price_fraud"]);
     // A model of hygiene alone that never reaches its threshold.
-    let file = SignalModelFile {
-        format: FORMAT.into(),
-        domain: "tourism".into(),
-        version: "test".into(),
-        fitted_on: "test".into(),
-        bits: 10,
-        categories: vec![CategoryWeights {
+    let file = SignalModelFile::new(
+        Domain::Tourism,
+        10,
+        "test",
+        "test",
+        vec![CategoryWeights {
             category: "hygiene".into(),
             intercept: -6.0,
             calibration: crate::core::model::Calibration::IDENTITY,
             threshold: 0.5,
             weights: Vec::new(),
         }],
-        content_sha256: None,
-    };
+    );
     let mut ex = x();
     ex.set_model(
         Domain::Tourism,
