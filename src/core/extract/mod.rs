@@ -420,10 +420,16 @@ impl Extractor {
                 });
             }
         }
-        // What the model does not cover, the lexicons decide.
-        for h in lexicon_hits.iter().filter(|h| !model.covers(h.category)) {
-            categories.insert(h.category);
-            out.hits.push(h.clone());
+        // What the model does not cover, the lexicons decide (by the
+        // categories they found: their hits are capped at 16).
+        for category in ctx.lexicon.iter().filter(|c| !model.covers(*c)) {
+            categories.insert(category);
+            out.hits.extend(
+                lexicon_hits
+                    .iter()
+                    .filter(|h| h.category == category)
+                    .cloned(),
+            );
         }
         out.categories = categories;
         out.probabilities = verdict.probabilities;
