@@ -63,11 +63,16 @@ fn fold_shard(
 ) -> Vec<(usize, Step)> {
     let processing = metrics.review_processing.local();
     let latency = metrics.pipeline_latency.local();
-    let folded = batch::fold_shard(scorer, &mut shard.states, mine, STREAM);
+    let batch::ShardFold { results, times } =
+        batch::fold_shard(scorer, &mut shard.states, mine, STREAM);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut out = Vec::with_capacity(mine.len());
-    for ((p, (at, folded)), took) in mine.iter().zip(folded.results).zip(folded.times) {
-        processing.observe(took.as_secs_f64());
+    for (k, (p, (at, folded))) in mine.iter().zip(results).enumerate() {
+        // (`times` is empty unless the fold was timed: a step is never
+        // dropped for want of one.)
+        if let Some(took) = times.get(k) {
+            processing.observe(took.as_secs_f64());
+        }
         let step = match folded {
             Folded::Duplicate => Step::Duplicate,
             Folded::Scored(mut outcome) => {
