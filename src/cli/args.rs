@@ -3,7 +3,6 @@
 use super::common::*;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use reviewguard::offline::train;
 use reviewguard::types::Domain;
 use std::path::PathBuf;
 
@@ -100,20 +99,19 @@ pub(crate) enum Command {
         /// Seed of the simulated data, recorded as provenance.
         #[arg(long)]
         seed: Option<u64>,
-        /// Share of inspections (earliest first) used to fit; the rest validate.
+        /// Share of inspections (earliest first) used to fit and to
+        /// cross-validate; the later rest is held out and only reported on.
         #[arg(long, default_value_t = 0.7)]
         fit_share: f64,
-        /// Model to ship: `auto` (the tree ensemble when both its validation
-        /// ROC-AUC and lift@10% beat the logistic regression's, else the
-        /// logistic regression), `logistic` or `trees`.
-        #[arg(long, default_value = "auto")]
-        model_kind: String,
-        /// Trees in the tree ensemble.
-        #[arg(long, default_value_t = train::FOREST_TREES)]
-        trees: usize,
-        /// Greatest depth of each tree.
-        #[arg(long, default_value_t = train::FOREST_DEPTH)]
-        max_depth: usize,
+        /// Time-ordered cross-validation folds inside the fitting part.
+        #[arg(long, default_value_t = 4)]
+        folds: usize,
+        /// Use the inspection history as features (days since the last
+        /// inspection, its outcome, violations in the past year, inspected
+        /// since the last flag). The service must then consume
+        /// `inspection.outcomes`, or it scores every business as never inspected.
+        #[arg(long)]
+        history: bool,
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {
@@ -238,6 +236,17 @@ pub(crate) struct SimulateArgs {
     /// bare PATH for both; repeatable. The texts are read, never copied.
     #[arg(long, value_name = "[DOMAIN=]PATH")]
     pub(crate) texts: Vec<String>,
+    /// The world's rates, noise and phrasing: `standard` (what the default
+    /// models are fitted on) or `stress` (a deliberately different world:
+    /// other rates, other phrasing, heavier tails, more attacks, noisier
+    /// outcomes).
+    #[arg(long, default_value = "standard")]
+    pub(crate) profile: String,
+    /// Judge flags (JSONL, as `replay --out` writes them) against this
+    /// world's hidden truth: precision, and recall of the bad businesses
+    /// with at least 1 and at least 3 genuine risk reports in a bad spell.
+    #[arg(long, value_name = "FLAGS")]
+    pub(crate) judge: Option<PathBuf>,
 }
 
 impl LabelledSet {

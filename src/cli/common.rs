@@ -43,7 +43,7 @@ pub(crate) fn scorer_from(cfg: &Config, pseudonyms: Pseudonymiser) -> Result<Sco
             shadow_tourism: shadow(&cfg.models.shadow_tourism, Domain::Tourism)?,
         },
         pseudonyms,
-        decide: cfg.decide,
+        decide: cfg.decide.clone(),
     })
 }
 

@@ -133,7 +133,7 @@ async fn async_demo(
         extractor: Arc::new(Extractor::builtin()?),
         models: Models::builtin()?,
         pseudonyms: Pseudonymiser::ephemeral(),
-        decide: cfg.decide,
+        decide: cfg.decide.clone(),
     };
     let svc_cfg = cfg.clone();
     let svc_metrics = metrics.clone();

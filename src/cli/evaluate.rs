@@ -41,6 +41,7 @@ pub(crate) fn run(
         &reviewguard::offline::progress::bar(0, "evaluating"),
     );
     let m = train::metrics(&scores, &outcomes);
+    let ci = train::bootstrap(&scores, &outcomes, 1000, 20_261_207);
     if let Some(dir) = report {
         reviewguard::offline::report::plots(
             dir,
@@ -66,7 +67,7 @@ created before it.\n\n{}\n{}",
                 file_name(reviews),
                 file_name(inspections),
                 model.file.domain,
-                train::metrics_markdown(&m),
+                train::metrics_markdown(&m, &ci),
                 reviewguard::offline::report::plots_markdown()
             ),
         )
@@ -75,7 +76,7 @@ created before it.\n\n{}\n{}",
     if json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
-        print!("{}", train::metrics_markdown(&m));
+        print!("{}", train::metrics_markdown(&m, &ci));
     }
     Ok(())
 }

@@ -70,9 +70,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             version,
             seed,
             fit_share,
-            model_kind,
-            trees,
-            max_depth,
+            folds,
+            history,
         } => train::run(
             &reviews,
             &inspections,
@@ -82,8 +81,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             &version,
             seed,
             fit_share,
-            &model_kind,
-            (trees, max_depth),
+            folds,
+            history,
         ),
         Command::EvalSignals {
             set,

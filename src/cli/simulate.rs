@@ -16,11 +16,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) fn run(a: &SimulateArgs) -> Result<()> {
-    if a.reviews.is_none() && a.brokers.is_none() {
+    if a.reviews.is_none() && a.brokers.is_none() && a.judge.is_none() {
         bail!(
-            "say where the reviews go: --reviews FILE (or - for stdout) and/or --brokers HOST:PORT"
+            "say where the reviews go: --reviews FILE (or - for stdout) and/or --brokers HOST:PORT (or judge flags with --judge FILE)"
         );
     }
+    let base = match a.profile.as_str() {
+        "standard" => simulate::SimConfig::default(),
+        "stress" => simulate::SimConfig::stress(),
+        p => bail!("--profile must be standard or stress, got {p:?}"),
+    };
     let domains = match a.domain.as_str() {
         "both" => Domain::ALL.to_vec(),
         d => vec![parse_domain(d)?],
@@ -46,7 +51,7 @@ pub(crate) fn run(a: &SimulateArgs) -> Result<()> {
         days: a.days,
         domains,
         texts: (!a.texts.is_empty()).then(|| Arc::new(texts)),
-        ..Default::default()
+        ..base
     };
     let bar = reviewguard::offline::progress::bar(u64::from(a.days), "simulating days");
     let world = simulate::generate_with_progress(&sim, |_| bar.inc(1));
@@ -87,6 +92,9 @@ pub(crate) fn run(a: &SimulateArgs) -> Result<()> {
         world.inspections.len(),
         world.inspections.iter().filter(|i| i.outcome == 1).count()
     );
+    if let Some(flags) = &a.judge {
+        judge(&world, flags)?;
+    }
     if let Some(brokers) = &a.brokers {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -99,6 +107,49 @@ pub(crate) fn run(a: &SimulateArgs) -> Result<()> {
             a.forever,
         ))?;
     }
+    Ok(())
+}
+
+/// Print how the flags in `path` compare with the world's hidden truth.
+fn judge(world: &simulate::World, path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read flags file {}", path.display()))?;
+    let mut keyed = Vec::new();
+    let mut by_severity = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f = reviewguard::service::produce::parse_flag(line.as_bytes())
+            .map_err(|e| anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        let t = chrono::DateTime::parse_from_rfc3339(&f.event_time)
+            .map_err(|e| anyhow!("{}:{}: event_time: {e}", path.display(), i + 1))?;
+        *by_severity.entry(f.severity.as_str()).or_insert(0usize) += 1;
+        keyed.push((f.domain, f.business_id.clone(), t.timestamp()));
+    }
+    let one = simulate::flag_quality(world, &keyed);
+    let three = simulate::flag_quality_at_least(world, &keyed, 3);
+    println!(
+        "flags {} ({}); precision {:.3} ({} right; {} on businesses under a competitor's attack)",
+        one.flags,
+        by_severity
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        one.precision(),
+        one.correct,
+        one.attacked
+    );
+    println!(
+        "recall {:.3} of bad businesses with >= 1 genuine risk report ({} of {}); {:.3} with >= 3 ({} of {})",
+        one.recall(),
+        one.found,
+        one.bad_businesses,
+        three.recall(),
+        three.found,
+        three.bad_businesses
+    );
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 
 use super::common::*;
 use super::model_card::model_card;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use reviewguard::core::extract::Extractor;
-use reviewguard::core::model::{Model, ModelKind};
+use reviewguard::core::model::Model;
 use reviewguard::offline::train;
 use std::path::Path;
 
@@ -19,35 +19,26 @@ pub(crate) fn run(
     version: &str,
     seed: Option<u64>,
     fit_share: f64,
-    model_kind: &str,
-    (trees, max_depth): (usize, usize),
+    folds: usize,
+    history: bool,
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
     if !(0.3..=0.95).contains(&fit_share) {
         bail!("--fit-share must be from 0.3 to 0.95");
     }
-    let kind = train::KindChoice::parse(model_kind).ok_or_else(|| {
-        anyhow!("--model-kind must be auto, logistic or trees, got {model_kind:?}")
-    })?;
+    if !(2..=10).contains(&folds) {
+        bail!("--folds must be from 2 to 10");
+    }
     let revs = train::read_reviews(reviews)?;
     let insp = train::read_inspections(inspections)?;
     let ex = Extractor::builtin()?;
     // File names only: the same data in another folder gives the same model file.
     let command = format!(
-        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share}{}{}",
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share} --folds {folds}{}",
         file_name(reviews),
         file_name(inspections),
         seed.map_or(String::new(), |s| format!(" --seed {s}")),
-        if kind == train::KindChoice::Auto {
-            String::new()
-        } else {
-            format!(" --model-kind {model_kind}")
-        },
-        if (trees, max_depth) == (train::FOREST_TREES, train::FOREST_DEPTH) {
-            String::new()
-        } else {
-            format!(" --trees {trees} --max-depth {max_depth}")
-        }
+        if history { " --history" } else { "" },
     );
     let t = train::train(
         &revs,
@@ -61,9 +52,9 @@ pub(crate) fn run(
             seed,
             command: format!("reviewguard {command}"),
             fit_share,
-            kind,
-            trees,
-            max_depth,
+            folds,
+            history,
+            bootstrap: 1000,
             progress: reviewguard::offline::progress::bar(0, "training"),
         },
     )?;
@@ -76,21 +67,19 @@ pub(crate) fn run(
     std::fs::write(&card_path, &card)
         .with_context(|| format!("cannot write {}", card_path.display()))?;
     if let Some(dir) = report {
+        let single = format!("best single feature ({})", t.best_single.0);
         reviewguard::offline::report::plots(
             dir,
             &[
                 reviewguard::offline::report::Series {
-                    name: shipped_name(t.file.kind),
-                    scores: &t.validation_scores,
-                    outcomes: &t.validation_outcomes,
+                    name: "scorecard (shipped)",
+                    scores: &t.holdout_scores,
+                    outcomes: &t.holdout_outcomes,
                 },
                 reviewguard::offline::report::Series {
-                    name: shipped_name(other_kind(t.file.kind)),
-                    scores: match t.file.kind {
-                        ModelKind::TreeEnsemble => &t.logistic_scores,
-                        ModelKind::LogisticRegression => &t.forest.validation_scores,
-                    },
-                    outcomes: &t.validation_outcomes,
+                    name: &single,
+                    scores: &t.best_single_scores,
+                    outcomes: &t.holdout_outcomes,
                 },
             ],
         )?;
@@ -105,28 +94,13 @@ pub(crate) fn run(
         domain = %domain,
         model = %out.display(),
         sha256 = %model.sha256,
-        kind = t.file.kind.as_str(),
-        roc_auc = t.validation.roc_auc,
-        lift_at_10pct = t.validation.lift_at_10pct,
-        logistic_roc_auc = t.logistic.roc_auc,
-        logistic_lift_at_10pct = t.logistic.lift_at_10pct,
-        forest_roc_auc = t.forest.validation.roc_auc,
-        forest_lift_at_10pct = t.forest.validation.lift_at_10pct,
+        chosen = %t.candidates[t.chosen].name,
+        cv_roc_auc = t.candidates[t.chosen].cv_roc_auc,
+        holdout_roc_auc = t.holdout.roc_auc,
+        holdout_lift_at_10pct = t.holdout.lift_at_10pct,
+        best_single_feature = %t.best_single.0,
+        best_single_roc_auc = t.best_single.1.roc_auc,
         "model written"
     );
     Ok(())
-}
-
-pub(crate) fn shipped_name(kind: ModelKind) -> &'static str {
-    match kind {
-        ModelKind::LogisticRegression => "logistic regression",
-        ModelKind::TreeEnsemble => "tree ensemble",
-    }
-}
-
-pub(crate) fn other_kind(kind: ModelKind) -> ModelKind {
-    match kind {
-        ModelKind::LogisticRegression => ModelKind::TreeEnsemble,
-        ModelKind::TreeEnsemble => ModelKind::LogisticRegression,
-    }
 }

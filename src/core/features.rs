@@ -20,6 +20,20 @@ pub const MAX_RECENT_RISK: usize = 8;
 pub const SNIPPET_CHARS: usize = 80;
 /// A rating at or below this is a low rating.
 pub const LOW_RATING: f64 = 2.0;
+/// Past inspections kept per business, newest first.
+pub const MAX_INSPECTIONS: usize = 8;
+/// Credibility of a risk report that comes without photos (one with photos
+/// weighs 1): nothing the reviewer shows backs it.
+pub const NO_PHOTO_CREDIBILITY: f32 = 0.7;
+/// A risk report that is the third or later at its business within this
+/// many seconds is part of a burst ...
+pub const BURST_WINDOW: i64 = 72 * 3600;
+/// ... and weighs this share of what it would alone: competitors' attacks
+/// come as bursts of fresh accounts, real trouble as a trickle of customers.
+pub const BURST_CREDIBILITY: f32 = 0.5;
+/// What a clean inspection leaves of the credibility of the evidence it
+/// examined (the reports before it).
+pub const EXAMINED_CREDIBILITY: f32 = 0.25;
 
 const MAX_CATEGORIES: usize = 6;
 
@@ -50,6 +64,11 @@ impl Decayed {
             *v += w as f32;
         }
     }
+    fn scale(&mut self, k: f32) {
+        for v in &mut self.0 {
+            *v *= k;
+        }
+    }
     fn at(self, factors: [f64; 2]) -> [f64; 2] {
         let mut d = self;
         d.decay(factors);
@@ -71,6 +90,26 @@ pub struct RiskEvent {
     /// PII-redacted excerpt.
     pub snippet: Box<str>,
     pub photos: u32,
+    /// How much this report counts, in (0, 1] (see [`credibility`]); damped
+    /// when a clean inspection examined it.
+    #[serde(default = "full", skip_serializing_if = "is_full")]
+    pub credibility: f32,
+}
+
+fn full() -> f32 {
+    1.0
+}
+
+fn is_full(c: &f32) -> bool {
+    *c == 1.0
+}
+
+/// One past inspection of a business.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Inspected {
+    pub event_time: i64,
+    /// Violations found.
+    pub violation: bool,
 }
 
 impl RiskEvent {
@@ -132,18 +171,25 @@ impl std::fmt::Debug for LabelsSeen {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct RiskState {
     risk_reviews: Decayed,
+    /// Risk reports weighted by their credibility.
+    credible: Decayed,
+    /// Reporters not among the recent ones before, weighted by the
+    /// credibility of their report.
+    reporters: Decayed,
     photo_risk: Decayed,
     categories: [Decayed; MAX_CATEGORIES],
     /// Newest first, at most [`MAX_RECENT_RISK`].
     recent_risk: Vec<RiskEvent>,
     last_flag: Option<LastFlag>,
+    /// Newest first, at most [`MAX_INSPECTIONS`].
+    inspections: Vec<Inspected>,
 }
 
 /// The changelog's shape of a state (format version 1), flat as it has always
 /// been: read owned ([`StateWire`]), written borrowing the state
 /// ([`StateWireRef`], no copy of it); one definition, so the two cannot drift.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Wire<Categories, Events, Label> {
+struct Wire<Categories, Events, Label, Inspections: IsEmpty + Default> {
     domain: Domain,
     as_of: i64,
     reviews_total: u32,
@@ -158,13 +204,40 @@ struct Wire<Categories, Events, Label> {
     last_flag: Option<LastFlag>,
     #[serde(default = "no_position")]
     source_offset: i64,
+    /// Absent when it equals `risk_reviews` (every report fully credible, as
+    /// in records written before credibility was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credible_risk: Option<Decayed>,
+    /// Absent as `credible_risk` is (then taken equal to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credible_reporters: Option<Decayed>,
+    #[serde(default, skip_serializing_if = "Inspections::is_empty")]
+    inspections: Inspections,
+}
+
+/// What the wire holds of a state's inspections (owned or borrowed).
+trait IsEmpty {
+    fn is_empty(&self) -> bool;
+}
+
+impl IsEmpty for Vec<Inspected> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl IsEmpty for &[Inspected] {
+    fn is_empty(&self) -> bool {
+        <[Inspected]>::is_empty(self)
+    }
 }
 
 /// A state as read from the changelog.
-type StateWire = Wire<[Decayed; MAX_CATEGORIES], Vec<RiskEvent>, CompactString>;
+type StateWire = Wire<[Decayed; MAX_CATEGORIES], Vec<RiskEvent>, CompactString, Vec<Inspected>>;
 
 /// A state as written to the changelog: the same JSON, borrowing the state.
-type StateWireRef<'a> = Wire<&'a [Decayed; MAX_CATEGORIES], &'a [RiskEvent], &'a str>;
+type StateWireRef<'a> =
+    Wire<&'a [Decayed; MAX_CATEGORIES], &'a [RiskEvent], &'a str, &'a [Inspected]>;
 
 impl Serialize for BusinessState {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -184,6 +257,13 @@ impl Serialize for BusinessState {
             region: self.region.as_deref(),
             last_flag: risk.and_then(|r| r.last_flag),
             source_offset: self.source_offset,
+            credible_risk: risk
+                .filter(|r| r.credible != r.risk_reviews || r.reporters != r.risk_reviews)
+                .map(|r| r.credible),
+            credible_reporters: risk
+                .filter(|r| r.credible != r.risk_reviews || r.reporters != r.risk_reviews)
+                .map(|r| r.reporters),
+            inspections: risk.map_or(&[], |r| &r.inspections),
         }
         .serialize(s)
     }
@@ -207,6 +287,13 @@ impl From<BusinessState> for StateWire {
             region: s.region,
             last_flag: risk.last_flag,
             source_offset: s.source_offset,
+            credible_risk: (risk.credible != risk.risk_reviews
+                || risk.reporters != risk.risk_reviews)
+                .then_some(risk.credible),
+            credible_reporters: (risk.credible != risk.risk_reviews
+                || risk.reporters != risk.risk_reviews)
+                .then_some(risk.reporters),
+            inspections: risk.inspections,
         }
     }
 }
@@ -214,12 +301,19 @@ impl From<BusinessState> for StateWire {
 impl From<StateWire> for BusinessState {
     fn from(mut w: StateWire) -> Self {
         w.recent_risk.shrink_to_fit();
+        w.inspections.shrink_to_fit();
         let risk = RiskState {
             risk_reviews: w.risk_reviews,
+            credible: w.credible_risk.unwrap_or(w.risk_reviews),
+            reporters: w
+                .credible_reporters
+                .or(w.credible_risk)
+                .unwrap_or(w.risk_reviews),
             photo_risk: w.photo_risk,
             categories: w.categories,
             recent_risk: w.recent_risk,
             last_flag: w.last_flag,
+            inspections: w.inspections,
         };
         BusinessState {
             domain: w.domain,
@@ -252,6 +346,47 @@ pub struct Observation<'a> {
     pub reviewer: u64,
     pub text: &'a str,
 }
+
+/// How much a new risk report counts, given the business's recent reports
+/// (newest first) and its photos: 1 with photos, [`NO_PHOTO_CREDIBILITY`]
+/// without; times [`BURST_CREDIBILITY`] when two or more reports came in the
+/// [`BURST_WINDOW`] before it.
+pub fn credibility(recent: &[RiskEvent], t: i64, photos: u32) -> f32 {
+    let base = if photos > 0 {
+        1.0
+    } else {
+        NO_PHOTO_CREDIBILITY
+    };
+    let before = recent
+        .iter()
+        .filter(|e| e.event_time <= t && t - e.event_time <= BURST_WINDOW)
+        .count();
+    if before >= 2 {
+        base * BURST_CREDIBILITY
+    } else {
+        base
+    }
+}
+
+/// A domain's prior share of risk reports among reviews, and its strength in
+/// reviews: what a business's share is shrunk towards while it has few
+/// reviews (empirical Bayes). The shares are the natural prevalence of risk
+/// reports in the hand-labelled random reviews of the real corpora
+/// (`docs/signals.md`): about one hotel review in seven carries a risk label,
+/// one delivery review in two hundred.
+pub fn prior(domain: Domain) -> (f64, f64) {
+    match domain {
+        Domain::Food => (0.005, PRIOR_REVIEWS),
+        Domain::Tourism => (0.15, PRIOR_REVIEWS),
+    }
+}
+
+/// How many (time-weighted) reviews the prior share weighs.
+pub const PRIOR_REVIEWS: f64 = 10.0;
+
+/// Days since an inspection, as a feature, when there has been none (or it
+/// is longer ago than this).
+pub const NEVER_INSPECTED_DAYS: f64 = 365.0;
 
 impl BusinessState {
     pub fn new(domain: Domain, first_event: i64) -> Self {
@@ -346,7 +481,13 @@ impl BusinessState {
         }
         let domain = self.domain;
         let risk = self.risk.get_or_insert_default();
+        let credibility = credibility(&risk.recent_risk, o.event_time, o.photos);
         risk.risk_reviews.add(weight);
+        let scaled = weight.map(|w| w * f64::from(credibility));
+        risk.credible.add(scaled);
+        if !risk.recent_risk.iter().any(|e| e.reviewer == o.reviewer) {
+            risk.reporters.add(scaled);
+        }
         if o.photos > 0 {
             risk.photo_risk.add(weight);
         }
@@ -363,6 +504,7 @@ impl BusinessState {
             reviewer: o.reviewer,
             snippet: crate::core::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
             photos: o.photos,
+            credibility,
         };
         // Newest first; among equal times, the later arrival first.
         let pos = risk
@@ -380,11 +522,70 @@ impl BusinessState {
         }
     }
 
+    /// Fold in the outcome of an inspection at `t`. One that found nothing
+    /// examined the evidence before it and found it wanting: those reports
+    /// keep [`EXAMINED_CREDIBILITY`] of their credibility, and the flag
+    /// cooldown ends (a new report may flag the business again at once). One
+    /// that found violations changes neither. The same inspection given
+    /// twice counts once.
+    pub fn inspected(&mut self, t: i64, violation: bool) {
+        let risk = self.risk.get_or_insert_default();
+        let mark = Inspected {
+            event_time: t,
+            violation,
+        };
+        if risk.inspections.contains(&mark) {
+            return;
+        }
+        let pos = risk
+            .inspections
+            .iter()
+            .position(|i| i.event_time <= t)
+            .unwrap_or(risk.inspections.len());
+        if pos >= MAX_INSPECTIONS {
+            return;
+        }
+        risk.inspections.truncate(MAX_INSPECTIONS - 1);
+        risk.inspections.insert(pos, mark);
+        if violation {
+            return;
+        }
+        // The decayed sums hold every report up to `as_of`; those after the
+        // inspection are damped with the rest (an outcome arrives after the
+        // reports it examined, as a rule).
+        risk.credible.scale(EXAMINED_CREDIBILITY);
+        risk.reporters.scale(EXAMINED_CREDIBILITY);
+        for e in &mut risk.recent_risk {
+            if e.event_time <= t {
+                e.credibility *= EXAMINED_CREDIBILITY;
+            }
+        }
+    }
+
+    /// Past inspections, newest first, at most [`MAX_INSPECTIONS`].
+    pub fn inspections(&self) -> &[Inspected] {
+        self.risk.as_ref().map_or(&[], |r| &r.inspections)
+    }
+
+    /// Whether an inspection that found nothing came after the last flag
+    /// (which ends its cooldown).
+    pub fn cleared_since_flag(&self) -> bool {
+        match (self.last_flag(), self.inspections().first()) {
+            (Some(f), Some(i)) => !i.violation && i.event_time >= f.event_time,
+            _ => false,
+        }
+    }
+
     fn all_mut(&mut self) -> impl Iterator<Item = &mut Decayed> {
         let risk = self.risk.as_deref_mut().into_iter().flat_map(|r| {
-            [&mut r.risk_reviews, &mut r.photo_risk]
-                .into_iter()
-                .chain(r.categories.iter_mut())
+            [
+                &mut r.risk_reviews,
+                &mut r.credible,
+                &mut r.reporters,
+                &mut r.photo_risk,
+            ]
+            .into_iter()
+            .chain(r.categories.iter_mut())
         });
         [&mut self.reviews, &mut self.low_rating]
             .into_iter()
@@ -403,6 +604,29 @@ impl BusinessState {
             }
         }
         seen.len()
+    }
+
+    /// Distinct reviewers among recent reports of `category` (any, when
+    /// `None`) within `window` seconds before `t`, each weighing the
+    /// credibility of their most credible report.
+    pub fn credible_reporters(&self, category: Option<Category>, t: i64, window: i64) -> f64 {
+        let mut seen: [(u64, f32); MAX_RECENT_RISK] = [(0, 0.0); MAX_RECENT_RISK];
+        let mut n = 0;
+        for e in self.recent_risk() {
+            let in_window = e.event_time <= t && t - e.event_time <= window;
+            if !(in_window && category.is_none_or(|c| e.categories().contains(c))) {
+                continue;
+            }
+            match seen[..n].iter_mut().find(|(r, _)| *r == e.reviewer) {
+                Some((_, c)) => *c = c.max(e.credibility),
+                None if n < MAX_RECENT_RISK => {
+                    seen[n] = (e.reviewer, e.credibility);
+                    n += 1;
+                }
+                None => {}
+            }
+        }
+        seen[..n].iter().map(|(_, c)| f64::from(*c)).sum()
     }
 
     /// The feature vector as of time `t` (≥ `as_of` decays further; earlier is
@@ -425,6 +649,27 @@ impl BusinessState {
         for i in 0..Category::of(self.domain).len() {
             f.extend_from_slice(&r.categories[i].at(dt));
         }
+        let credible = r.credible.at(dt);
+        f.extend_from_slice(&credible);
+        // Shrunk share: credible reports among the reviews (risk reports
+        // counted by their credibility), pulled towards the domain's prior by
+        // `PRIOR_REVIEWS` reviews. One more credible report never lowers it.
+        let (p0, m) = prior(self.domain);
+        let others = (reviews[1] - risk[1]).max(0.0);
+        f.push((credible[1] + m * p0) / (others + credible[1] + m));
+        f.extend_from_slice(&r.reporters.at(dt));
+        let last = self.inspections().first();
+        f.push(last.map_or(NEVER_INSPECTED_DAYS, |i| {
+            ((t - i.event_time) as f64 / DAY as f64).clamp(0.0, NEVER_INSPECTED_DAYS)
+        }));
+        f.push(last.map_or(0.0, |i| f64::from(u8::from(i.violation))));
+        f.push(
+            self.inspections()
+                .iter()
+                .filter(|i| i.violation && i.event_time <= t && t - i.event_time <= 365 * DAY)
+                .count() as f64,
+        );
+        f.push(f64::from(u8::from(self.cleared_since_flag())));
         f
     }
 }
@@ -449,11 +694,39 @@ pub fn feature_names(domain: Domain) -> Vec<String> {
             names.push(format!("{}_{h}", c.as_str()));
         }
     }
+    names.extend(HISTORY.map(String::from));
     names
 }
 
+/// The features after the categories': credibility, shrinkage, reporters
+/// and inspection history.
+const HISTORY: [&str; 9] = [
+    "credible_risk_7d",
+    "credible_risk_30d",
+    "credible_share_30d",
+    "credible_reporters_7d",
+    "credible_reporters_30d",
+    "days_since_inspection",
+    "last_inspection_violation",
+    "violations_365d",
+    "inspected_since_flag",
+];
+
+/// Whether a new risk report can only raise this feature (or leave it):
+/// every feature of the reviews. The inspection history is not moved by
+/// reviews at all.
+pub fn rises_with_reports(name: &str) -> bool {
+    !matches!(
+        name,
+        "days_since_inspection"
+            | "last_inspection_violation"
+            | "violations_365d"
+            | "inspected_since_flag"
+    )
+}
+
 pub fn feature_count(domain: Domain) -> usize {
-    9 + 2 * Category::of(domain).len()
+    9 + 2 * Category::of(domain).len() + HISTORY.len()
 }
 
 /// A sentence a regulator can read for one feature's value.
@@ -475,6 +748,36 @@ pub fn describe(name: &str, value: f64) -> String {
         "distinct_risk_reviewers" => {
             format!("{value:.0} different reviewers reported risks in the last 30 days")
         }
+        "credible_risk" => format!(
+            "{n} risk reports in the last {horizon} days, weighed by credibility (photos, bursts, inspections)"
+        ),
+        "credible_share" => format!(
+            "{:.0}% of reviews in the last 30 days report a risk, weighed by credibility and volume",
+            value * 100.0
+        ),
+        "credible_reporters" => format!(
+            "{n} different reviewers reported risks in the last {horizon} days, weighed by credibility"
+        ),
+        "days_since_inspection" => {
+            if value >= NEVER_INSPECTED_DAYS {
+                "not inspected in the last year".to_owned()
+            } else {
+                format!("last inspected {value:.0} days ago")
+            }
+        }
+        "last_inspection_violation" => if value > 0.5 {
+            "the last inspection found violations"
+        } else {
+            "the last inspection found none (or there was none)"
+        }
+        .to_owned(),
+        "violations_365d" => format!("{value:.0} inspections in the last year found violations"),
+        "inspected_since_flag" => if value > 0.5 {
+            "inspected and found clean since its last flag"
+        } else {
+            "not inspected since its last flag (or never flagged)"
+        }
+        .to_owned(),
         other => match Category::parse(other) {
             Some(c) => format!(
                 "{n} reviews in the last {horizon} days report {}",

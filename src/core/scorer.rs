@@ -430,10 +430,15 @@ impl Scorer {
                 },
             }
         });
+        let cutoffs = decide::cutoffs(
+            &model.file.thresholds,
+            model.file.exceedance.as_ref(),
+            self.decide.capacity_of(state.region(), review.domain),
+        );
         let decision = decide::decide(
             state,
             probability,
-            &model.file.thresholds,
+            &cutoffs,
             &self.decide,
             review.event_time,
         );

@@ -98,10 +98,22 @@ pub fn explain(
             .collect();
         writeln!(out, "  features: {}", shown.join(" "))?;
         let model = scorer.models.get(r.domain);
-        let t = &model.file.thresholds;
+        let capacity = scorer.decide.capacity_of(state.region(), r.domain);
+        let t = &decide::cutoffs(
+            &model.file.thresholds,
+            model.file.exceedance.as_ref(),
+            capacity,
+        );
+        let by = match capacity {
+            Some(c) => format!(
+                "cut-offs of region {}'s capacity ({} a week of {} businesses)",
+                c.region, c.per_week, c.businesses
+            ),
+            None => "the model's thresholds".to_owned(),
+        };
         writeln!(
             out,
-            "  score {probability:.4} by model {} {} ({}, sha256 {}); thresholds low {:.4} medium {:.4} high {:.4}",
+            "  score {probability:.4} by model {} {} ({}, sha256 {}); {by}: low {:.4} medium {:.4} high {:.4}",
             model.file.name,
             model.file.version,
             model.kind().as_str(),
@@ -111,19 +123,17 @@ pub fn explain(
             t.high
         )?;
         let by_model = decide::severity_of(probability, t);
-        let cluster = state.distinct_reporters(
+        let cluster = state.credible_reporters(
             Some(crate::types::category::Category::Illness),
             r.event_time,
             i64::from(scorer.decide.illness_cluster_hours) * 3600,
         );
-        let cluster_fires = scorer.decide.illness_cluster_reports > 0
-            && cluster >= scorer.decide.illness_cluster_reports as usize;
+        let cluster_fires = decide::illness_cluster(state, &scorer.decide, r.event_time);
         writeln!(
             out,
-            "  model alone: {}; illness reporters within {} h: {} (rule illness_cluster needs {})",
+            "  model alone: {}; illness reporters within {} h, weighed by credibility: {cluster:.2} (rule illness_cluster needs {})",
             by_model.map_or("below the low threshold", Severity::as_str),
             scorer.decide.illness_cluster_hours,
-            cluster,
             scorer.decide.illness_cluster_reports
         )?;
         match &outcome.flag {

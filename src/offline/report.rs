@@ -369,6 +369,20 @@ pub fn readable(name: &str) -> String {
         "risk_share" => "share of reviews reporting a risk".to_owned(),
         "photo_risk" => "risk reports with photos".to_owned(),
         "distinct_risk_reviewers" => "different reviewers reporting risks".to_owned(),
+        "credible_risk" => "risk reports weighed by credibility".to_owned(),
+        "credible_reporters" => "different reporters weighed by credibility".to_owned(),
+        "credible_share" => {
+            "share of reviews reporting a risk, by credibility, shrunk to the domain's prior"
+                .to_owned()
+        }
+        "days_since_inspection" => return "days since the last inspection".to_owned(),
+        "last_inspection_violation" => {
+            return "the last inspection found violations (1) or not".to_owned();
+        }
+        "violations_365d" => return "inspections that found violations, last 365 days".to_owned(),
+        "inspected_since_flag" => {
+            return "found clean by an inspection since its last flag".to_owned();
+        }
         other => match crate::types::category::Category::parse(other) {
             Some(c) => format!("reviews reporting {}", c.phrase()),
             None => return name.to_owned(),

@@ -8,12 +8,16 @@
 //! changed after training is refused. A file whose feature names do not match
 //! the code's, or that is corrupt, is refused with what is wrong.
 //!
-//! Two kinds of model (`kind`): a logistic regression (`logistic`: the fitted
-//! linfa model, serde) and a tree ensemble (`trees`: bagged linfa-trees
-//! decision trees, flattened into arrays, see [`TreeEnsemble`]). Both give
-//! every score additive per-feature contributions in calibrated log-odds
-//! (see [`Score`]). Files of format version 2 (logistic regression only, no
-//! `kind`) still load.
+//! Three kinds of model (`kind`): a monotone scorecard (`scorecard`, see
+//! [`Scorecard`]: what `train` fits), a logistic regression (`logistic`: a
+//! fitted linfa model, serde) and a tree ensemble (`trees`: bagged decision
+//! trees, flattened into arrays, see [`TreeEnsemble`]). All give every score
+//! additive per-feature contributions in calibrated log-odds (see
+//! [`Score`]). Files of format versions 2 and 3 still load.
+//!
+//! A model reads the features its file names, each one this build computes
+//! (see [`crate::core::features::feature_names`]), in the file's order: a
+//! build that computes more features still loads the older files.
 
 use crate::core::features;
 use crate::types::Domain;
@@ -25,7 +29,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// 2: `content_sha256` added. 3: `kind`, and tree ensembles (`trees`).
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: scorecards (`scorecard`), any subset of the build's features, and the
+/// weekly exceedance table (`exceedance`).
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The most features a model reads (a build computes fewer).
+pub const MAX_FEATURES: usize = 64;
+
+mod scorecard;
+pub use scorecard::{Exceedance, Scorecard, transform as scorecard_transform};
 /// The oldest format version this build still reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
@@ -77,6 +89,9 @@ pub enum ModelKind {
     LogisticRegression,
     /// `trees`: bagged decision trees on the raw features.
     TreeEnsemble,
+    /// `scorecard`: a logistic model on log1p-transformed, standardised
+    /// features whose weights on risk features are never negative.
+    Scorecard,
 }
 
 impl ModelKind {
@@ -84,6 +99,7 @@ impl ModelKind {
         match self {
             ModelKind::LogisticRegression => "logistic_regression",
             ModelKind::TreeEnsemble => "tree_ensemble",
+            ModelKind::Scorecard => "scorecard",
         }
     }
 }
@@ -109,6 +125,14 @@ pub struct ModelFile {
     /// With `kind` `tree_ensemble`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trees: Option<TreeEnsemble>,
+    /// With `kind` `scorecard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorecard: Option<Scorecard>,
+    /// How often, per business and week, the model's probability reached
+    /// each level on the history it was fitted on: turns a region's weekly
+    /// inspection capacity into a probability threshold (format version 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exceedance: Option<Exceedance>,
     /// Maps the fitted model's log-odds to calibrated ones.
     pub calibration: Calibration,
     pub thresholds: Thresholds,
@@ -485,6 +509,11 @@ impl Calibration {
         1.0 / (1.0 + (-self.log_odds(p)).exp())
     }
 
+    /// The calibrated probability of uncalibrated log-odds `z`.
+    pub fn apply_log_odds(&self, z: f64) -> f64 {
+        1.0 / (1.0 + (-(self.slope * z + self.intercept)).exp())
+    }
+
     /// Calibrated log-odds of an uncalibrated probability.
     pub fn log_odds(&self, p: f64) -> f64 {
         let p = p.clamp(1e-12, 1.0 - 1e-12);
@@ -500,6 +529,8 @@ pub struct Model {
     pub sha256: String,
     /// The trees of a tree ensemble, checked and packed.
     forest: Option<Forest>,
+    /// Per feature of the file, its index in this build's feature vector.
+    columns: Vec<usize>,
 }
 
 /// A score and where it came from.
@@ -572,22 +603,30 @@ impl Model {
                 file.domain, domain
             )));
         }
-        let expected = features::feature_names(domain);
-        if file.feature_names != expected {
-            let missing: Vec<_> = expected
-                .iter()
-                .filter(|n| !file.feature_names.contains(n))
-                .collect();
-            let extra: Vec<_> = file
-                .feature_names
-                .iter()
-                .filter(|n| !expected.contains(n))
-                .collect();
+        let build = features::feature_names(domain);
+        let mut columns = Vec::with_capacity(file.feature_names.len());
+        for name in &file.feature_names {
+            match build.iter().position(|b| b == name) {
+                Some(i) if !columns.contains(&i) => columns.push(i),
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "it names feature {name:?} twice in feature_names"
+                    )));
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "it reads feature {name:?}, which this build does not compute (it computes {build:?}); retrain it with `reviewguard train`"
+                    )));
+                }
+            }
+        }
+        if columns.is_empty() || columns.len() > MAX_FEATURES {
             return Err(invalid(format!(
-                "its feature names do not match this build's (missing {missing:?}, unknown {extra:?}, or another order); retrain it with `reviewguard train`"
+                "it reads {} features; a model reads 1 to {MAX_FEATURES}",
+                columns.len()
             )));
         }
-        let n = expected.len();
+        let n = columns.len();
         if file.mean.len() != n || file.std.len() != n {
             return Err(invalid(format!(
                 "it has {} means and {} deviations for {n} features",
@@ -603,8 +642,18 @@ impl Model {
                 "it holds non-finite numbers or a deviation <= 0".into(),
             ));
         }
-        let forest = match (file.kind, &file.logistic, &file.trees) {
-            (ModelKind::LogisticRegression, Some(lr), None) => {
+        let forest = match (file.kind, &file.logistic, &file.trees, &file.scorecard) {
+            (ModelKind::Scorecard, None, None, Some(card)) => {
+                if file.format_version < 4 {
+                    return Err(invalid(
+                        "a scorecard needs format_version 4 or later".into(),
+                    ));
+                }
+                card.check(&file.feature_names, file.calibration)
+                    .map_err(invalid)?;
+                None
+            }
+            (ModelKind::LogisticRegression, Some(lr), None, None) => {
                 if lr.params().len() != n {
                     return Err(invalid(format!(
                         "its logistic regression has {} weights for {n} features",
@@ -618,7 +667,7 @@ impl Model {
                 }
                 None
             }
-            (ModelKind::TreeEnsemble, None, Some(trees)) => {
+            (ModelKind::TreeEnsemble, None, Some(trees), None) => {
                 if file.format_version < 3 {
                     return Err(invalid(
                         "a tree ensemble needs format_version 3 or later".into(),
@@ -626,12 +675,13 @@ impl Model {
                 }
                 Some(trees.check(n).map_err(invalid)?)
             }
-            (kind, lr, trees) => {
+            (kind, lr, trees, card) => {
                 return Err(invalid(format!(
-                    "kind {} needs exactly its own model field (logistic present: {}, trees present: {})",
+                    "kind {} needs exactly its own model field (logistic present: {}, trees present: {}, scorecard present: {})",
                     kind.as_str(),
                     lr.is_some(),
-                    trees.is_some()
+                    trees.is_some(),
+                    card.is_some()
                 )));
             }
         };
@@ -641,10 +691,14 @@ impl Model {
                 "thresholds must satisfy 0 < low <= medium <= high < 1, got {t:?}"
             )));
         }
+        if let Some(e) = &file.exceedance {
+            e.check().map_err(invalid)?;
+        }
         Ok(Model {
             sha256: hex::encode(Sha256::digest(bytes)),
             file,
             forest,
+            columns,
         })
     }
 
@@ -657,9 +711,24 @@ impl Model {
         self.forest.as_ref()
     }
 
-    /// Standardise a raw feature vector as the model was fitted.
-    pub fn standardise(&self, raw: &[f64]) -> Vec<f64> {
-        raw.iter()
+    /// The model's features out of the build's vector `raw`, in the file's
+    /// order (no allocation: at most [`MAX_FEATURES`]).
+    fn select(&self, raw: &[f64]) -> ([f64; MAX_FEATURES], usize) {
+        let mut x = [0.0; MAX_FEATURES];
+        for (v, &c) in x.iter_mut().zip(&self.columns) {
+            *v = raw[c];
+        }
+        (x, self.columns.len())
+    }
+
+    /// The names of the features this model reads, in its order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.file.feature_names
+    }
+
+    /// Standardise the model's features (in its order) as it was fitted.
+    pub fn standardise(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
             .zip(self.file.mean.iter().zip(&self.file.std))
             .map(|(x, (m, s))| (x - m) / s)
             .collect()
@@ -667,17 +736,51 @@ impl Model {
 
     /// The calibrated probability of violations: exactly
     /// `score(raw).probability`, without working out each feature's part
-    /// (what deciding needs; the parts are for the flag's reasons).
+    /// (what deciding needs; the parts are for the flag's reasons). `raw`
+    /// is the build's feature vector ([`crate::core::features`]).
     pub fn probability(&self, raw: &[f64]) -> f64 {
-        match &self.forest {
-            Some(forest) => self.file.calibration.apply(forest.raw_score(raw)),
-            None => self.score(raw).probability,
+        let (x, n) = self.select(raw);
+        let x = &x[..n];
+        match (&self.forest, &self.file.scorecard) {
+            (Some(forest), _) => self.file.calibration.apply(forest.raw_score(x)),
+            (None, Some(card)) => self.file.calibration.apply_log_odds(card.log_odds(
+                x,
+                &self.file.mean,
+                &self.file.std,
+            )),
+            (None, None) => self.score(raw).probability,
         }
     }
 
-    /// The calibrated probability of violations and each feature's part in it.
+    /// The calibrated probability of violations and each feature's part in
+    /// it. `raw` is the build's feature vector; the contributions are per
+    /// feature of that vector (0 for one the model does not read).
     pub fn score(&self, raw: &[f64]) -> Score {
+        let (x, n) = self.select(raw);
+        let mut s = self.score_own(&x[..n]);
+        let mut all = vec![0.0; raw.len()];
+        for (c, &i) in s.contributions.iter().zip(&self.columns) {
+            all[i] = *c;
+        }
+        s.contributions = all;
+        s
+    }
+
+    /// [`Model::score`] on the model's own features, in its order.
+    fn score_own(&self, raw: &[f64]) -> Score {
         let cal = self.file.calibration;
+        if let Some(card) = &self.file.scorecard {
+            let mut contributions = vec![0.0; raw.len()];
+            let z = card.attribute(raw, &self.file.mean, &self.file.std, &mut contributions);
+            for c in &mut contributions {
+                *c *= cal.slope;
+            }
+            return Score {
+                probability: cal.apply_log_odds(z),
+                contributions,
+                base_log_odds: cal.slope * card.intercept + cal.intercept,
+            };
+        }
         if let Some(forest) = &self.forest {
             let mut contributions = vec![0.0; raw.len()];
             let (base, r) = forest.attribute(raw, &mut contributions);
@@ -700,7 +803,7 @@ impl Model {
             };
         }
         let Some(lr) = &self.file.logistic else {
-            unreachable!("a checked model has a logistic regression or trees")
+            unreachable!("a checked model has a scorecard, a logistic regression or trees")
         };
         let z = self.standardise(raw);
         let sign = violation_sign(lr);

@@ -194,14 +194,140 @@ fn malformed_ensembles_are_refused_with_what_is_wrong() {
             .contains("format_version 3")
     );
     let mut v = ensemble_value();
-    v["format_version"] = 4.into();
+    v["format_version"] = 5.into();
     seal(&mut v);
     assert!(
         load(&v)
             .unwrap_err()
             .to_string()
-            .contains("format_version 4")
+            .contains("format_version 5")
     );
+}
+
+/// A scorecard that would let more risk reports lower a score is refused,
+/// naming the feature; a free weight on the inspection history is not.
+#[test]
+fn a_scorecard_with_a_negative_risk_weight_is_refused() {
+    let good: serde_json::Value = serde_json::from_str(BUILTIN_FOOD).unwrap();
+    assert_eq!(good["kind"], "scorecard");
+    let names: Vec<String> = serde_json::from_value(good["feature_names"].clone()).unwrap();
+    let mut v = good.clone();
+    v["scorecard"]["weights"][0] = (-0.5).into();
+    seal(&mut v);
+    let e = load(&v).unwrap_err().to_string();
+    assert!(e.contains(&names[0]) && e.contains(">= 0"), "{e}");
+    let mut v = good.clone();
+    v["calibration"]["slope"] = (-1.0).into();
+    seal(&mut v);
+    assert!(load(&v).unwrap_err().to_string().contains("slope"));
+    // The history may weigh either way.
+    let mut v = good;
+    let fv = v["feature_names"].as_array_mut().unwrap();
+    fv.push("days_since_inspection".into());
+    v["mean"].as_array_mut().unwrap().push(1.0.into());
+    v["std"].as_array_mut().unwrap().push(1.0.into());
+    v["scorecard"]["weights"]
+        .as_array_mut()
+        .unwrap()
+        .push((-0.3).into());
+    seal(&mut v);
+    load(&v).unwrap();
+}
+
+/// A model reads the features its file names, in its order, out of the
+/// build's vector; the contributions land on the build's features.
+#[test]
+fn a_model_reads_its_own_features_by_name() {
+    let m = Model::builtin(Domain::Food).unwrap();
+    let build = features::feature_names(Domain::Food);
+    let mut x = vec![0.0; build.len()];
+    let first = &m.feature_names()[0];
+    let at = build.iter().position(|n| n == first).unwrap();
+    x[at] = 4.0;
+    let s = m.score(&x);
+    assert_eq!(s.contributions.len(), build.len());
+    let unread: Vec<usize> = (0..build.len())
+        .filter(|i| !m.feature_names().contains(&build[*i]))
+        .collect();
+    assert!(unread.iter().all(|&i| s.contributions[i] == 0.0));
+    let logit = (s.probability / (1.0 - s.probability)).ln();
+    assert!((s.base_log_odds + s.contributions.iter().sum::<f64>() - logit).abs() < 1e-9);
+    // A name this build does not compute is refused by name.
+    let mut v: serde_json::Value = serde_json::from_str(BUILTIN_FOOD).unwrap();
+    v["feature_names"][0] = "stars_in_the_sky".into();
+    seal(&mut v);
+    assert!(
+        load(&v)
+            .unwrap_err()
+            .to_string()
+            .contains("stars_in_the_sky")
+    );
+}
+
+mod monotone {
+    use super::*;
+    use crate::core::features::{BusinessState, Observation};
+    use crate::types::category::{Category, CategorySet};
+    use proptest::prelude::*;
+
+    fn observe(s: &mut BusinessState, t: i64, cats: u16, reviewer: u64, photos: u32, rating: f64) {
+        let domain = s.domain;
+        let all = Category::of(domain);
+        let signals: CategorySet = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| cats & (1 << i) != 0)
+            .map(|(_, c)| *c)
+            .collect();
+        s.observe(&Observation {
+            event_time: t,
+            rating: Some(rating),
+            photos,
+            signals,
+            review_id: "r",
+            created_at: "c",
+            reviewer,
+            text: "t",
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever a business's history (reviews, risk reports, bursts,
+        /// inspections), one more risk report from a reviewer it has not
+        /// seen never lowers its score under the default models.
+        #[test]
+        fn one_more_independent_report_never_lowers_a_score(
+            food in any::<bool>(),
+            history in proptest::collection::vec(
+                (0i64..60 * 86_400, 0u16..64, 0u64..20, 0u32..2, 1u8..=5, any::<bool>()),
+                0..40,
+            ),
+            inspections in proptest::collection::vec((0i64..60 * 86_400, any::<bool>()), 0..3),
+            new_cats in 1u16..64,
+            new_photos in 0u32..2,
+            new_rating in 1u8..=5,
+            later in 0i64..86_400,
+        ) {
+            let domain = if food { Domain::Food } else { Domain::Tourism };
+            let model = Model::builtin(domain).unwrap();
+            let mask = (1u16 << Category::of(domain).len()) - 1;
+            let mut s = BusinessState::new(domain, 0);
+            for (t, cats, who, photos, rating, plain) in &history {
+                let cats = if *plain { 0 } else { cats & mask };
+                observe(&mut s, *t, cats, *who, *photos, f64::from(*rating));
+            }
+            for (t, found) in &inspections {
+                s.inspected(*t, *found);
+            }
+            let now = s.as_of + later;
+            let before = model.probability(&s.features_at(now));
+            let cats = (new_cats & mask).max(1);
+            observe(&mut s, now, cats, 1_000_000, new_photos, f64::from(new_rating));
+            let after = model.probability(&s.features_at(now));
+            prop_assert!(after >= before - 1e-12, "{before} -> {after}");
+        }
+    }
 }
 
 #[test]

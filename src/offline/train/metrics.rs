@@ -1,6 +1,6 @@
 //! How good a model's scores are against inspection outcomes: ROC and PR
-//! AUC, precision and lift at the top 10%, the Brier score; and published
-//! lifts to compare them with.
+//! AUC, precision and lift at the top 10%, the Brier score, with bootstrap
+//! intervals.
 
 /// Metrics of scores against outcomes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -109,59 +109,102 @@ pub(super) fn average_precision(order: &[usize], y: &[bool], positives: usize) -
     sum / positives as f64
 }
 
-/// Published lifts over random inspection, for comparison.
-pub const ANCHORS: [(&str, f64, &str); 3] = [
-    (
-        "nEmesis, Las Vegas (2016)",
-        1.63,
-        "15% vs 9% of inspections found serious violations",
-    ),
-    (
-        "Google FINDER (2018)",
-        3.1,
-        "restaurants it flagged vs those found by existing methods, as published",
-    ),
-    (
-        "Chicago food-inspection forecasting (2014)",
-        1.25,
-        "69% vs 55% of critical violations found in the first month",
-    ),
-];
+/// A 95% bootstrap percentile interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
 
-/// Markdown table of metrics, with the published anchors beside the lift.
-pub fn metrics_markdown(m: &Metrics) -> String {
-    let mut s = format!(
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:.3}, {:.3}]", self.lo, self.hi)
+    }
+}
+
+/// 95% intervals of the main figures (None without resamples).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Intervals {
+    pub roc_auc: Option<Interval>,
+    pub pr_auc: Option<Interval>,
+    pub precision_at_10pct: Option<Interval>,
+    pub lift_at_10pct: Option<Interval>,
+    pub brier: Option<Interval>,
+}
+
+/// Percentile bootstrap over rows (`resamples` draws with replacement,
+/// seeded): the 2.5% and 97.5% points of each figure.
+pub fn bootstrap(scores: &[f64], y: &[bool], resamples: usize, seed: u64) -> Intervals {
+    use rand::{Rng, SeedableRng};
+    if resamples == 0 || scores.is_empty() {
+        return Intervals::default();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x626f_6f74);
+    let n = scores.len();
+    let mut figures: [Vec<f64>; 5] = Default::default();
+    let (mut s, mut o) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..resamples {
+        s.clear();
+        o.clear();
+        for _ in 0..n {
+            let i = rng.gen_range(0..n);
+            s.push(scores[i]);
+            o.push(y[i]);
+        }
+        let m = metrics(&s, &o);
+        for (f, v) in figures.iter_mut().zip([
+            m.roc_auc,
+            m.pr_auc,
+            m.precision_at_10pct,
+            m.lift_at_10pct,
+            m.brier,
+        ]) {
+            f.push(v);
+        }
+    }
+    let interval = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some(Interval {
+            lo: at(0.025),
+            hi: at(0.975),
+        })
+    };
+    let [a, b, c, d, e] = &mut figures;
+    Intervals {
+        roc_auc: interval(a),
+        pr_auc: interval(b),
+        precision_at_10pct: interval(c),
+        lift_at_10pct: interval(d),
+        brier: interval(e),
+    }
+}
+
+/// Markdown table of metrics, with their intervals where known.
+pub fn metrics_markdown(m: &Metrics, ci: &Intervals) -> String {
+    let show = |i: Option<Interval>| i.map_or(String::new(), |i| format!(" {i}"));
+    format!(
         "| metric | value |\n|---|---|\n\
 | inspections | {} ({} with violations, base rate {:.1}%) |\n\
-| ROC-AUC | {:.3} |\n| PR-AUC | {:.3} |\n\
-| precision@5% | {:.3} (lift {:.2}x) |\n| precision@10% | {:.3} (lift {:.2}x) |\n| precision@20% | {:.3} (lift {:.2}x) |\n\
-| Brier score | {:.4} |\n\n",
+| ROC-AUC | {:.3}{} |\n| PR-AUC | {:.3}{} |\n\
+| precision@5% | {:.3} (lift {:.2}x) |\n| precision@10% | {:.3}{} (lift {:.2}x{}) |\n| precision@20% | {:.3} (lift {:.2}x) |\n\
+| Brier score | {:.4}{} |\n\n",
         m.n,
         m.positives,
         m.base_rate * 100.0,
         m.roc_auc,
+        show(ci.roc_auc),
         m.pr_auc,
+        show(ci.pr_auc),
         m.precision_at_5pct,
         m.lift_at_5pct,
         m.precision_at_10pct,
+        show(ci.precision_at_10pct),
         m.lift_at_10pct,
+        show(ci.lift_at_10pct),
         m.precision_at_20pct,
         m.lift_at_20pct,
-        m.brier
-    );
-    s.push_str(
-        "Lift over random inspection, beside published anchors (capacity = share of inspected businesses visited first, by score):\n\n\
-| | lift | note |\n|---|---|---|\n",
-    );
-    for (cap, lift) in [
-        ("5%", m.lift_at_5pct),
-        ("10%", m.lift_at_10pct),
-        ("20%", m.lift_at_20pct),
-    ] {
-        s.push_str(&format!("| this model, capacity {cap} | {lift:.2}x | |\n"));
-    }
-    for (name, lift, note) in ANCHORS {
-        s.push_str(&format!("| {name} | {lift:.2}x | {note} |\n"));
-    }
-    s
+        m.brier,
+        show(ci.brier),
+    )
 }

@@ -5,12 +5,13 @@
 //! before `inspected_at`, folded in by the same core code the stream uses
 //! ([`crate::core::scorer::observe`]).
 
+pub mod fit;
 mod metrics;
 
 use crate::core::extract::Extractor;
 use crate::core::features::{self, BusinessState};
 use crate::core::model::{
-    self, Calibration, Model, ModelFile, ModelKind, Provenance, Thresholds, TreeEnsemble,
+    self, Calibration, Exceedance, Model, ModelFile, ModelKind, Provenance, Scorecard, Thresholds,
 };
 use crate::core::privacy::Pseudonymiser;
 use crate::core::review::{self, DecodeOptions, Review};
@@ -19,13 +20,8 @@ use crate::types::Domain;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, TimeZone};
 use indicatif::ProgressBar;
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-pub use metrics::{ANCHORS, Metrics, metrics, metrics_markdown, roc_auc};
-use ndarray::{Array1, Array2};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+pub use metrics::{Interval, Intervals, Metrics, bootstrap, metrics, metrics_markdown, roc_auc};
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -133,15 +129,30 @@ fn parse_time(s: &str) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
+/// Point-in-time feature rows, one per inspection of a domain, in time order.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    /// The build's feature vector ([`features::feature_names`]).
+    pub x: Vec<Vec<f64>>,
+    pub y: Vec<bool>,
+    pub t: Vec<i64>,
+    /// The business's region as its reviews gave it ("" when none did).
+    pub region: Vec<String>,
+}
+
 /// Feature rows, one per inspection of `domain`, in time order, each built from
-/// the reviews created strictly before its inspection.
+/// the reviews created strictly before its inspection. With `history`, each
+/// inspection is folded into its business's state after its row is taken
+/// ([`BusinessState::inspected`]), as the service folds in
+/// `inspection.outcomes`: later rows see it.
 pub fn point_in_time_features(
     reviews: &[Review],
     inspections: &[InspectionRow],
     domain: Domain,
     extractor: &Extractor,
+    history: bool,
     progress: &ProgressBar,
-) -> (Vec<Vec<f64>>, Vec<bool>, Vec<i64>) {
+) -> Rows {
     let pseudonyms = Pseudonymiser::new(b"training: only equality of reviewers matters");
     let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
     revs.sort_by_key(|r| r.event_time);
@@ -150,44 +161,35 @@ pub fn point_in_time_features(
     progress.set_length(insp.len() as u64);
     progress.set_position(0);
     let mut states = States::default();
-    let (mut x, mut y, mut t) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rows = Rows::default();
     let mut next = 0;
     for i in insp {
         while next < revs.len() && revs[next].event_time < i.inspected_at {
             scorer::observe(extractor, &pseudonyms, &mut states, revs[next]);
             next += 1;
         }
-        let row = match states.get(domain, &i.business_id) {
-            Some(s) => s.features_at(i.inspected_at),
-            None => BusinessState::new(domain, i.inspected_at).features_at(i.inspected_at),
+        let (row, region) = match states.get(domain, &i.business_id) {
+            Some(s) => (
+                s.features_at(i.inspected_at),
+                s.region().unwrap_or_default().to_owned(),
+            ),
+            None => (
+                BusinessState::new(domain, i.inspected_at).features_at(i.inspected_at),
+                String::new(),
+            ),
         };
-        x.push(row);
-        y.push(i.outcome);
-        t.push(i.inspected_at);
+        rows.x.push(row);
+        rows.y.push(i.outcome);
+        rows.t.push(i.inspected_at);
+        rows.region.push(region);
+        if history {
+            states
+                .entry(domain, &i.business_id, i.inspected_at)
+                .inspected(i.inspected_at, i.outcome);
+        }
         progress.inc(1);
     }
-    (x, y, t)
-}
-
-/// Which model `train` ships.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KindChoice {
-    /// The one that wins on validation (see [`ensemble_wins`]).
-    #[default]
-    Auto,
-    Logistic,
-    Trees,
-}
-
-impl KindChoice {
-    pub fn parse(s: &str) -> Option<KindChoice> {
-        match s {
-            "auto" => Some(KindChoice::Auto),
-            "logistic" => Some(KindChoice::Logistic),
-            "trees" => Some(KindChoice::Trees),
-            _ => None,
-        }
-    }
+    rows
 }
 
 /// Options of [`train`].
@@ -199,545 +201,418 @@ pub struct TrainOptions {
     pub data: String,
     pub seed: Option<u64>,
     pub command: String,
-    /// Share of inspections, earliest first, used for fitting; the rest validate.
+    /// Share of inspections, earliest first, used for fitting (and its
+    /// cross-validation); the rest is held out and only reported on.
     pub fit_share: f64,
-    /// Which model to ship.
-    pub kind: KindChoice,
-    /// Trees in the ensemble and their greatest depth.
-    pub trees: usize,
-    pub max_depth: usize,
+    /// Time-ordered folds of the cross-validation inside the fitting part.
+    pub folds: usize,
+    /// Read the inspection history (features `days_since_inspection` and
+    /// the like): the service must then consume `inspection.outcomes`.
+    pub history: bool,
+    /// Bootstrap resamples behind each interval on the held-out part.
+    pub bootstrap: usize,
     /// Shows how far feature building and fitting are (hidden: nothing shown).
     pub progress: ProgressBar,
+}
+
+/// L2 strengths the cross-validation chooses from.
+pub const ALPHAS: [f64; 6] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+
+/// One model the cross-validation judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// `scorecard alpha=A` or `single feature NAME`.
+    pub name: String,
+    /// Mean ROC-AUC over the folds.
+    pub cv_roc_auc: f64,
+    /// The features it reads (indices into the build's vector).
+    columns: Vec<usize>,
+    alpha: f64,
 }
 
 /// The outcome of training: the model file and what it was judged on.
 #[derive(Debug, Clone)]
 pub struct Trained {
     pub file: ModelFile,
-    /// Why the shipped kind was chosen, in a sentence.
-    pub decision: String,
-    /// The shipped model's figures and scores on validation.
-    pub validation: Metrics,
-    pub validation_scores: Vec<f64>,
-    pub validation_outcomes: Vec<bool>,
-    /// The validation rows' raw feature vectors.
-    pub validation_features: Vec<Vec<f64>>,
-    pub alpha: f64,
-    pub alphas: Vec<(f64, f64)>,
-    /// The logistic regression on validation.
-    pub logistic: Metrics,
-    pub logistic_scores: Vec<f64>,
-    /// The tree ensemble fitted on the same rows, judged on the same validation.
-    pub forest: ForestComparison,
+    /// Every candidate, in the order judged, and the index of the one chosen.
+    pub candidates: Vec<Candidate>,
+    pub chosen: usize,
+    pub fit_rows: usize,
+    /// The held-out (later) inspections: the shipped model's figures with
+    /// bootstrap intervals, scores, outcomes, features and regions.
+    pub holdout: Metrics,
+    pub holdout_intervals: Intervals,
+    pub holdout_scores: Vec<f64>,
+    pub holdout_outcomes: Vec<bool>,
+    pub holdout_features: Vec<Vec<f64>>,
+    pub holdout_regions: Vec<String>,
+    /// The single feature with the best cross-validated ROC-AUC, judged on
+    /// the held-out part beside the model.
+    pub best_single: (String, Metrics),
+    pub best_single_scores: Vec<f64>,
 }
 
-/// Bagged decision trees beside the logistic regression (see [`fit_forest`]).
-#[derive(Debug, Clone)]
-pub struct ForestComparison {
-    pub trees: usize,
-    pub max_depth: usize,
-    pub nodes: usize,
-    pub validation: Metrics,
-    pub validation_scores: Vec<f64>,
-    /// Whether the ensemble beat the logistic regression on validation:
-    /// [`ensemble_wins`].
-    pub wins: bool,
-    pub ensemble: TreeEnsemble,
-    pub calibration: Calibration,
-}
-
-pub const FOREST_TREES: usize = 50;
-pub const FOREST_DEPTH: usize = 6;
-/// Share of the features each tree sees (drawn with replacement, as
-/// linfa's bootstrap does).
-pub const FOREST_FEATURE_SHARE: f64 = 0.6;
-
-/// The rule that decides which model ships: the tree ensemble wins when its
-/// validation ROC-AUC and its validation lift at 10% capacity are both
-/// strictly higher than the logistic regression's; otherwise the logistic
-/// regression (the simpler model) ships.
-pub fn ensemble_wins(trees: &Metrics, logistic: &Metrics) -> bool {
-    trees.roc_auc > logistic.roc_auc && trees.lift_at_10pct > logistic.lift_at_10pct
-}
-
-fn standardisation(x: &[Vec<f64>], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let rows = x.len().max(1) as f64;
-    let mut mean = vec![0.0; n];
-    for r in x {
-        for (m, v) in mean.iter_mut().zip(r) {
-            *m += v / rows;
-        }
-    }
-    let mut std = vec![0.0; n];
-    for r in x {
-        for ((s, v), m) in std.iter_mut().zip(r).zip(&mean) {
-            *s += (v - m).powi(2) / rows;
-        }
-    }
-    (mean, std.into_iter().map(|s| s.sqrt().max(1e-6)).collect())
-}
-
-fn matrix(x: &[Vec<f64>], mean: &[f64], std: &[f64]) -> Array2<f64> {
-    let n = mean.len();
-    let mut m = Array2::zeros((x.len(), n));
-    for (i, r) in x.iter().enumerate() {
-        for j in 0..n {
-            m[[i, j]] = (r[j] - mean[j]) / std[j];
-        }
-    }
-    m
-}
-
-/// Fit a logistic regression on the earlier inspections, choose the
-/// regularisation on the later ones.
+/// Fit a monotone scorecard on the earlier inspections: the regularisation,
+/// and whether a single feature does better, chosen by time-ordered
+/// cross-validation inside them; the later inspections judge the result.
 pub fn train(
     reviews: &[Review],
     inspections: &[InspectionRow],
     extractor: &Extractor,
     opts: &TrainOptions,
 ) -> Result<Trained> {
-    opts.progress
-        .set_message(format!("{} features", opts.domain));
-    let (x, y, t) =
-        point_in_time_features(reviews, inspections, opts.domain, extractor, &opts.progress);
-    let n_feat = features::feature_count(opts.domain);
-    if x.len() < 20 {
-        bail!(
-            "only {} {} inspections: at least 20 are needed to fit and validate a model",
-            x.len(),
-            opts.domain
-        );
-    }
-    let split = ((x.len() as f64) * opts.fit_share).round() as usize;
-    let split = split.clamp(10, x.len() - 10);
-    let (xf, yf) = (&x[..split], &y[..split]);
-    let (xv, yv) = (&x[split..], &y[split..]);
-    let pos = yf.iter().filter(|v| **v).count();
-    if pos == 0 || pos == yf.len() {
-        bail!(
-            "the fitting part ({} inspections before {}) has only one outcome; need both 0 and 1",
-            yf.len(),
-            crate::types::time::rfc3339(t[split])
-        );
-    }
-    let (mean, std) = standardisation(xf, n_feat);
-    // Class imbalance: positives repeated so both classes weigh alike.
-    let weight = ((yf.len() - pos) as f64 / pos as f64).round().max(1.0) as usize;
-    let mut rows = Vec::new();
-    let mut targets = Vec::new();
-    for (r, &label) in xf.iter().zip(yf) {
-        for _ in 0..if label { weight } else { 1 } {
-            rows.push(r.clone());
-            targets.push(label);
-        }
-    }
-    let xm = matrix(&rows, &mean, &std);
-    let dataset = Dataset::new(xm, Array1::from(targets));
-    opts.progress
-        .set_message(format!("{} fitting", opts.domain));
-    opts.progress.set_length(6 + opts.trees as u64);
-    opts.progress.set_position(0);
-    let xvm = matrix(xv, &mean, &std);
-    let mut best: Option<(
-        f64,
-        f64,
-        linfa_logistic::FittedLogisticRegression<f64, bool>,
-    )> = None;
-    let mut alphas = Vec::new();
-    for alpha in [0.001, 0.01, 0.1, 1.0, 10.0, 100.0] {
-        let fitted = LogisticRegression::default()
-            .alpha(alpha)
-            .max_iterations(300)
-            .fit(&dataset)
-            .map_err(|e| anyhow!("fitting with alpha {alpha} failed: {e}"))?;
-        let scores = model::violation_probabilities(&fitted, &xvm);
-        let auc = roc_auc(&scores, yv);
-        alphas.push((alpha, auc));
-        opts.progress.inc(1);
-        if best.as_ref().is_none_or(|(_, a, _)| auc > *a + 1e-9) {
-            best = Some((alpha, auc, fitted));
-        }
-    }
-    let (alpha, _, fitted) =
-        best.ok_or_else(|| anyhow!("no regularisation strength could be fitted"))?;
-    // Calibrate on the fitting rows as they are (not balanced), then judge on validation.
-    let calibration = calibrate(
-        &model::violation_probabilities(&fitted, &matrix(xf, &mean, &std)),
-        yf,
-    )?;
-    let scores: Vec<f64> = model::violation_probabilities(&fitted, &xvm)
-        .into_iter()
-        .map(|p| calibration.apply(p))
-        .collect();
-    let logistic_validation = metrics(&scores, yv);
-    let forest = fit_forest(
-        (xf, yf),
-        (xv, yv),
-        weight,
-        opts.seed.unwrap_or(0),
-        (opts.trees, opts.max_depth),
+    let domain = opts.domain;
+    opts.progress.set_message(format!("{domain} features"));
+    let rows = point_in_time_features(
+        reviews,
+        inspections,
+        domain,
+        extractor,
+        opts.history,
         &opts.progress,
-    )?;
-    let wins = ensemble_wins(&forest.validation, &logistic_validation);
-    let forest = ForestComparison { wins, ..forest };
-    opts.progress.finish_and_clear();
-    let cmp = format!(
-        "validation ROC-AUC {:.3} vs {:.3}, lift@10% {:.2}x vs {:.2}x (tree ensemble vs logistic regression)",
-        forest.validation.roc_auc,
-        logistic_validation.roc_auc,
-        forest.validation.lift_at_10pct,
-        logistic_validation.lift_at_10pct
     );
-    let (kind, decision) = match opts.kind {
-        KindChoice::Auto if wins => (
-            ModelKind::TreeEnsemble,
-            format!(
-                "The tree ensemble is shipped: it wins on validation, both ROC-AUC and lift@10% higher ({cmp})."
-            ),
-        ),
-        KindChoice::Auto => (
-            ModelKind::LogisticRegression,
-            format!(
-                "The logistic regression is shipped: the tree ensemble does not beat it on both validation ROC-AUC and lift@10% ({cmp})."
-            ),
-        ),
-        KindChoice::Logistic => (
-            ModelKind::LogisticRegression,
-            format!("The logistic regression is shipped, as asked (--model-kind logistic; {cmp})."),
-        ),
-        KindChoice::Trees => (
-            ModelKind::TreeEnsemble,
-            format!("The tree ensemble is shipped, as asked (--model-kind trees; {cmp})."),
-        ),
-    };
-    let (validation, shipped_scores) = match kind {
-        ModelKind::TreeEnsemble => (forest.validation.clone(), forest.validation_scores.clone()),
-        ModelKind::LogisticRegression => (logistic_validation.clone(), scores.clone()),
-    };
-    let thresholds = DEFAULT_THRESHOLDS;
-    let mut m = BTreeMap::new();
-    for (k, v) in [
-        ("roc_auc", validation.roc_auc),
-        ("pr_auc", validation.pr_auc),
-        ("precision_at_10pct", validation.precision_at_10pct),
-        ("lift_at_10pct", validation.lift_at_10pct),
-        ("brier", validation.brier),
-        ("alpha", alpha),
-        ("logistic_roc_auc", logistic_validation.roc_auc),
-        ("logistic_lift_at_10pct", logistic_validation.lift_at_10pct),
-        ("trees_roc_auc", forest.validation.roc_auc),
-        ("trees_lift_at_10pct", forest.validation.lift_at_10pct),
-    ] {
-        m.insert(k.to_owned(), (v * 10_000.0).round() / 10_000.0);
+    let names = features::feature_names(domain);
+    let n = rows.x.len();
+    if n < 40 {
+        bail!(
+            "only {n} {domain} inspections: at least 40 are needed to fit, cross-validate and hold out"
+        );
     }
-    let (logistic, trees, calibration) = match kind {
-        ModelKind::LogisticRegression => (Some(fitted), None, calibration),
-        ModelKind::TreeEnsemble => (None, Some(forest.ensemble.clone()), forest.calibration),
-    };
+    let split = ((n as f64) * opts.fit_share).round() as usize;
+    let split = split.clamp(30, n - 10);
+    let (xf, yf) = (&rows.x[..split], &rows.y[..split]);
+    let pos = yf.iter().filter(|v| **v).count();
+    if pos < 5 || yf.len() - pos < 5 {
+        bail!(
+            "the fitting part ({} inspections before {}) has {pos} with violations: need at least 5 of each outcome",
+            yf.len(),
+            crate::types::time::rfc3339(rows.t[split])
+        );
+    }
+    let usable: Vec<usize> = (0..names.len())
+        .filter(|&j| opts.history || features::rises_with_reports(&names[j]))
+        .collect();
+    let free: Vec<bool> = names
+        .iter()
+        .map(|n| !features::rises_with_reports(n))
+        .collect();
+    // Candidates: the scorecard at each strength, and each usable feature alone.
+    let mut candidates: Vec<Candidate> = ALPHAS
+        .iter()
+        .map(|&alpha| Candidate {
+            name: format!("scorecard alpha={alpha}"),
+            cv_roc_auc: 0.0,
+            columns: usable.clone(),
+            alpha,
+        })
+        .collect();
+    for &j in &usable {
+        candidates.push(Candidate {
+            name: format!("single feature {}", names[j]),
+            cv_roc_auc: 0.0,
+            columns: vec![j],
+            alpha: 1.0,
+        });
+    }
+    opts.progress
+        .set_message(format!("{domain} cross-validation"));
+    opts.progress.set_length(candidates.len() as u64);
+    opts.progress.set_position(0);
+    let folds = time_folds(split, opts.folds.max(2));
+    for c in &mut candidates {
+        let mut aucs = Vec::new();
+        for &(fit_end, val_end) in &folds {
+            let (scores, _) = fit_and_score(
+                (&xf[..fit_end], &yf[..fit_end]),
+                &xf[fit_end..val_end],
+                &c.columns,
+                &free,
+                c.alpha,
+            );
+            aucs.push(roc_auc(&scores, &yf[fit_end..val_end]));
+        }
+        c.cv_roc_auc = aucs.iter().sum::<f64>() / aucs.len().max(1) as f64;
+        opts.progress.inc(1);
+    }
+    // The best by mean cross-validated ROC-AUC; on a tie, the earlier (a
+    // scorecard before a single feature, weaker regularisation first).
+    let chosen = (0..candidates.len())
+        .reduce(|a, b| {
+            if candidates[b].cv_roc_auc > candidates[a].cv_roc_auc + 1e-12 {
+                b
+            } else {
+                a
+            }
+        })
+        .unwrap_or(0);
+    let best_single = (0..candidates.len())
+        .filter(|&i| candidates[i].columns.len() == 1)
+        .reduce(|a, b| {
+            if candidates[b].cv_roc_auc > candidates[a].cv_roc_auc + 1e-12 {
+                b
+            } else {
+                a
+            }
+        })
+        .unwrap_or(chosen);
+    // Out-of-fold scores of the chosen candidate: the severity thresholds.
+    let c = &candidates[chosen];
+    let (mut oof, mut oof_y) = (Vec::new(), Vec::new());
+    for &(fit_end, val_end) in &folds {
+        let (scores, _) = fit_and_score(
+            (&xf[..fit_end], &yf[..fit_end]),
+            &xf[fit_end..val_end],
+            &c.columns,
+            &free,
+            c.alpha,
+        );
+        oof.extend(scores);
+        oof_y.extend_from_slice(&yf[fit_end..val_end]);
+    }
+    let thresholds = thresholds_from(&oof, &oof_y);
+    // The shipped model: the chosen candidate refitted on the whole fitting part.
+    let (card, std) = fit_card(xf, yf, &c.columns, &free, c.alpha);
+    let columns = &c.columns;
     let mut file = ModelFile {
         format_version: model::FORMAT_VERSION,
         name: opts.name.clone(),
         version: opts.version.clone(),
-        domain: opts.domain,
-        kind,
-        feature_names: features::feature_names(opts.domain),
-        mean,
-        std,
-        logistic,
-        trees,
-        calibration,
+        domain,
+        kind: ModelKind::Scorecard,
+        feature_names: columns.iter().map(|&j| names[j].clone()).collect(),
+        mean: columns.iter().map(|&j| round6(std.mean[j])).collect(),
+        std: columns.iter().map(|&j| round6(std.std[j])).collect(),
+        logistic: None,
+        trees: None,
+        scorecard: Some(Scorecard {
+            intercept: round6(card.intercept),
+            weights: columns.iter().map(|&j| round6(card.weights[j])).collect(),
+        }),
+        exceedance: None,
+        calibration: Calibration::IDENTITY,
         thresholds,
-        provenance: Provenance {
-            data: opts.data.clone(),
-            seed: opts.seed,
-            rows: x.len(),
-            positives: y.iter().filter(|v| **v).count(),
-            data_until: t
-                .last()
-                .map(|t| crate::types::time::rfc3339(*t))
-                .unwrap_or_default(),
-            command: opts.command.clone(),
-            metrics: m,
-        },
+        provenance: Provenance::default(),
         content_sha256: String::new(),
     };
     file.seal()
         .map_err(|e| anyhow!("cannot serialise the model: {e}"))?;
+    let scoring = Model::from_bytes(
+        file.to_json()
+            .map_err(|e| anyhow!("cannot serialise the model: {e}"))?
+            .as_bytes(),
+        "(fitted)",
+        domain,
+    )?;
+    // Judged on the later inspections, untouched so far.
+    let xh = &rows.x[split..];
+    let yh = &rows.y[split..];
+    let holdout_scores: Vec<f64> = xh.iter().map(|r| scoring.probability(r)).collect();
+    let holdout = metrics(&holdout_scores, yh);
+    let seed = opts.seed.unwrap_or(0);
+    let holdout_intervals = bootstrap(&holdout_scores, yh, opts.bootstrap, seed);
+    let single = &candidates[best_single];
+    let (single_scores, _) = fit_and_score((xf, yf), xh, &single.columns, &free, single.alpha);
+    let best_single_metrics = (
+        names[single.columns[0]].clone(),
+        metrics(&single_scores, yh),
+    );
+    opts.progress.set_message(format!("{domain} exceedance"));
+    file.exceedance = Some(exceedance(
+        reviews,
+        inspections,
+        &scoring,
+        extractor,
+        opts.history,
+    ));
+    let mut m = BTreeMap::new();
+    for (k, v) in [
+        ("roc_auc", holdout.roc_auc),
+        ("pr_auc", holdout.pr_auc),
+        ("precision_at_10pct", holdout.precision_at_10pct),
+        ("lift_at_10pct", holdout.lift_at_10pct),
+        ("brier", holdout.brier),
+        ("cv_roc_auc", c.cv_roc_auc),
+        ("alpha", c.alpha),
+        ("best_single_feature_roc_auc", best_single_metrics.1.roc_auc),
+    ] {
+        m.insert(k.to_owned(), (v * 10_000.0).round() / 10_000.0);
+    }
+    file.provenance = Provenance {
+        data: opts.data.clone(),
+        seed: opts.seed,
+        rows: n,
+        positives: rows.y.iter().filter(|v| **v).count(),
+        data_until: rows
+            .t
+            .last()
+            .map(|t| crate::types::time::rfc3339(*t))
+            .unwrap_or_default(),
+        command: opts.command.clone(),
+        metrics: m,
+    };
+    file.seal()
+        .map_err(|e| anyhow!("cannot serialise the model: {e}"))?;
+    opts.progress.finish_and_clear();
     Ok(Trained {
         file,
-        decision,
-        validation,
-        validation_scores: shipped_scores,
-        validation_outcomes: yv.to_vec(),
-        validation_features: xv.to_vec(),
-        alpha,
-        alphas,
-        logistic: logistic_validation,
-        logistic_scores: scores,
-        forest,
+        candidates,
+        chosen,
+        fit_rows: split,
+        holdout,
+        holdout_intervals,
+        holdout_scores,
+        holdout_outcomes: yh.to_vec(),
+        holdout_features: xh.to_vec(),
+        holdout_regions: rows.region[split..].to_vec(),
+        best_single: best_single_metrics,
+        best_single_scores: single_scores,
     })
 }
 
-/// Round to 6 decimals: keeps model files compact. A split threshold is a
-/// midpoint between fitting values at least 1e-5 apart, so rounding it never
-/// moves it past one of them.
-fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
+/// Expanding-window folds over the first `n` rows (time order): the rows
+/// are cut into `k + 1` blocks; fold `i` fits on blocks `0..=i` and
+/// validates on block `i + 1`. `(fit_end, validation_end)` per fold.
+pub fn time_folds(n: usize, k: usize) -> Vec<(usize, usize)> {
+    let block = n / (k + 1);
+    (1..=k)
+        .map(|i| (block * i, if i == k { n } else { block * (i + 1) }))
+        .filter(|(a, b)| *a > 0 && b > a)
+        .collect()
 }
 
-/// Append `node` and its subtree (pre-order) to `e`; returns its index.
-/// `feats` maps the tree's columns to the model's features.
-fn flatten(
-    node: &linfa_trees::TreeNode<f64, bool>,
-    feats: &[usize],
-    e: &mut TreeEnsemble,
-) -> Result<u32> {
-    let i = e.feature.len();
-    let index = u32::try_from(i).map_err(|_| anyhow!("the tree ensemble has too many nodes"))?;
-    e.feature.push(-1);
-    e.threshold.push(0.0);
-    e.left.push(0);
-    e.right.push(0);
-    e.value.push(0.0);
-    if node.is_leaf() {
-        return Ok(index);
+/// Fit a scorecard on `columns` of the fitting rows; the standardisation
+/// comes from the same rows.
+fn fit_card(
+    x: &[Vec<f64>],
+    y: &[bool],
+    columns: &[usize],
+    free: &[bool],
+    alpha: f64,
+) -> (fit::Fitted, fit::Standard) {
+    let p = free.len();
+    let std = fit::Standard::of(x, p);
+    let mut keep = vec![false; p];
+    for &j in columns {
+        keep[j] = true;
     }
-    let children = node.children();
-    if let (Some(Some(l)), Some(Some(r))) = (children.first(), children.get(1)) {
-        let (f, threshold, _) = node.split();
-        let feature = feats
-            .get(f)
-            .ok_or_else(|| anyhow!("a tree splits on column {f} of {}", feats.len()))?;
-        e.feature[i] = i32::try_from(*feature).map_err(|_| anyhow!("feature index {feature}"))?;
-        e.threshold[i] = round6(threshold);
-        let l = flatten(l, feats, e)?;
-        let r = flatten(r, feats, e)?;
-        e.left[i] = l;
-        e.right[i] = r;
-    }
-    Ok(index)
+    let z = std.apply(x, &keep);
+    (fit::fit(&z, y, free, &keep, alpha), std)
 }
 
-/// The nodes `x` passes in the tree rooted at `root`, root first, leaf last.
-fn walk(e: &TreeEnsemble, root: usize, x: &[f64], mut visit: impl FnMut(usize)) {
-    let mut i = root;
-    loop {
-        visit(i);
-        let f = e.feature[i];
-        if f < 0 {
-            return;
-        }
-        i = if x[f as usize] <= e.threshold[i] {
-            e.left[i]
-        } else {
-            e.right[i]
-        } as usize;
+/// [`fit_card`], then the probabilities of `score_rows`.
+fn fit_and_score(
+    (x, y): (&[Vec<f64>], &[bool]),
+    score_rows: &[Vec<f64>],
+    columns: &[usize],
+    free: &[bool],
+    alpha: f64,
+) -> (Vec<f64>, fit::Fitted) {
+    let (card, std) = fit_card(x, y, columns, free, alpha);
+    let mut keep = vec![false; free.len()];
+    for &j in columns {
+        keep[j] = true;
     }
+    let z = std.apply(score_rows, &keep);
+    (z.iter().map(|r| card.probability(r)).collect(), card)
 }
 
-/// A random-subspace forest of linfa-trees decision trees: `trees` trees of
-/// depth at most `max_depth` (defaults [`FOREST_TREES`], [`FOREST_DEPTH`]),
-/// each fitted on a bootstrap
-/// (linfa's `bootstrap_with_indices`, seeded) of the class-balanced fitting
-/// rows (positives repeated `weight` times; weighted by [`tie_free_weights`]
-/// so that the fit is deterministic) and [`FOREST_FEATURE_SHARE`] of the
-/// features, on raw feature values. Each node's value is the smoothed
-/// share of violations among its tree's bootstrap rows that reach it; the
-/// raw score is the mean leaf value over trees, Platt-calibrated on the
-/// fitting rows' out-of-bag scores (each row scored only by the trees that
-/// did not see it), so the calibration is not fitted on memorised rows.
-fn fit_forest(
-    (fit_x, fit_y): (&[Vec<f64>], &[bool]),
-    (val_x, val_y): (&[Vec<f64>], &[bool]),
-    weight: usize,
-    seed: u64,
-    (trees, max_depth): (usize, usize),
-    progress: &ProgressBar,
-) -> Result<ForestComparison> {
-    if trees == 0 || max_depth == 0 {
-        bail!("the tree ensemble needs at least one tree of depth at least 1");
-    }
-    use linfa_trees::DecisionTree;
-    let n_feat = fit_x.first().map_or(0, Vec::len);
-    let mut rows = Vec::new();
-    for (i, &label) in fit_y.iter().enumerate() {
-        for _ in 0..if label { weight } else { 1 } {
-            rows.push(i);
-        }
-    }
-    let mut xb = Array2::zeros((rows.len(), n_feat));
-    for (r, &i) in rows.iter().enumerate() {
-        for (j, v) in fit_x[i].iter().enumerate() {
-            xb[[r, j]] = *v;
-        }
-    }
-    let balanced = Dataset::new(
-        xb,
-        Array1::from(rows.iter().map(|&i| fit_y[i]).collect::<Vec<_>>()),
-    );
-    // At least 5 rows per leaf: row weights are 1 or NEGATIVE_ROW_WEIGHT
-    // (see `tie_free_weights`), so 5 rows weigh at least 5 and 4 rows less
-    // than 4.001; 4.5 keeps that rule clear of f32 rounding in linfa's
-    // running sums.
-    let params = DecisionTree::params()
-        .max_depth(Some(max_depth))
-        .min_weight_leaf(4.5);
-    let n_sub = ((n_feat as f64) * FOREST_FEATURE_SHARE).ceil() as usize;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7669_6577);
-    let mut e = TreeEnsemble {
-        roots: Vec::new(),
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        value: Vec::new(),
+/// Inspection yields the severity thresholds aim at: low, medium, high.
+/// Inspections find violations at a clean business too (minor findings),
+/// so a yield of 70% means most flags point at a business that is bad.
+pub const PRECISION: [f64; 3] = [0.7, 0.8, 0.9];
+
+/// Severity thresholds from out-of-fold scores: `low`, `medium` and `high`
+/// are the lowest cut-offs at which the inspections scored at or above them
+/// found violations at least [`PRECISION`] of the time; where no cut-off
+/// reaches that, the score above which the top 5%, 2% and 1% lie.
+pub fn thresholds_from(scores: &[f64], y: &[bool]) -> Thresholds {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let quantile = |share: f64| {
+        let k = ((scores.len() as f64 * share).ceil() as usize).clamp(1, scores.len().max(1));
+        order.get(k - 1).map_or(0.5, |&i| scores[i])
     };
-    let (mut oob_sum, mut oob_n) = (vec![0.0; fit_x.len()], vec![0usize; fit_x.len()]);
-    for (train, drawn, feats) in balanced
-        .bootstrap_with_indices((rows.len(), n_sub), &mut rng)
-        .take(trees)
-    {
-        let train = tie_free_weights(train)?;
-        let tree = params
-            .fit(&train)
-            .map_err(|e| anyhow!("fitting a decision tree failed: {e}"))?;
-        let root = e.feature.len();
-        e.roots
-            .push(u32::try_from(root).map_err(|_| anyhow!("too many nodes"))?);
-        flatten(tree.root_node(), &feats, &mut e)?;
-        let (mut pos, mut cnt) = (
-            vec![0.0; e.feature.len() - root],
-            vec![0.0; e.feature.len() - root],
-        );
-        let mut in_bag = vec![false; fit_x.len()];
-        for &b in &drawn {
-            let i = rows[b];
-            in_bag[i] = true;
-            let y = f64::from(u8::from(fit_y[i]));
-            walk(&e, root, &fit_x[i], |n| {
-                pos[n - root] += y;
-                cnt[n - root] += 1.0;
-            });
-        }
-        for (k, (p, c)) in pos.iter().zip(&cnt).enumerate() {
-            e.value[root + k] = round6((p + 1.0) / (c + 2.0));
-        }
-        for (i, x) in fit_x.iter().enumerate() {
-            if !in_bag[i] {
-                let mut leaf = root;
-                walk(&e, root, x, |n| leaf = n);
-                oob_sum[i] += e.value[leaf];
-                oob_n[i] += 1;
+    let cut = |precision: f64, fallback: f64| {
+        let (mut hits, mut best) = (0usize, None);
+        for (k, &i) in order.iter().enumerate() {
+            hits += usize::from(y[i]);
+            let last_of_tie = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
+            if last_of_tie && k >= 4 && hits as f64 / (k + 1) as f64 >= precision {
+                best = Some(scores[i]);
             }
         }
-        progress.inc(1);
-    }
-    let forest = e
-        .check(n_feat)
-        .map_err(|m| anyhow!("the fitted tree ensemble is malformed: {m}"))?;
-    let (mut oob_p, mut oob_y) = (Vec::new(), Vec::new());
-    for ((s, n), y) in oob_sum.iter().zip(&oob_n).zip(fit_y) {
-        if *n > 0 {
-            oob_p.push(s / *n as f64);
-            oob_y.push(*y);
+        best.unwrap_or_else(|| quantile(fallback))
+    };
+    let clamp = |v: f64| round6(v.clamp(0.01, 0.99));
+    let low = clamp(cut(PRECISION[0], 0.05));
+    let medium = clamp(cut(PRECISION[1], 0.02)).max(low);
+    let high = clamp(cut(PRECISION[2], 0.01)).max(medium);
+    Thresholds { low, medium, high }
+}
+
+/// Probability levels of the exceedance table.
+const LEVELS: usize = 99;
+
+/// Fold every review of the model's domain in time order (and, with
+/// `history`, the inspections), score each business at each of its risk
+/// reports, and count per level the share of business-weeks whose highest
+/// probability reached it (weeks from the first review to the last).
+fn exceedance(
+    reviews: &[Review],
+    inspections: &[InspectionRow],
+    model: &Model,
+    extractor: &Extractor,
+    history: bool,
+) -> Exceedance {
+    let domain = model.file.domain;
+    let pseudonyms = Pseudonymiser::new(b"training: only equality of reviewers matters");
+    let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
+    revs.sort_by_key(|r| r.event_time);
+    let mut insp: Vec<&InspectionRow> = inspections.iter().filter(|i| i.domain == domain).collect();
+    insp.sort_by_key(|i| i.inspected_at);
+    let week = 7 * features::DAY;
+    let start = revs.first().map_or(0, |r| r.event_time);
+    let end = revs.last().map_or(0, |r| r.event_time);
+    let mut states = States::default();
+    let mut best: HashMap<(&str, i64), f64> = HashMap::new();
+    let mut next = 0;
+    for r in &revs {
+        while history && next < insp.len() && insp[next].inspected_at <= r.event_time {
+            let i = insp[next];
+            states
+                .entry(domain, &i.business_id, i.inspected_at)
+                .inspected(i.inspected_at, i.outcome);
+            next += 1;
+        }
+        let signals = scorer::observe(extractor, &pseudonyms, &mut states, r);
+        if signals.is_empty() {
+            continue;
+        }
+        if let Some(s) = states.get(domain, &r.business_id) {
+            let p = model.probability(&s.features_at(r.event_time.max(s.as_of)));
+            let k = (r.business_id.as_str(), (r.event_time - start) / week);
+            let e = best.entry(k).or_insert(0.0);
+            *e = e.max(p);
         }
     }
-    let calibration = calibrate(&oob_p, &oob_y)?;
-    let scores: Vec<f64> = val_x
-        .iter()
-        .map(|x| calibration.apply(forest.raw_score(x)))
+    let weeks = ((end - start) / week + 1).max(1) as f64;
+    let business_weeks = (states.count(domain) as f64 * weeks).max(1.0);
+    let levels: Vec<f64> = (1..=LEVELS)
+        .map(|i| i as f64 / (LEVELS + 1) as f64)
         .collect();
-    Ok(ForestComparison {
-        trees: forest.trees(),
-        max_depth,
-        nodes: e.feature.len(),
-        validation: metrics(&scores, val_y),
-        validation_scores: scores,
-        wins: false,
-        ensemble: e,
-        calibration,
-    })
-}
-
-/// Weight of a "no violation" row in a tree's fitting rows; "violation"
-/// rows weigh 1. Exactly representable in f32: 1 + 2^-13.
-const NEGATIVE_ROW_WEIGHT: f32 = 1.0 + 1.0 / 8192.0;
-/// Most rows a tree may be fitted on for [`NEGATIVE_ROW_WEIGHT`] to rule out
-/// ties (2^22; see [`tie_free_weights`]).
-const MAX_TIE_FREE_ROWS: usize = 1 << 22;
-
-/// Give a tree's fitting rows weights under which linfa-trees can never see
-/// a tie between the two classes.
-///
-/// linfa-trees labels every node with the class of larger weighted count
-/// (`find_modal_class`), and on an exact tie it returns whichever class its
-/// `HashMap` iterates last: the map's hasher is seeded at random per map, so
-/// a tie labels the leaf at random, and `prune` (which merges sibling leaves
-/// of one label) then gives the tree a different shape from run to run. Our
-/// flattened trees keep only the shape (node values come from our own
-/// counts, see [`fit_forest`]), but the shape is enough to make training
-/// non-deterministic. With unit weights ties are plain equal counts.
-///
-/// Here "violation" rows weigh 1 and "no violation" rows weigh
-/// w = 1 + 2^-13. linfa sums a node's weights per class in f32, adding them
-/// one by one from 0. A node with p violation rows and n others has
-/// weighted counts p (exact: an integer below 2^24) and S(n), the f32 sum of
-/// n copies of w; all addends are equal, so S(n) depends on n alone, not on
-/// row order. For every 1 <= n <= 2^22, n < S(n) < n + 1: the test
-/// `negative_weight_sums_never_reach_an_integer` checks every such n (while
-/// n*w is exact in f32, for n < 2^11, S(n) - n = n*2^-13 < 1/4; past that
-/// each addition rounds to a grid of 2^-12 or coarser and S(n) - n stays
-/// within [2^-13, 1/2]; from 2^23 on f32 holds only integers). Hence S(n)
-/// is never an integer, so never equal to p: no tie. And the winner is the
-/// one unit weights would give, ties going to "no violation": S(n) > p when
-/// n >= p, S(n) < n + 1 <= p when n < p. The 2^-13 reweighting moves the
-/// impurity of a split by about 1e-4 at most.
-fn tie_free_weights(
-    train: DatasetBase<Array2<f64>, Array1<bool>>,
-) -> Result<DatasetBase<Array2<f64>, Array1<bool>>> {
-    if train.nsamples() > MAX_TIE_FREE_ROWS {
-        bail!(
-            "a tree would be fitted on {} rows; at most {MAX_TIE_FREE_ROWS} keep its training deterministic",
-            train.nsamples()
-        );
+    let weekly_share = levels
+        .iter()
+        .map(|l| round6(best.values().filter(|p| **p >= *l).count() as f64 / business_weeks))
+        .collect();
+    Exceedance {
+        levels,
+        weekly_share,
     }
-    let weights = train
-        .targets()
-        .iter()
-        .map(|&violation| if violation { 1.0 } else { NEGATIVE_ROW_WEIGHT })
-        .collect::<Array1<f32>>();
-    Ok(train.with_weights(weights))
 }
 
-/// Severity cut-offs on the calibrated probability that an inspection finds
-/// violations: low from 50%, medium from 70%, high from 85%.
-pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
-    low: 0.5,
-    medium: 0.7,
-    high: 0.85,
-};
-
-/// Platt scaling of probabilities against outcomes, fitted with linfa.
-fn calibrate(p: &[f64], y: &[bool]) -> Result<Calibration> {
-    let logits: Vec<f64> = p
-        .iter()
-        .map(|p| {
-            let p = p.clamp(1e-12, 1.0 - 1e-12);
-            (p / (1.0 - p)).ln()
-        })
-        .collect();
-    let x = Array2::from_shape_vec((logits.len(), 1), logits)
-        .map_err(|e| anyhow!("calibration data: {e}"))?;
-    let fitted = LogisticRegression::default()
-        .alpha(1e-6)
-        .max_iterations(200)
-        .fit(&Dataset::new(x, Array1::from(y.to_vec())))
-        .map_err(|e| anyhow!("calibration failed: {e}"))?;
-    let sign = model::violation_sign(&fitted);
-    Ok(Calibration {
-        slope: sign * fitted.params()[0],
-        intercept: sign * fitted.intercept(),
-    })
+/// Round to 6 decimals: keeps model files compact and their bytes stable.
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
 /// Score past inspections with a model: the scores and outcomes, in time order.
@@ -748,11 +623,21 @@ pub fn evaluate(
     extractor: &Extractor,
     progress: &ProgressBar,
 ) -> (Vec<f64>, Vec<bool>) {
-    let (x, y, _) =
-        point_in_time_features(reviews, inspections, model.file.domain, extractor, progress);
+    let history = model
+        .feature_names()
+        .iter()
+        .any(|n| !features::rises_with_reports(n));
+    let rows = point_in_time_features(
+        reviews,
+        inspections,
+        model.file.domain,
+        extractor,
+        history,
+        progress,
+    );
     progress.finish_and_clear();
-    let scores: Vec<f64> = x.iter().map(|r| model.score(r).probability).collect();
-    (scores, y)
+    let scores: Vec<f64> = rows.x.iter().map(|r| model.probability(r)).collect();
+    (scores, rows.y)
 }
 
 #[cfg(test)]

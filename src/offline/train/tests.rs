@@ -1,36 +1,6 @@
 use super::*;
 
 #[test]
-fn negative_weight_sums_never_reach_an_integer() {
-    // linfa-trees' weighted count of n "no violation" rows, summed in f32
-    // as linfa does: strictly between n and n + 1 for every n it allows.
-    let mut s = 0.0f32;
-    for n in 1..=MAX_TIE_FREE_ROWS {
-        s += NEGATIVE_ROW_WEIGHT;
-        let (lo, hi) = (n as f64, n as f64 + 1.0);
-        assert!(
-            f64::from(s) > lo && f64::from(s) < hi,
-            "{n} rows sum to {s}"
-        );
-    }
-}
-
-#[test]
-fn an_even_split_is_labelled_no_violation_every_time() {
-    // One node, as many rows of each class: unweighted, linfa-trees labels
-    // it by HashMap order (a new random seed per fit); weighted, it is
-    // always "no violation".
-    use linfa_trees::DecisionTree;
-    let x = Array2::from_shape_vec((8, 1), vec![0.0; 8]).unwrap();
-    let y = Array1::from(vec![true, false, true, false, true, false, true, false]);
-    for _ in 0..64 {
-        let d = tie_free_weights(Dataset::new(x.clone(), y.clone())).unwrap();
-        let tree = DecisionTree::params().max_depth(Some(1)).fit(&d).unwrap();
-        assert_eq!(tree.predict(&x).to_vec(), vec![false; 8]);
-    }
-}
-
-#[test]
 fn auc_and_lift_on_known_cases() {
     let y = [true, true, false, false];
     assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &y), 1.0);
@@ -78,9 +48,65 @@ fn features_never_see_the_future() {
         inspected_at: parse_time("2026-03-02").unwrap(),
         outcome: true,
     }];
-    let (x, _, _) =
-        point_in_time_features(&reviews, &insp, Domain::Food, &ex, &ProgressBar::hidden());
+    let rows = point_in_time_features(
+        &reviews,
+        &insp,
+        Domain::Food,
+        &ex,
+        true,
+        &ProgressBar::hidden(),
+    );
     let names = features::feature_names(Domain::Food);
     let ill = names.iter().position(|n| n == "illness_30d").unwrap();
+    let x = &rows.x;
     assert!(x[0][ill] > 0.9 && x[0][ill] < 1.0, "{}", x[0][ill]);
+}
+
+/// A second inspection sees the first one's outcome (with the history on)
+/// and never its own.
+#[test]
+fn history_features_see_earlier_inspections_only() {
+    let ex = Extractor::builtin().unwrap();
+    let row = |b: &str, day: &str, outcome| InspectionRow {
+        business_id: b.into(),
+        domain: Domain::Food,
+        inspected_at: parse_time(day).unwrap(),
+        outcome,
+    };
+    let insp = vec![row("b", "2026-03-01", true), row("b", "2026-03-11", false)];
+    let names = features::feature_names(Domain::Food);
+    let col = |n: &str| names.iter().position(|x| x == n).unwrap();
+    let rows = point_in_time_features(&[], &insp, Domain::Food, &ex, true, &ProgressBar::hidden());
+    assert_eq!(rows.x[0][col("days_since_inspection")], 365.0);
+    assert_eq!(rows.x[0][col("last_inspection_violation")], 0.0);
+    assert_eq!(rows.x[1][col("days_since_inspection")], 10.0);
+    assert_eq!(rows.x[1][col("last_inspection_violation")], 1.0);
+    assert_eq!(rows.x[1][col("violations_365d")], 1.0);
+    let without =
+        point_in_time_features(&[], &insp, Domain::Food, &ex, false, &ProgressBar::hidden());
+    assert_eq!(without.x[1][col("days_since_inspection")], 365.0);
+}
+
+#[test]
+fn folds_are_time_ordered_and_expanding() {
+    assert_eq!(
+        time_folds(100, 4),
+        vec![(20, 40), (40, 60), (60, 80), (80, 100)]
+    );
+    for (fit_end, val_end) in time_folds(37, 3) {
+        assert!(0 < fit_end && fit_end < val_end && val_end <= 37);
+    }
+}
+
+#[test]
+fn thresholds_aim_at_inspection_yields() {
+    // Scores 0.00..0.99; violations exactly where the score is at least 0.6.
+    let scores: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
+    let y: Vec<bool> = scores.iter().map(|s| *s >= 0.6).collect();
+    let t = thresholds_from(&scores, &y);
+    assert!(t.low <= t.medium && t.medium <= t.high, "{t:?}");
+    // Everything above 0.6 found violations: every yield is reached from the
+    // lowest cut-off with 70% above it.
+    assert!(t.low < 0.6 && t.low > 0.4, "{t:?}");
+    assert!(t.high <= 0.6 + 1e-9, "{t:?}");
 }

@@ -411,6 +411,15 @@ impl Config {
                         .parse()
                         .map_err(|_| invalid(&name, format!("{raw:?} is not true or false")))?,
                 ),
+                // A list (such as decide.capacity) is written as TOML:
+                // `[{region = "310105", domain = "food", per_week = 5, businesses = 1200}]`.
+                toml::Value::Array(_) => {
+                    let t: toml::Table = toml::from_str(&format!("v = {raw}"))
+                        .map_err(|e| invalid(&name, format!("{raw:?} is not a TOML list: {e}")))?;
+                    t.get("v")
+                        .cloned()
+                        .unwrap_or(toml::Value::Array(Vec::new()))
+                }
                 _ => toml::Value::String(raw),
             };
             let table = value
@@ -471,6 +480,9 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(problem) = self.decide.problem() {
+            return Err(invalid("decide.capacity", problem));
+        }
         if self.kafka.brokers.trim().is_empty() {
             return Err(invalid(
                 "kafka.brokers",
