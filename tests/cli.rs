@@ -139,28 +139,40 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
             )
         })
         .collect();
-    let q = reviewguard::offline::simulate::flag_quality(&world, &keyed);
-    eprintln!(
-        "replay flags: {} precision {:.3} ({:.3} without the {} raised by competitors' attacks) recall {:.3} ({} of {} detectable bad businesses found)",
-        q.flags,
-        q.precision(),
-        q.precision_without_attacks(),
-        q.attacked,
-        q.recall(),
-        q.found,
-        q.bad_businesses
-    );
-    // Fake risk reports from a competitor read like real ones, so an attack
-    // can raise a flag (a person reads its evidence: fresh accounts, no photos).
-    // Every other flag should be right, and most bad businesses found although
-    // review farms bury some of their reports.
-    assert!(
-        q.precision_without_attacks() >= 0.8,
-        "precision without attacks {:.3}",
-        q.precision_without_attacks()
-    );
-    assert!(q.precision() >= 0.5, "precision {:.3}", q.precision());
-    assert!(q.recall() >= 0.4, "recall {:.3}", q.recall());
+    for domain in reviewguard::types::Domain::ALL {
+        let mine: Vec<_> = keyed.iter().filter(|k| k.0 == domain).cloned().collect();
+        let mut part = world.clone();
+        part.reviews.retain(|r| r.domain == domain);
+        part.truth.retain(|t| t.domain == domain);
+        let q = reviewguard::offline::simulate::flag_quality(&part, &mine);
+        eprintln!(
+            "replay {domain} flags: {} precision {:.3} ({:.3} without the {} raised by competitors' attacks) recall {:.3} ({} of {} detectable bad businesses found)",
+            q.flags,
+            q.precision(),
+            q.precision_without_attacks(),
+            q.attacked,
+            q.recall(),
+            q.found,
+            q.bad_businesses
+        );
+        // Fake risk reports from a competitor read like real ones, so an
+        // attack can raise a flag (a person reads its evidence: fresh
+        // accounts, no photos). Food: one customer in a hundred reports a
+        // risk at a clean restaurant, so a flag is almost always right.
+        // Tourism: one hotel review in seven carries a risk at a clean hotel
+        // too (the real corpus's rate), so a flag is a weaker claim; it must
+        // still beat the share of bad businesses by far.
+        let (precision, recall) = match domain {
+            reviewguard::types::Domain::Food => (0.8, 0.4),
+            reviewguard::types::Domain::Tourism => (0.4, 0.4),
+        };
+        assert!(
+            q.precision_without_attacks() >= precision,
+            "{domain}: precision without attacks {:.3}",
+            q.precision_without_attacks()
+        );
+        assert!(q.recall() >= recall, "{domain}: recall {:.3}", q.recall());
+    }
 }
 
 #[test]
@@ -185,14 +197,9 @@ fn train_then_evaluate_reports_the_contract_figures() {
             .unwrap()
             .success()
     );
-    // The model that wins validation, then the tree ensemble twice with the
-    // same seed: byte-identical model files and cards (each process seeds its
-    // HashMaps anew, so a tie broken by HashMap order would show).
-    for (out_file, report, kind) in [
-        ("food.json", "report", "auto"),
-        ("trees.json", "report2", "trees"),
-        ("trees-again.json", "report3", "trees"),
-    ] {
+    // Trained twice with the same data and seed: byte-identical model
+    // files and cards.
+    for (out_file, report) in [("food.json", "report"), ("again.json", "report2")] {
         let out = bin()
             .args([
                 "train",
@@ -204,8 +211,6 @@ fn train_then_evaluate_reports_the_contract_figures() {
                 "food",
                 "--seed",
                 "9",
-                "--model-kind",
-                kind,
             ])
             .args(["--out", &p(out_file), "--report", &p(report)])
             .output()
@@ -216,42 +221,51 @@ fn train_then_evaluate_reports_the_contract_figures() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let trees = std::fs::read(p("trees.json")).unwrap();
+    let model = std::fs::read(p("food.json")).unwrap();
     assert_eq!(
-        trees,
-        std::fs::read(p("trees-again.json")).unwrap(),
+        model,
+        std::fs::read(p("again.json")).unwrap(),
         "same data and seed, same model file"
     );
-    let sealed: serde_json::Value = serde_json::from_slice(&trees).unwrap();
-    assert_eq!(sealed["kind"], "tree_ensemble");
+    let sealed: serde_json::Value = serde_json::from_slice(&model).unwrap();
+    assert_eq!(sealed["kind"], "scorecard");
     assert_eq!(
-        std::fs::read_to_string(p("trees.md"))
+        std::fs::read_to_string(p("food.md"))
             .unwrap()
-            .replace("trees.json", ""),
-        std::fs::read_to_string(p("trees-again.md"))
+            .replace("food.json", ""),
+        std::fs::read_to_string(p("again.md"))
             .unwrap()
-            .replace("trees-again.json", ""),
+            .replace("again.json", ""),
         "same data and seed, same model card"
     );
     let m =
-        reviewguard::core::model::Model::load(std::path::Path::new(&p("trees.json")), Domain::Food)
+        reviewguard::core::model::Model::load(std::path::Path::new(&p("food.json")), Domain::Food)
             .unwrap();
-    assert!(m.forest().unwrap().trees() > 10);
+    assert!(m.file.exceedance.is_some());
     let card = std::fs::read_to_string(p("food.md")).unwrap();
     assert!(card.contains("ROC-AUC"), "{card}");
-    // The report: Markdown with the anchors and the ensemble comparison, and real PNGs.
+    // The report: what was chosen by cross-validation, the held-out figures
+    // with intervals beside the best single feature, capacity, yield and
+    // calibration tables, and real PNGs; no published figures that are not
+    // like for like.
     let report = std::fs::read_to_string(dir.path().join("report/report.md")).unwrap();
     for needle in [
-        "nEmesis",
-        "FINDER",
-        "Chicago",
-        "bagged decision trees",
+        "cross-validated ROC-AUC",
+        "(chosen)",
+        "best single feature",
         "lift@10%",
         "Brier",
+        "Capacity curve",
+        "Yield by business size",
+        "Yield by region",
+        "Calibration",
         "reviews reporting illness after eating, last 7 days",
         "![ROC curve](roc.png)",
     ] {
         assert!(report.contains(needle), "{needle} missing in report.md");
+    }
+    for gone in ["nEmesis", "FINDER", "Chicago"] {
+        assert!(!report.contains(gone), "{gone} in report.md");
     }
     for png in reviewguard::offline::report::PLOTS {
         let bytes = std::fs::read(dir.path().join("report").join(png)).unwrap();
