@@ -354,6 +354,8 @@ fn follow_up() -> Vec<Vec<u8>> {
                 "created_at".into(),
                 format!("2026-03-02T1{i}:00:00+08:00").into(),
             );
+            // Backed by photos: two such reports are a credible cluster.
+            o.insert("photos".into(), 1.into());
             bytes(o)
         })
         .collect()
@@ -574,7 +576,7 @@ fn hostile_barrage_is_dead_lettered_scored_and_survived() {
     }
 
     // Reviews after the barrage are still processed and flagged: the two
-    // illness reports end in a high-severity flag (the first alone may
+    // illness reports with photos end in a high-severity flag (the first alone may
     // already raise a lower one, depending on the model).
     let is_high_after =
         |v: &serde_json::Value| v["business_id"] == "shop-after" && v["severity"] == "high";

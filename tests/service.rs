@@ -185,13 +185,12 @@ fn flags_dead_letters_and_replay_equal_stream() {
         q.found,
         q.bad_businesses
     );
-    assert!(q.precision() >= 0.6, "precision {:.2}", q.precision());
-    // Review farms bury some bad businesses' reports under fake praise (see
-    // the simulator's story), so not every reported one can be found; and the
-    // tree ensemble's calibrated scores reach the low threshold (a 50% chance
-    // of violations) less often than the logistic regression's did, trading
-    // recall for precision. At least a third of the reported bad businesses
-    // are flagged (7 of 19 on this 60-business world).
+    // Both domains together: a tourism flag is a weaker claim than a food
+    // flag (clean hotels draw risk reports in one review of seven), so the
+    // per-domain bars live in tests/cli.rs; here the stream must do at least
+    // as the core does on this 60-business world (0.51 precision, 9 of 19
+    // reported bad businesses found).
+    assert!(q.precision() >= 0.45, "precision {:.2}", q.precision());
     assert!(3 * q.found >= q.bad_businesses, "recall {:.2}", q.recall());
 
     // Dead letters: original bytes, where they came from, why.
@@ -317,8 +316,8 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     let broker = Broker::start();
     broker.create_topics(1);
     let dir = tempfile::tempdir().unwrap();
-    // The default food model is a tree ensemble (it won on validation): the
-    // live and the shadow model start as copies of it.
+    // The default food model is a scorecard: the live and the shadow model
+    // start as copies of it.
     let food = dir.path().join("food.json");
     let shadow = dir.path().join("shadow-food.json");
     for p in [&food, &shadow] {
@@ -327,8 +326,8 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&food).unwrap()).unwrap();
     assert_eq!(
-        original["kind"], "tree_ensemble",
-        "models/food.json should be a tree ensemble"
+        original["kind"], "scorecard",
+        "models/food.json should be a scorecard"
     );
     let (food_path, shadow_path) = (food.display().to_string(), shadow.display().to_string());
     let mut svc = Service::start(
@@ -344,7 +343,7 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     svc.wait_ready(Duration::from_secs(60));
     let first = serving_version(&svc.metrics().unwrap(), "model_info", "food").unwrap();
 
-    // A changed ensemble file: swapped in.
+    // A changed model file: swapped in.
     let good = rewrite_model(&food, |v| v["version"] = "2099.12.1".into());
     wait_for(
         "the new model version on /metrics",
@@ -356,11 +355,11 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
         hex::encode(sha2::Sha256::digest(good.as_bytes()))
     };
 
-    // An ensemble whose tree points back at an earlier node (a cycle), sealed
-    // so that only the tree check can catch it: refused, counted.
+    // A scorecard that would let more risk reports lower a score, sealed
+    // so that only the monotonicity check can catch it: refused, counted.
     rewrite_model(&food, |v| {
         v["version"] = "2099.12.2".into();
-        v["trees"]["left"][0] = 0.into();
+        v["scorecard"]["weights"][0] = (-1.0).into();
     });
     let failures = |svc: &Service| {
         svc.metrics().map(|m| {
@@ -372,7 +371,7 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
         })
     };
     wait_for(
-        "the refused ensemble to be counted",
+        "the refused scorecard to be counted",
         Duration::from_secs(30),
         || (failures(&svc)? == 1.0).then_some(()),
     );
@@ -446,10 +445,7 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     assert_eq!(flag["model"]["version"], "2099.12.1", "{flag}");
     assert_eq!(flag["model"]["sha256"], good_sha.as_str(), "{flag}");
     let reasons = flag["reasons"].as_array().unwrap();
-    assert!(
-        !reasons.is_empty(),
-        "an ensemble's flag carries reasons: {flag}"
-    );
+    assert!(!reasons.is_empty(), "a model flag carries reasons: {flag}");
     assert!(
         reasons
             .iter()

@@ -49,7 +49,7 @@ time-ordered cross-validation inside the fitting part ({} expanding folds, mean 
         },
         t.fit_rows,
         t.holdout.n,
-        train::time_folds(t.fit_rows, 4).len(),
+        train::time_folds(t.fit_rows, t.folds).len(),
     );
     let mut shown: Vec<usize> = (0..t.candidates.len())
         .filter(|&i| !t.candidates[i].name.starts_with("single") || i == t.chosen)
@@ -96,15 +96,20 @@ ROC-AUC {:.3}, lift@10% {:.2}x on the same held-out inspections.\n\n",
         "## Severity thresholds\n\
 On the calibrated probability that an inspection finds violations: low {:.3}, medium {:.3}, high {:.3}. \
 They are the lowest cut-offs at which the fitting part's inspections scored at or above them (out of \
-fold, in the cross-validation) found violations at least 50%, 65% and 80% of the time (where none \
-does, the top 10%, 5% and 2% of those scores). Where `decide.capacity` gives a region's weekly \
+fold, in the cross-validation) found violations at least {:.0}%, {:.0}% and {:.0}% of the time (where none \
+does, the top 5%, 2% and 1% of those scores). Where `decide.capacity` gives a region's weekly \
 capacity, the region's cut-offs come from it instead (see `docs/training.md`).\n\n",
-        f.thresholds.low, f.thresholds.medium, f.thresholds.high
+        f.thresholds.low,
+        f.thresholds.medium,
+        f.thresholds.high,
+        train::PRECISION[0] * 100.0,
+        train::PRECISION[1] * 100.0,
+        train::PRECISION[2] * 100.0,
     );
     if let Some(e) = &f.exceedance {
         let _ = write!(
             s,
-            "On the data it was fitted on, a business reached the low threshold in {:.2}% of its weeks, \
+            "On the whole history given to `train`, a business reached the low threshold in {:.2}% of its weeks, \
 medium in {:.2}%, high in {:.2}% (the model file's exceedance table).\n\n",
             100.0 * share_at(e, f.thresholds.low),
             100.0 * share_at(e, f.thresholds.medium),
@@ -143,7 +148,7 @@ counts are part of 30-day ones), so a feature at 0 may still matter through its 
     }
     s.push_str("\n## Limits\n\
 - Fitted on simulated data (`reviewguard simulate`, its story in `src/offline/simulate/mod.rs`); \
-real inspection histories will differ. Retrain on the regulator's own history (`reviewguard outcomes export`, then `train`) before relying on the scores.\n\
+real inspection histories will differ. Retrain on the regulator's own history of reviews and inspections before relying on the scores.\n\
 - Signals come from the extractor; what it misses (sarcasm, images, unusual phrasing) the model cannot see.\n\
 - Scores rank businesses for inspection; they are not findings. Every flag carries its evidence for a person to read.\n");
     s

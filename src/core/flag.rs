@@ -24,8 +24,9 @@ pub struct ModelRef {
 
 /// A feature that pushed the score up: its value and its contribution in
 /// calibrated log-odds of violations ([`crate::core::model::Score`]): for a
-/// logistic regression, weight × standardised value; for a tree ensemble, its
-/// path attribution. The contributions of all features and the model's base
+/// scorecard, weight × standardised `ln(1 + value)`; for the older kinds,
+/// weight × standardised value (logistic regression) or path attribution
+/// (tree ensemble). The contributions of all features and the model's base
 /// add up to the score's log-odds; the flag shows the largest positive ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {

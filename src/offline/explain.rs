@@ -106,14 +106,14 @@ pub fn explain(
         );
         let by = match capacity {
             Some(c) => format!(
-                "cut-offs of region {}'s capacity ({} a week of {} businesses)",
+                " (region {}'s capacity: {} a week of {} businesses)",
                 c.region, c.per_week, c.businesses
             ),
-            None => "the model's thresholds".to_owned(),
+            None => String::new(),
         };
         writeln!(
             out,
-            "  score {probability:.4} by model {} {} ({}, sha256 {}); {by}: low {:.4} medium {:.4} high {:.4}",
+            "  score {probability:.4} by model {} {} ({}, sha256 {}); thresholds low {:.4} medium {:.4} high {:.4}{by}",
             model.file.name,
             model.file.version,
             model.kind().as_str(),
@@ -128,6 +128,8 @@ pub fn explain(
             r.event_time,
             i64::from(scorer.decide.illness_cluster_hours) * 3600,
         );
+        // (+ 0.0: no reporter prints as 0.00, not -0.00.)
+        let cluster = cluster + 0.0;
         let cluster_fires = decide::illness_cluster(state, &scorer.decide, r.event_time);
         writeln!(
             out,

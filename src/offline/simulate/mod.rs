@@ -5,7 +5,8 @@
 //!
 //! # The generative story
 //! 1. **Popularity.** Each business has a base review rate (reviews per day,
-//!    log-normal around [`SimConfig::median_rate`], at most 25); the day's
+//!    log-normal around [`SimConfig::median_rate`], spread and cap per
+//!    [`Profile`]: at most 25 in the standard world); the day's
 //!    rate is higher on Friday to Sunday. Popular businesses get more reviews
 //!    of every kind, so more false alarms too.
 //! 2. **Hidden hygiene state.** A few businesses are *chronic offenders*
@@ -13,10 +14,11 @@
 //!    others are clean but fall into *bad episodes* of 7–30 days at a small
 //!    daily hazard ([`SimConfig::episode_hazard`]), with at least 10 clean
 //!    days between episodes. [`Truth`] records both.
-//! 3. **What customers write.** While a business is bad, about 22% of its
+//! 3. **What customers write.** While a business is bad, 22% more of its
 //!    reviews (13% for a chronic one) report a risk of the domain (category
 //!    mix per domain), mostly with low ratings and often with photos. While
-//!    it is clean, 1.2% still do (*false alarms*: a stomach ache from
+//!    it is clean, 1% of a restaurant's and 15% of a hotel's reviews still
+//!    do, the rates of the hand-labelled real corpora (*false alarms*: a stomach ache from
 //!    elsewhere, a misunderstanding). 3% of all reviews mention a risk only to
 //!    deny it or worry about it (没有拉肚子, 担心会拉肚子, 隔壁那家很脏), which
 //!    must not count. The rest praise or complain about taste, price or

@@ -238,6 +238,8 @@ pub struct Trained {
     pub candidates: Vec<Candidate>,
     pub chosen: usize,
     pub fit_rows: usize,
+    /// Cross-validation folds asked for.
+    pub folds: usize,
     /// The held-out (later) inspections: the shipped model's figures with
     /// bootstrap intervals, scores, outcomes, features and regions.
     pub holdout: Metrics,
@@ -458,6 +460,7 @@ pub fn train(
         candidates,
         chosen,
         fit_rows: split,
+        folds: opts.folds.max(2),
         holdout,
         holdout_intervals,
         holdout_scores,
