@@ -21,6 +21,7 @@ fn sample() -> (Scorer, Vec<Vec<u8>>, Vec<Review>) {
         models: Models::builtin().expect("builtin models"),
         pseudonyms: Pseudonymiser::new(b"core-bench-key-0123456789"),
         decide: DecideConfig::default(),
+        outcomes: Default::default(),
     };
     let world = simulate::generate(&SimConfig {
         seed: 3,

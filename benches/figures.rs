@@ -99,6 +99,7 @@ fn scorer() -> Scorer {
         models: Models::builtin().expect("builtin models"),
         pseudonyms: Pseudonymiser::new(b"figures-bench-key-0123456789"),
         decide: DecideConfig::default(),
+        outcomes: Default::default(),
     }
 }
 

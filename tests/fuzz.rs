@@ -46,6 +46,7 @@ static SCORER: LazyLock<Scorer> = LazyLock::new(|| Scorer {
     models: Models::builtin().expect("compiled-in models"),
     pseudonyms: Pseudonymiser::new(b"fuzz-key-fuzz-key-fuzz"),
     decide: Default::default(),
+    outcomes: Default::default(),
 });
 
 /// Prints how many inputs a property ran and for how long (for the record of

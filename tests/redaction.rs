@@ -15,6 +15,7 @@ fn scorer() -> Scorer {
         models: Models::builtin().unwrap(),
         pseudonyms: Pseudonymiser::ephemeral(),
         decide: DecideConfig::default(),
+        outcomes: Default::default(),
     }
 }
 

@@ -549,3 +549,155 @@ fn reading_goes_on_while_the_changelog_is_slow_to_acknowledge() {
     );
     assert!(svc.terminate().success());
 }
+
+/// An illness report from a customer with a photo, on a day of March 2026.
+fn illness(id: &str, business: &str, at: &str, reviewer: &str) -> (String, Vec<u8>) {
+    let v = serde_json::json!({
+        "review_id": id, "business_id": business, "domain": "food",
+        "text": "吃完回家就拉肚子了，上吐下泻", "created_at": at,
+        "reviewer_id": reviewer, "photos": 1, "region": "310105"
+    });
+    (business.to_owned(), serde_json::to_vec(&v).unwrap())
+}
+
+/// Outcomes on `inspection.outcomes` reach the scores: an inspection that
+/// found nothing ends the cooldown of the flag before it, so a new cluster
+/// of illness reports after it flags again at once (without the outcome it
+/// would wait out the cooldown); a malformed outcome is dead-lettered with
+/// its reason; and `replay --outcomes` gives the stream's flags.
+#[test]
+fn inspection_outcomes_end_a_cooldown_and_bad_ones_are_dead_lettered() {
+    let broker = Broker::start();
+    broker.create_topics(2);
+    let outcome = serde_json::json!({
+        "schema_version": 1, "outcome_id": "o-1", "flag_id": null,
+        "business_id": "shop-x", "domain": "food", "region": "310105",
+        "inspected_at": "2026-03-05T10:00:00+08:00", "outcome": 0, "categories": [],
+        "inspector": "insp-1", "recorded_at": "2026-03-05T12:00:00+08:00"
+    });
+    let bad = serde_json::json!({"schema_version": 1, "outcome_id": "o-2", "business_id": "shop-x",
+        "domain": "food", "inspected_at": "2026-03-05T10:00:00+08:00", "outcome": "clean"});
+    produce(
+        &broker.addr,
+        "inspection.outcomes",
+        &[
+            ("shop-x".to_owned(), serde_json::to_vec(&outcome).unwrap()),
+            ("shop-x".to_owned(), serde_json::to_vec(&bad).unwrap()),
+        ],
+    );
+    let reviews = vec![
+        illness("r1", "shop-x", "2026-03-01T12:00:00+08:00", "u1"),
+        illness("r2", "shop-x", "2026-03-01T13:00:00+08:00", "u2"),
+        illness("r3", "shop-x", "2026-03-06T12:00:00+08:00", "u3"),
+        illness("r4", "shop-x", "2026-03-06T13:00:00+08:00", "u4"),
+    ];
+    produce(&broker.addr, "reviews.food", &reviews);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(&broker.addr, "rg-outcomes", dir.path(), &[]);
+    svc.wait_ready(Duration::from_secs(60));
+    let m = svc.wait_consumed(4, Duration::from_secs(60));
+    assert_eq!(
+        metric(
+            &m,
+            "reviewguard_outcomes_consumed_total",
+            &["result=\"new\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "reviewguard_outcomes_consumed_total",
+            &["result=\"refused\""]
+        ),
+        1.0
+    );
+    let flags = consume_until(
+        &broker.addr,
+        &["inspection.food"],
+        Duration::from_secs(30),
+        |m| m.len() >= 2,
+    );
+    let flagged_by: Vec<String> = flags
+        .iter()
+        .map(|f| without_emitted_at(f.payload().unwrap()))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["trigger"].as_str().unwrap(),
+                f["evidence"][0]["review_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flagged_by,
+        ["illness_cluster r2", "illness_cluster r4"],
+        "a flag for each cluster: the clean inspection ended the first one's cooldown"
+    );
+    let dlq = consume_until(
+        &broker.addr,
+        &["reviewguard.dlq"],
+        Duration::from_secs(30),
+        |m| !m.is_empty(),
+    );
+    let dead: serde_json::Value = serde_json::from_slice(dlq[0].payload().unwrap()).unwrap();
+    assert_eq!(dead["reason"], "invalid_outcome", "{dead}");
+    assert_eq!(dead["topic"], "inspection.outcomes", "{dead}");
+    assert!(
+        dead["error"].as_str().unwrap().contains("outcome"),
+        "{dead}"
+    );
+    assert!(svc.terminate().success());
+
+    // replay, with the outcome and without it.
+    let input = dir.path().join("reviews.jsonl");
+    let lines: Vec<String> = reviews
+        .iter()
+        .map(|(_, b)| String::from_utf8(b.clone()).unwrap())
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let outcomes = dir.path().join("outcomes.jsonl");
+    std::fs::write(&outcomes, format!("{outcome}\n")).unwrap();
+    let replay = |with_outcomes: bool| -> Vec<String> {
+        let out = dir.path().join("flags.jsonl");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reviewguard"));
+        cmd.args(["replay", "--input"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&out);
+        if with_outcomes {
+            cmd.arg("--outcomes").arg(&outcomes);
+        }
+        assert!(cmd.status().unwrap().success());
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["flag_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let stream_ids: Vec<String> = flags
+        .iter()
+        .map(|f| {
+            without_emitted_at(f.payload().unwrap())["flag_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        replay(true),
+        stream_ids,
+        "replay --outcomes gives the stream's flags"
+    );
+    assert_eq!(
+        replay(false).len(),
+        1,
+        "without the outcome the cooldown holds"
+    );
+}

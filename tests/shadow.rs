@@ -18,6 +18,7 @@ fn a_shadow_model_never_changes_the_flags_and_its_metrics_move() {
         models: Models::builtin().unwrap(),
         pseudonyms: Pseudonymiser::new(b"test-key-test-key"),
         decide: DecideConfig::default(),
+        outcomes: Default::default(),
     };
     // The shadow: the same food model with a lower threshold, so the two disagree.
     let mut v: serde_json::Value =

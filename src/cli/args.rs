@@ -60,6 +60,10 @@ pub(crate) enum Command {
         /// Config file for models, lexicons and decision settings; default: built in.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Inspection outcomes to fold in as the reviews reach their time:
+        /// the inspections CSV, or `inspection.outcomes` messages as JSON lines.
+        #[arg(long)]
+        outcomes: Option<PathBuf>,
     },
     /// How a business's flags came about: its reviews through the same core, step by step.
     Explain {

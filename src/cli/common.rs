@@ -44,6 +44,7 @@ pub(crate) fn scorer_from(cfg: &Config, pseudonyms: Pseudonymiser) -> Result<Sco
         },
         pseudonyms,
         decide: cfg.decide.clone(),
+        outcomes: Default::default(),
     })
 }
 

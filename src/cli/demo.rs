@@ -122,6 +122,18 @@ async fn async_demo(
             None,
         )?);
     }
+    // What inspectors found, on the outcomes topic: the service folds each
+    // into its business's state when the reviews reach its time.
+    for i in &world.inspections {
+        let body = serde_json::to_vec(&i.outcome_message())?;
+        deliveries.push(produce::send(
+            &producer,
+            &cfg.topics.outcomes,
+            &i.business_id,
+            &body,
+            None,
+        )?);
+    }
     for d in deliveries {
         d.await
             .map_err(|_| anyhow!("producer dropped"))?
@@ -134,6 +146,7 @@ async fn async_demo(
         models: Models::builtin()?,
         pseudonyms: Pseudonymiser::ephemeral(),
         decide: cfg.decide.clone(),
+        outcomes: Default::default(),
     };
     let svc_cfg = cfg.clone();
     let svc_metrics = metrics.clone();

@@ -46,7 +46,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             create_topics,
         } => run::run(&config, create_topics),
         Command::Extract { lexicons } => extract::run(lexicons.as_deref()),
-        Command::Replay { input, out, config } => replay::run(&input, &out, config.as_deref()),
+        Command::Replay {
+            input,
+            out,
+            config,
+            outcomes,
+        } => replay::run(&input, &out, config.as_deref(), outcomes.as_deref()),
         Command::Explain {
             business,
             input,

@@ -5,8 +5,17 @@ use anyhow::{Context, Result};
 use reviewguard::offline::replay;
 use std::path::Path;
 
-pub(crate) fn run(input: &Path, out: &Path, config: Option<&Path>) -> Result<()> {
+pub(crate) fn run(
+    input: &Path,
+    out: &Path,
+    config: Option<&Path>,
+    outcomes: Option<&Path>,
+) -> Result<()> {
     let (cfg, scorer) = offline_scorer(config)?;
+    if let Some(p) = outcomes {
+        let n = reviewguard::offline::outcomes::load(&scorer.outcomes, p)?;
+        eprintln!("replay: {n} inspection outcomes from {}", p.display());
+    }
     let f = std::fs::File::open(input)
         .with_context(|| format!("cannot open --input {}", input.display()))?;
     let o = std::fs::File::create(out)

@@ -247,19 +247,30 @@ mod tests {
         assert_eq!(decide(&far_apart, 0.1, &T, &c, 73 * 3600), None);
     }
 
-    /// Two fresh accounts without photos are not a cluster; a burst of them
-    /// counts for less than its size; two backed by photos are.
+    /// Two fresh accounts without photos are not a cluster, nor is a burst
+    /// of bare one-star reports (each counts less than the one before);
+    /// two backed by photos are, and so are bare ones with a photo-backed one.
     #[test]
     fn illness_cluster_weighs_reporters_by_credibility() {
         let c = DecideConfig::default();
         let two_bare = state_with_reports(&[(0, 1), (600, 2)], 0);
         assert_eq!(decide(&two_bare, 0.1, &T, &c, 600), None);
-        // 0.7 + 0.7 + 0.35 + 0.35 = 2.1: four bare reports in a burst do.
-        let four_bare = state_with_reports(&[(0, 1), (600, 2), (1200, 3), (1800, 4)], 0);
-        let d = decide(&four_bare, 0.1, &T, &c, 1800).unwrap();
+        let burst: Vec<(i64, u64)> = (0..8).map(|i| (i * 600, i as u64)).collect();
+        let bare_burst = state_with_reports(&burst, 0);
+        assert_eq!(decide(&bare_burst, 0.1, &T, &c, 7 * 600), None);
+        let mut mixed = state_with_reports(&[(0, 1), (600, 2)], 0);
+        mixed.observe(&Observation {
+            event_time: 1200,
+            rating: None,
+            photos: 1,
+            signals: [Category::Illness].into_iter().collect::<CategorySet>(),
+            review_id: "r",
+            created_at: "c",
+            reviewer: 3,
+            text: "拉肚子",
+        });
+        let d = decide(&mixed, 0.1, &T, &c, 1200).unwrap();
         assert_eq!(d.trigger, Trigger::IllnessCluster);
-        let three_bare = state_with_reports(&[(0, 1), (600, 2), (1200, 3)], 0);
-        assert_eq!(decide(&three_bare, 0.1, &T, &c, 1200), None);
     }
 
     /// A region's capacity turns into cut-offs from the model's exceedance

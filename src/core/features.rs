@@ -94,6 +94,9 @@ pub struct RiskEvent {
     /// when a clean inspection examined it.
     #[serde(default = "full", skip_serializing_if = "is_full")]
     pub credibility: f32,
+    /// No photo and one star ([`is_bare`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bare: bool,
 }
 
 fn full() -> f32 {
@@ -183,6 +186,8 @@ struct RiskState {
     last_flag: Option<LastFlag>,
     /// Newest first, at most [`MAX_INSPECTIONS`].
     inspections: Vec<Inspected>,
+    /// Sequential evidence that the business is bad (see [`evidence_weights`]).
+    evidence: f32,
 }
 
 /// The changelog's shape of a state (format version 1), flat as it has always
@@ -213,6 +218,12 @@ struct Wire<Categories, Events, Label, Inspections: IsEmpty + Default> {
     credible_reporters: Option<Decayed>,
     #[serde(default, skip_serializing_if = "Inspections::is_empty")]
     inspections: Inspections,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    evidence: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 /// What the wire holds of a state's inspections (owned or borrowed).
@@ -264,6 +275,7 @@ impl Serialize for BusinessState {
                 .filter(|r| r.credible != r.risk_reviews || r.reporters != r.risk_reviews)
                 .map(|r| r.reporters),
             inspections: risk.map_or(&[], |r| &r.inspections),
+            evidence: risk.map_or(0.0, |r| r.evidence),
         }
         .serialize(s)
     }
@@ -294,6 +306,7 @@ impl From<BusinessState> for StateWire {
                 || risk.reporters != risk.risk_reviews)
                 .then_some(risk.reporters),
             inspections: risk.inspections,
+            evidence: risk.evidence,
         }
     }
 }
@@ -314,6 +327,7 @@ impl From<StateWire> for BusinessState {
             recent_risk: w.recent_risk,
             last_flag: w.last_flag,
             inspections: w.inspections,
+            evidence: w.evidence,
         };
         BusinessState {
             domain: w.domain,
@@ -347,24 +361,33 @@ pub struct Observation<'a> {
     pub text: &'a str,
 }
 
+/// Whether a risk report is bare: no photo, and one star (or no rating).
+/// Competitors' attacks are made of such reports; about one genuine report
+/// in five is one too.
+pub fn is_bare(photos: u32, rating: Option<f64>) -> bool {
+    photos == 0 && rating.is_none_or(|r| r <= 1.0)
+}
+
 /// How much a new risk report counts, given the business's recent reports
-/// (newest first) and its photos: 1 with photos, [`NO_PHOTO_CREDIBILITY`]
-/// without; times [`BURST_CREDIBILITY`] when two or more reports came in the
-/// [`BURST_WINDOW`] before it.
-pub fn credibility(recent: &[RiskEvent], t: i64, photos: u32) -> f32 {
-    let base = if photos > 0 {
-        1.0
+/// (newest first): 1 with photos, [`NO_PHOTO_CREDIBILITY`] without. A bare
+/// report ([`is_bare`]) after `k` other bare ones in the [`BURST_WINDOW`]
+/// before it counts `1 / (k + 1)` of that (a burst of them adds up slowly,
+/// like a harmonic series); any other report without photos counts
+/// [`BURST_CREDIBILITY`] of it when two or more reports came in the window
+/// before it.
+pub fn credibility(recent: &[RiskEvent], t: i64, photos: u32, bare: bool) -> f32 {
+    if photos > 0 {
+        return 1.0;
+    }
+    let window = |e: &&RiskEvent| e.event_time <= t && t - e.event_time <= BURST_WINDOW;
+    if bare {
+        let k = recent.iter().filter(window).filter(|e| e.bare).count();
+        return NO_PHOTO_CREDIBILITY / (k as f32 + 1.0);
+    }
+    if recent.iter().filter(window).count() >= 2 {
+        NO_PHOTO_CREDIBILITY * BURST_CREDIBILITY
     } else {
         NO_PHOTO_CREDIBILITY
-    };
-    let before = recent
-        .iter()
-        .filter(|e| e.event_time <= t && t - e.event_time <= BURST_WINDOW)
-        .count();
-    if before >= 2 {
-        base * BURST_CREDIBILITY
-    } else {
-        base
     }
 }
 
@@ -380,6 +403,24 @@ pub fn prior(domain: Domain) -> (f64, f64) {
         Domain::Tourism => (0.15, PRIOR_REVIEWS),
     }
 }
+
+/// Log-likelihood ratios of one review under "bad" against "clean": a bad
+/// business draws [`BAD_EXCESS`] more risk reports than the domain's prior
+/// share ([`prior`]). (risk report, review without one). The evidence
+/// feature adds them up review by review (a report weighed by its
+/// credibility), never below 0, decaying with a 30-day time constant: a
+/// CUSUM that climbs while a business's reports come faster than its
+/// domain's, and falls back while they do not. A report always adds, so
+/// more reports never lower it.
+pub fn evidence_weights(domain: Domain) -> (f64, f64) {
+    let (p0, _) = prior(domain);
+    let p1 = p0 + BAD_EXCESS;
+    ((p1 / p0).ln(), ((1.0 - p1) / (1.0 - p0)).ln())
+}
+
+/// How much more of a bad business's reviews report a risk, for
+/// [`evidence_weights`].
+pub const BAD_EXCESS: f64 = 0.2;
 
 /// How many (time-weighted) reviews the prior share weighs.
 pub const PRIOR_REVIEWS: f64 = 10.0;
@@ -465,6 +506,9 @@ impl BusinessState {
             for d in self.all_mut() {
                 d.decay(decay);
             }
+            if let Some(r) = self.risk.as_deref_mut() {
+                r.evidence = (f64::from(r.evidence) * decay[1]) as f32;
+            }
             self.as_of = o.event_time;
             0
         } else {
@@ -476,15 +520,21 @@ impl BusinessState {
         if o.rating.is_some_and(|r| r <= LOW_RATING) {
             self.low_rating.add(weight);
         }
+        let (risk_llr, quiet_llr) = evidence_weights(self.domain);
         if o.signals.is_empty() {
+            if let Some(r) = self.risk.as_deref_mut() {
+                r.evidence = (f64::from(r.evidence) + quiet_llr * weight[1]).max(0.0) as f32;
+            }
             return;
         }
         let domain = self.domain;
         let risk = self.risk.get_or_insert_default();
-        let credibility = credibility(&risk.recent_risk, o.event_time, o.photos);
+        let bare = is_bare(o.photos, o.rating);
+        let credibility = credibility(&risk.recent_risk, o.event_time, o.photos, bare);
         risk.risk_reviews.add(weight);
         let scaled = weight.map(|w| w * f64::from(credibility));
         risk.credible.add(scaled);
+        risk.evidence = (f64::from(risk.evidence) + risk_llr * scaled[1]).max(0.0) as f32;
         if !risk.recent_risk.iter().any(|e| e.reviewer == o.reviewer) {
             risk.reporters.add(scaled);
         }
@@ -505,6 +555,7 @@ impl BusinessState {
             snippet: crate::core::redact::snippet(o.text, SNIPPET_CHARS).into_boxed_str(),
             photos: o.photos,
             credibility,
+            bare,
         };
         // Newest first; among equal times, the later arrival first.
         let pos = risk
@@ -555,11 +606,20 @@ impl BusinessState {
         // reports it examined, as a rule).
         risk.credible.scale(EXAMINED_CREDIBILITY);
         risk.reporters.scale(EXAMINED_CREDIBILITY);
+        risk.evidence *= EXAMINED_CREDIBILITY;
         for e in &mut risk.recent_risk {
             if e.event_time <= t {
                 e.credibility *= EXAMINED_CREDIBILITY;
             }
         }
+    }
+
+    /// Whether the state holds this inspection already.
+    pub fn holds_inspection(&self, t: i64, violation: bool) -> bool {
+        self.inspections().contains(&Inspected {
+            event_time: t,
+            violation,
+        })
     }
 
     /// Past inspections, newest first, at most [`MAX_INSPECTIONS`].
@@ -670,6 +730,7 @@ impl BusinessState {
                 .count() as f64,
         );
         f.push(f64::from(u8::from(self.cleared_since_flag())));
+        f.push(f64::from(r.evidence) * dt[1]);
         f
     }
 }
@@ -700,7 +761,7 @@ pub fn feature_names(domain: Domain) -> Vec<String> {
 
 /// The features after the categories': credibility, shrinkage, reporters
 /// and inspection history.
-const HISTORY: [&str; 9] = [
+const HISTORY: [&str; 10] = [
     "credible_risk_7d",
     "credible_risk_30d",
     "credible_share_30d",
@@ -710,6 +771,7 @@ const HISTORY: [&str; 9] = [
     "last_inspection_violation",
     "violations_365d",
     "inspected_since_flag",
+    "risk_evidence",
 ];
 
 /// Whether a new risk report can only raise this feature (or leave it):
@@ -772,6 +834,9 @@ pub fn describe(name: &str, value: f64) -> String {
         }
         .to_owned(),
         "violations_365d" => format!("{value:.0} inspections in the last year found violations"),
+        "risk_evidence" => format!(
+            "risk reports have come faster than the domain's usual rate (evidence {value:.1})"
+        ),
         "inspected_since_flag" => if value > 0.5 {
             "inspected and found clean since its last flag"
         } else {

@@ -15,6 +15,7 @@ pub mod features;
 pub mod flag;
 pub(crate) mod flatjson;
 pub mod model;
+pub mod outcome;
 pub mod privacy;
 pub mod redact;
 pub mod review;

@@ -7,6 +7,7 @@ use crate::core::extract::Extractor;
 use crate::core::features::{BusinessState, LastFlag, Observation};
 use crate::core::flag::{self, Flag};
 use crate::core::model::Model;
+use crate::core::outcome::OutcomeBook;
 use crate::core::privacy::Pseudonymiser;
 use crate::core::review::{DecodeOptions, RejectReason, Rejection, Review, ReviewRef};
 use crate::types::Domain;
@@ -94,6 +95,10 @@ pub struct Scorer {
     pub models: Models,
     pub pseudonyms: Pseudonymiser,
     pub decide: DecideConfig,
+    /// Inspection outcomes, folded into a business's state when its reviews
+    /// reach their time (shared: the stream's follower of
+    /// `inspection.outcomes` fills it).
+    pub outcomes: Arc<OutcomeBook>,
 }
 
 /// What one review led to.
@@ -399,6 +404,8 @@ impl Scorer {
         review: &ReviewRef<'_>,
         signals: CategorySet,
     ) -> Outcome {
+        self.outcomes
+            .apply_due(review.domain, &review.business_id, state, review.event_time);
         fold_into(&self.pseudonyms, state, review, signals);
         if signals.is_empty() {
             // Only a review that reports a risk can trigger a flag.

@@ -6,6 +6,7 @@
 pub mod devset;
 pub mod explain;
 pub mod fit_signals;
+pub mod outcomes;
 pub mod progress;
 pub mod replay;
 pub mod report;

@@ -357,6 +357,7 @@ mod tests {
             models,
             pseudonyms: Pseudonymiser::new(b"replay-test-key-0123456789"),
             decide: DecideConfig::default(),
+            outcomes: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub businesses_restored: prometheus::IntCounter,
     pub duplicates_skipped: prometheus::IntCounter,
     pub transactions: IntCounterVec,
+    pub outcomes: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -68,6 +69,11 @@ impl Metrics {
             0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
         let m = Metrics {
+            outcomes: counter(
+                "outcomes_consumed_total",
+                "Inspection outcomes read from inspection.outcomes: new, a duplicate of one held, or refused (dead-lettered).",
+                &["result"],
+            ),
             reviews_consumed: counter(
                 "reviews_consumed_total",
                 "Reviews read from the input topics, valid or not.",
@@ -222,6 +228,9 @@ impl Metrics {
         }
         for r in crate::core::review::RejectReason::ALL {
             m.reviews_rejected.with_label_values(&[r.as_str()]);
+        }
+        for r in ["new", "duplicate", "refused"] {
+            m.outcomes.with_label_values(&[r]);
         }
         m
     }

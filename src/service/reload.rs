@@ -249,6 +249,7 @@ mod tests {
             models: Models::builtin().unwrap(),
             pseudonyms: Pseudonymiser::new(b"k"),
             decide: Default::default(),
+            outcomes: Default::default(),
         };
         let metrics = Metrics::new();
         let mut r = Reloader::new(Watched {
@@ -309,6 +310,7 @@ mod tests {
             models: Models::builtin().unwrap(),
             pseudonyms: Pseudonymiser::new(b"k"),
             decide: Default::default(),
+            outcomes: Default::default(),
         };
         let metrics = Metrics::new();
         let mut r = Reloader::new(Watched {
@@ -365,6 +367,7 @@ mod tests {
             models,
             pseudonyms: Pseudonymiser::new(b"k"),
             decide: Default::default(),
+            outcomes: Default::default(),
         };
         let metrics = Metrics::new();
         let mut r = Reloader::new(Watched {

@@ -14,13 +14,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const TOPICS: [&str; 6] = [
+pub const TOPICS: [&str; 7] = [
     "reviews.food",
     "reviews.tourism",
     "inspection.food",
     "inspection.tourism",
     "reviewguard.dlq",
     "reviewguard.changelog",
+    "inspection.outcomes",
 ];
 
 pub fn free_port() -> u16 {
@@ -573,6 +574,7 @@ pub fn reference(
         models: reviewguard::core::scorer::Models::builtin().unwrap(),
         pseudonyms: reviewguard::core::privacy::Pseudonymiser::new(b"test-key-test-key-test-key"),
         decide: Default::default(),
+        outcomes: Default::default(),
     };
     let mut input = Vec::new();
     for r in reviews {

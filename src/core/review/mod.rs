@@ -36,13 +36,15 @@ pub enum RejectReason {
     InvalidRating,
     InvalidPhotos,
     InvalidField,
+    /// An inspection outcome that breaks the outcome contract.
+    InvalidOutcome,
     /// Reading it failed inside reviewguard (a bug that this message set
     /// off): dead-lettered, so that the stream goes on.
     Internal,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::TooLarge,
         RejectReason::InvalidUtf8,
         RejectReason::InvalidJson,
@@ -60,6 +62,7 @@ impl RejectReason {
         RejectReason::InvalidRating,
         RejectReason::InvalidPhotos,
         RejectReason::InvalidField,
+        RejectReason::InvalidOutcome,
         RejectReason::Internal,
     ];
 
@@ -82,6 +85,7 @@ impl RejectReason {
             RejectReason::InvalidRating => "invalid_rating",
             RejectReason::InvalidPhotos => "invalid_photos",
             RejectReason::InvalidField => "invalid_field",
+            RejectReason::InvalidOutcome => "invalid_outcome",
             RejectReason::Internal => "internal_error",
         }
     }

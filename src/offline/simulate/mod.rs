@@ -291,6 +291,28 @@ pub struct Inspection {
     pub domain: Domain,
     pub inspected_at: i64,
     pub outcome: u8,
+    pub region: String,
+}
+
+impl Inspection {
+    /// The `inspection.outcomes` message of this inspection (contract
+    /// fields; the id is stable, the inspector a fixed pseudonym, recorded
+    /// two hours after the visit).
+    pub fn outcome_message(&self) -> serde_json::Value {
+        serde_json::json!({
+            "schema_version": 1,
+            "outcome_id": format!("sim-{}-{}-{}", self.domain, self.business_id, self.inspected_at),
+            "flag_id": null,
+            "business_id": self.business_id,
+            "domain": self.domain,
+            "region": self.region,
+            "inspected_at": rfc3339(self.inspected_at),
+            "outcome": self.outcome,
+            "categories": [],
+            "inspector": "sim-inspector",
+            "recorded_at": rfc3339(self.inspected_at + 2 * 3600),
+        })
+    }
 }
 
 /// The hidden truth of one business.
@@ -529,6 +551,7 @@ fn inspect(b: &mut Business, t: i64) -> Inspection {
         domain: b.truth.domain,
         inspected_at: t,
         outcome: u8::from(b.rng.r#gen::<f64>() < p_violation),
+        region: b.region.clone(),
     }
 }
 

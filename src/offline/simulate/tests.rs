@@ -142,3 +142,33 @@ fn reviews_are_in_time_order_and_valid() {
         crate::core::review::decode(&bytes, &Default::default()).unwrap();
     }
 }
+
+/// Every simulated inspection makes an `inspection.outcomes` message the
+/// service reads.
+#[test]
+fn inspections_make_outcome_messages_of_the_contract() {
+    let w = generate(&SimConfig {
+        businesses: 40,
+        days: 60,
+        ..Default::default()
+    });
+    assert!(!w.inspections.is_empty());
+    for i in &w.inspections {
+        let bytes = i.outcome_message().to_string().into_bytes();
+        let o = crate::core::outcome::decode(&bytes).unwrap();
+        assert_eq!(
+            (
+                o.business_id.as_str(),
+                o.domain,
+                o.inspected_at,
+                o.violation
+            ),
+            (
+                i.business_id.as_str(),
+                i.domain,
+                i.inspected_at,
+                i.outcome == 1
+            )
+        );
+    }
+}

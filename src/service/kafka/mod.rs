@@ -49,7 +49,9 @@
 //! [`crate::core::batch`]), `out` (sending outputs, following deliveries),
 //! `gather` (reading a batch), `partitions`, `context` (client callbacks and
 //! health), `clients` (client configurations), `dead_letter`,
-//! `admin` (topics), `fetch_queue` (librdkafka's queue, read in batches).
+//! `admin` (topics), `fetch_queue` (librdkafka's queue, read in batches),
+//! `outcomes` (the follower of `inspection.outcomes`: every instance reads it
+//! whole into the scorer's outcome book, caught up before the first review).
 
 mod admin;
 mod clients;
@@ -59,6 +61,7 @@ mod dead_letter;
 pub(crate) mod fetch_queue;
 mod gather;
 mod out;
+mod outcomes;
 mod partitions;
 
 mod run;

@@ -69,6 +69,16 @@ pub async fn run(
         tracing::info!(transactional_id = %cfg.kafka.transactional_id(), "exactly-once: transactions initialised");
     }
     let topics = &cfg.topics;
+    // Inspection outcomes first: a review after an inspection must meet it.
+    let follower = crate::service::kafka::outcomes::Follower::start(
+        cfg,
+        scorer.outcomes.clone(),
+        metrics.clone(),
+    )?;
+    if let Some(f) = follower {
+        f.catch_up().await?;
+        tokio::spawn(f.follow(shutdown.clone()));
+    }
     consumer
         .subscribe(&[&topics.reviews_food, &topics.reviews_tourism])
         .context("cannot subscribe to the review topics")?;
