@@ -103,9 +103,11 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
         .unwrap();
     assert!(st.success());
     let mut outs = Vec::new();
+    // As the service runs: the inspection outcomes folded in as well.
     for name in ["f1.jsonl", "f2.jsonl"] {
         let out = bin()
             .args(["replay", "--input", &p("r.jsonl"), "--out", &p(name)])
+            .args(["--outcomes", &p("i.csv")])
             .output()
             .unwrap();
         assert!(
@@ -160,11 +162,12 @@ fn simulate_replay_is_deterministic_and_flags_the_bad_businesses() {
         // accounts, no photos). Food: one customer in a hundred reports a
         // risk at a clean restaurant, so a flag is almost always right.
         // Tourism: one hotel review in seven carries a risk at a clean hotel
-        // too (the real corpus's rate), so a flag is a weaker claim; it must
-        // still beat the share of bad businesses by far.
+        // too (the real corpus's rate), so a flag is a weaker claim, and
+        // two months are little history to tell a bad hotel by; it must
+        // still beat the share of bad hotels by far.
         let (precision, recall) = match domain {
-            reviewguard::types::Domain::Food => (0.8, 0.4),
-            reviewguard::types::Domain::Tourism => (0.4, 0.4),
+            reviewguard::types::Domain::Food => (0.8, 0.6),
+            reviewguard::types::Domain::Tourism => (0.5, 0.3),
         };
         assert!(
             q.precision_without_attacks() >= precision,

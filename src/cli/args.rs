@@ -112,8 +112,10 @@ pub(crate) enum Command {
         folds: usize,
         /// Use the inspection history as features (days since the last
         /// inspection, its outcome, violations in the past year, inspected
-        /// since the last flag). The service must then consume
-        /// `inspection.outcomes`, or it scores every business as never inspected.
+        /// since the last flag), and fold each inspection into its
+        /// business's state as the service folds `inspection.outcomes` in.
+        /// Without outcomes the service scores every business as never
+        /// inspected.
         #[arg(long)]
         history: bool,
     },
@@ -184,6 +186,12 @@ pub(crate) enum Command {
         /// Print one JSON object with the figures.
         #[arg(long)]
         json: bool,
+        /// The simulator's hidden truth (`simulate --truth`): also score the
+        /// inspections as a scorer that knows each business's state would
+        /// (bad spell, chronic, clean), and print the model's ROC-AUC as a
+        /// share of that one's.
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
 }
 

@@ -128,6 +128,14 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             model,
             report,
             json,
-        } => evaluate::run(&reviews, &inspections, &model, report.as_deref(), json),
+            truth,
+        } => evaluate::run(
+            &reviews,
+            &inspections,
+            &model,
+            report.as_deref(),
+            json,
+            truth.as_deref(),
+        ),
     }
 }

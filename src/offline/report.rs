@@ -383,6 +383,10 @@ pub fn readable(name: &str) -> String {
         "inspected_since_flag" => {
             return "found clean by an inspection since its last flag".to_owned();
         }
+        "risk_evidence" => {
+            return "evidence that risk reports come faster than the domain's usual rate (CUSUM)"
+                .to_owned();
+        }
         other => match crate::types::category::Category::parse(other) {
             Some(c) => format!("reviews reporting {}", c.phrase()),
             None => return name.to_owned(),

@@ -521,7 +521,7 @@ fn fit_and_score(
 
 /// Inspection yields the severity thresholds aim at: low, medium, high.
 /// Inspections find violations at a clean business too (minor findings),
-/// so a yield of 70% means most flags point at a business that is bad.
+/// so a yield of 65% means most flags point at a business that is bad.
 pub const PRECISION: [f64; 3] = [0.65, 0.75, 0.85];
 
 /// Severity thresholds from out-of-fold scores: `low`, `medium` and `high`
