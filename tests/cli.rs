@@ -262,7 +262,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
         "Yield by business size",
         "Yield by region",
         "Calibration",
-        "reviews reporting illness after eating, last 7 days",
+        "share of reviews reporting a risk, last 30 days",
         "![ROC curve](roc.png)",
     ] {
         assert!(report.contains(needle), "{needle} missing in report.md");
@@ -337,7 +337,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
     // A model file with the wrong features is refused by name.
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p("food.json")).unwrap()).unwrap();
-    v["feature_names"][3] = "shoe_size".into();
+    v["feature_names"][0] = "shoe_size".into();
     reviewguard::core::model::seal(&mut v);
     std::fs::write(p("bad.json"), v.to_string()).unwrap();
     let out = bin()

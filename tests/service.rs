@@ -414,10 +414,11 @@ fn a_running_service_reloads_a_changed_model_and_refuses_a_bad_one() {
     );
 
     // And the model that kept serving is the one that flags: two people
-    // report illness within a day (the illness_cluster rule).
+    // report illness within a day, with photos (the illness_cluster rule).
     let review = |id: &str, who: &str, t: &str| {
         serde_json::json!({"review_id": id, "business_id": "shop-reload", "domain": "food",
-            "text": "吃完回家就拉肚子了", "created_at": t, "reviewer_id": who, "rating": 1})
+            "text": "吃完回家就拉肚子了", "created_at": t, "reviewer_id": who, "rating": 1,
+            "photos": 1})
         .to_string()
         .into_bytes()
     };

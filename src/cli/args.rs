@@ -118,6 +118,12 @@ pub(crate) enum Command {
         /// inspected.
         #[arg(long)]
         history: bool,
+        /// Which features the scorecard may read: `invariant` (shares and
+        /// evidence measured against the domain's prior, and the inspection
+        /// history: what means the same in any world) or `all` (counts too,
+        /// which grow with a business's popularity).
+        #[arg(long, default_value = "invariant")]
+        features: String,
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {

@@ -77,6 +77,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             fit_share,
             folds,
             history,
+            features,
         } => train::run(
             &reviews,
             &inspections,
@@ -88,6 +89,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             fit_share,
             folds,
             history,
+            &features,
         ),
         Command::EvalSignals {
             set,

@@ -21,6 +21,7 @@ pub(crate) fn run(
     fit_share: f64,
     folds: usize,
     history: bool,
+    features: &str,
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
     if !(0.3..=0.95).contains(&fit_share) {
@@ -34,7 +35,7 @@ pub(crate) fn run(
     let ex = Extractor::builtin()?;
     // File names only: the same data in another folder gives the same model file.
     let command = format!(
-        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share} --folds {folds}{}",
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share} --folds {folds}{} --features {features}",
         file_name(reviews),
         file_name(inspections),
         seed.map_or(String::new(), |s| format!(" --seed {s}")),
@@ -55,6 +56,11 @@ pub(crate) fn run(
             folds,
             history,
             bootstrap: 1000,
+            invariant: match features {
+                "invariant" => true,
+                "all" => false,
+                f => bail!("--features must be invariant or all, got {f:?}"),
+            },
             progress: reviewguard::offline::progress::bar(0, "training"),
         },
     )?;

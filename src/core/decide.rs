@@ -16,8 +16,9 @@ pub struct DecideConfig {
     /// severity rises or an inspection found it clean since.
     pub cooldown_hours: u32,
     /// `illness_cluster`: illness reports from this many independent
-    /// reporters, each weighing the credibility of their report (1 with
-    /// photos, less without, less again in a burst) ...
+    /// reporters, each weighing 1 with photos and 0.7 without (two fresh
+    /// accounts are not enough, three people are), since the last clean
+    /// inspection ...
     pub illness_cluster_reports: u32,
     /// ... within this many hours flag the business as high severity at once.
     pub illness_cluster_hours: u32,
@@ -247,30 +248,32 @@ mod tests {
         assert_eq!(decide(&far_apart, 0.1, &T, &c, 73 * 3600), None);
     }
 
-    /// Two fresh accounts without photos are not a cluster, nor is a burst
-    /// of bare one-star reports (each counts less than the one before);
-    /// two backed by photos are, and so are bare ones with a photo-backed one.
+    /// Two fresh accounts without photos are not a cluster; three people
+    /// are, however they write (an outbreak), and so are two with photos.
+    /// Reports a clean inspection examined no longer count.
     #[test]
-    fn illness_cluster_weighs_reporters_by_credibility() {
+    fn illness_cluster_weighs_reporters_by_their_photos() {
         let c = DecideConfig::default();
         let two_bare = state_with_reports(&[(0, 1), (600, 2)], 0);
         assert_eq!(decide(&two_bare, 0.1, &T, &c, 600), None);
-        let burst: Vec<(i64, u64)> = (0..8).map(|i| (i * 600, i as u64)).collect();
-        let bare_burst = state_with_reports(&burst, 0);
-        assert_eq!(decide(&bare_burst, 0.1, &T, &c, 7 * 600), None);
-        let mut mixed = state_with_reports(&[(0, 1), (600, 2)], 0);
-        mixed.observe(&Observation {
+        let three_bare = state_with_reports(&[(0, 1), (600, 2), (1200, 3)], 0);
+        let d = decide(&three_bare, 0.1, &T, &c, 1200).unwrap();
+        assert_eq!(d.trigger, Trigger::IllnessCluster);
+        let two_with_photos = state_with_reports(&[(0, 1), (600, 2)], 1);
+        assert!(decide(&two_with_photos, 0.1, &T, &c, 600).is_some());
+        let mut examined = state_with_reports(&[(0, 1), (600, 2)], 0);
+        examined.inspected(900, false);
+        examined.observe(&Observation {
             event_time: 1200,
             rating: None,
-            photos: 1,
+            photos: 0,
             signals: [Category::Illness].into_iter().collect::<CategorySet>(),
             review_id: "r",
             created_at: "c",
             reviewer: 3,
             text: "拉肚子",
         });
-        let d = decide(&mixed, 0.1, &T, &c, 1200).unwrap();
-        assert_eq!(d.trigger, Trigger::IllnessCluster);
+        assert_eq!(decide(&examined, 0.1, &T, &c, 1200), None);
     }
 
     /// A region's capacity turns into cut-offs from the model's exceedance

@@ -381,8 +381,8 @@ pub fn credibility(recent: &[RiskEvent], t: i64, photos: u32, bare: bool) -> f32
     }
     let window = |e: &&RiskEvent| e.event_time <= t && t - e.event_time <= BURST_WINDOW;
     if bare {
-        let k = recent.iter().filter(window).filter(|e| e.bare).count();
-        return NO_PHOTO_CREDIBILITY / (k as f32 + 1.0);
+        let k = recent.iter().filter(window).filter(|e| e.bare).count() as f32;
+        return NO_PHOTO_CREDIBILITY / ((k + 1.0) * (k + 1.0));
     }
     if recent.iter().filter(window).count() >= 2 {
         NO_PHOTO_CREDIBILITY * BURST_CREDIBILITY
@@ -667,20 +667,37 @@ impl BusinessState {
     }
 
     /// Distinct reviewers among recent reports of `category` (any, when
-    /// `None`) within `window` seconds before `t`, each weighing the
-    /// credibility of their most credible report.
+    /// `None`) within `window` seconds before `t`, after the last
+    /// inspection that found nothing (it examined the ones before), each
+    /// weighing 1 when one of their reports has photos and
+    /// [`NO_PHOTO_CREDIBILITY`] otherwise. Bursts are not discounted here:
+    /// this is what the illness rule counts, and three people reporting
+    /// illness within hours may be an outbreak however they write.
     pub fn credible_reporters(&self, category: Option<Category>, t: i64, window: i64) -> f64 {
+        let cleared = self
+            .inspections()
+            .iter()
+            .filter(|i| !i.violation && i.event_time <= t)
+            .map(|i| i.event_time)
+            .max();
         let mut seen: [(u64, f32); MAX_RECENT_RISK] = [(0, 0.0); MAX_RECENT_RISK];
         let mut n = 0;
         for e in self.recent_risk() {
-            let in_window = e.event_time <= t && t - e.event_time <= window;
+            let in_window = e.event_time <= t
+                && t - e.event_time <= window
+                && cleared.is_none_or(|c| e.event_time > c);
             if !(in_window && category.is_none_or(|c| e.categories().contains(c))) {
                 continue;
             }
+            let weight = if e.photos > 0 {
+                1.0
+            } else {
+                NO_PHOTO_CREDIBILITY
+            };
             match seen[..n].iter_mut().find(|(r, _)| *r == e.reviewer) {
-                Some((_, c)) => *c = c.max(e.credibility),
+                Some((_, c)) => *c = c.max(weight),
                 None if n < MAX_RECENT_RISK => {
-                    seen[n] = (e.reviewer, e.credibility);
+                    seen[n] = (e.reviewer, weight);
                     n += 1;
                 }
                 None => {}
@@ -781,6 +798,22 @@ pub fn rises_with_reports(name: &str) -> bool {
     !matches!(
         name,
         "days_since_inspection"
+            | "last_inspection_violation"
+            | "violations_365d"
+            | "inspected_since_flag"
+    )
+}
+
+/// Whether a feature means the same in any world: a share or evidence
+/// measured against the domain's prior, or the inspection history. Counts
+/// are not: a popular business draws more of every kind of review.
+pub fn world_invariant(name: &str) -> bool {
+    matches!(
+        name,
+        "risk_share_30d"
+            | "credible_share_30d"
+            | "risk_evidence"
+            | "days_since_inspection"
             | "last_inspection_violation"
             | "violations_365d"
             | "inspected_since_flag"

@@ -133,7 +133,7 @@ pub fn explain(
         let cluster_fires = decide::illness_cluster(state, &scorer.decide, r.event_time);
         writeln!(
             out,
-            "  model alone: {}; illness reporters within {} h, weighed by credibility: {cluster:.2} (rule illness_cluster needs {})",
+            "  model alone: {}; illness reporters within {} h (1 with photos, 0.7 without): {cluster:.2} (rule illness_cluster needs {})",
             by_model.map_or("below the low threshold", Severity::as_str),
             scorer.decide.illness_cluster_hours,
             scorer.decide.illness_cluster_reports

@@ -211,6 +211,11 @@ pub struct TrainOptions {
     pub history: bool,
     /// Bootstrap resamples behind each interval on the held-out part.
     pub bootstrap: usize,
+    /// Read only the features that mean the same in any world
+    /// ([`features::world_invariant`]): shares and evidence measured
+    /// against the domain's prior, and the inspection history; no counts,
+    /// which grow with a business's popularity.
+    pub invariant: bool,
     /// Shows how far feature building and fitting are (hidden: nothing shown).
     pub progress: ProgressBar,
 }
@@ -293,6 +298,7 @@ pub fn train(
     }
     let usable: Vec<usize> = (0..names.len())
         .filter(|&j| opts.history || features::rises_with_reports(&names[j]))
+        .filter(|&j| !opts.invariant || features::world_invariant(&names[j]))
         .collect();
     let free: Vec<bool> = names
         .iter()
