@@ -100,8 +100,7 @@ fn per_review(c: &mut Criterion) {
         })
     });
     // The score by model kind, on the food reviews: the logistic regression
-    // of format version 2 (tests/fixtures) beside the default food model
-    // when that is a tree ensemble.
+    // of format version 2 (tests/fixtures) beside the default food model.
     let lr = Model::from_bytes(
         include_bytes!("../tests/fixtures/food-v2-logistic.json"),
         "food-v2-logistic.json",
@@ -118,8 +117,10 @@ fn per_review(c: &mut Criterion) {
         .collect();
     let mut kinds = vec![("score_food_logistic", lr)];
     let builtin = Model::builtin(Domain::Food).expect("builtin food model");
-    if builtin.kind() == ModelKind::TreeEnsemble {
-        kinds.push(("score_food_trees", builtin));
+    match builtin.kind() {
+        ModelKind::TreeEnsemble => kinds.push(("score_food_trees", builtin)),
+        ModelKind::Scorecard => kinds.push(("score_food_scorecard", builtin)),
+        ModelKind::LogisticRegression => {}
     }
     // Another food model file to compare (e.g. a tree ensemble of another size).
     if let Ok(path) = std::env::var("REVIEWGUARD_BENCH_FOOD_MODEL") {

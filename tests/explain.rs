@@ -134,4 +134,62 @@ fn explain_reproduces_the_flags_replay_emits_for_a_business() {
     let (ok, _, err) = run(&["explain", "--business", "nobody", "--input", p(&reviews)]);
     assert!(!ok);
     assert!(err.contains("no review of business"), "{err}");
+
+    // With the world's inspections: replay folds them in, and explain shows
+    // each where it takes effect and reproduces replay's flags.
+    let inspections = dir.path().join("inspections.csv");
+    let (ok, _, err) = run(&[
+        "simulate",
+        "--seed",
+        "5",
+        "--businesses",
+        "40",
+        "--days",
+        "60",
+        "--reviews",
+        p(&dir.path().join("again.jsonl")),
+        "--inspections",
+        p(&inspections),
+    ]);
+    assert!(ok, "{err}");
+    let with = dir.path().join("flags-with-outcomes.jsonl");
+    let (ok, _, err) = run(&[
+        "replay",
+        "--input",
+        p(&reviews),
+        "--out",
+        p(&with),
+        "--outcomes",
+        p(&inspections),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&with).unwrap();
+    let f: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let (business, domain) = (
+        f["business_id"].as_str().unwrap(),
+        f["domain"].as_str().unwrap(),
+    );
+    let (ok, out, err) = run(&[
+        "explain",
+        "--business",
+        business,
+        "--input",
+        p(&reviews),
+        "--domain",
+        domain,
+        "--outcomes",
+        p(&inspections),
+        "--flag",
+        f["flag_id"].as_str().unwrap(),
+    ]);
+    assert!(ok, "explain {business} with outcomes: {err}\n{out}");
+    let inspected = std::fs::read_to_string(&inspections)
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with(&format!("{business},")));
+    assert_eq!(
+        out.lines().any(|l| l.starts_with("inspection ")),
+        inspected,
+        "{out}"
+    );
 }

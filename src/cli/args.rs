@@ -82,6 +82,10 @@ pub(crate) enum Command {
         /// Config file for models, lexicons and decision settings; default: built in.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Inspection outcomes, as for replay: the inspections CSV or
+        /// `inspection.outcomes` messages as JSON lines.
+        #[arg(long)]
+        outcomes: Option<PathBuf>,
     },
     /// A seeded synthetic world: reviews (JSONL or to Kafka), inspections CSV, hidden truth JSONL.
     Simulate(SimulateArgs),

@@ -202,17 +202,30 @@ async fn async_demo(
         })
         .collect();
     let quality = simulate::flag_quality(&world, &keyed);
+    let three = simulate::flag_quality_at_least(&world, &keyed, 3);
+    let severities: Vec<String> = reviewguard::types::Severity::ALL
+        .iter()
+        .rev()
+        .map(|s| {
+            let n = flags.iter().filter(|f| f.severity == *s).count();
+            format!("{} {n}", s.as_str())
+        })
+        .collect();
     let elapsed = started.elapsed();
     print(&format!(
-        "summary: {} reviews + {} malformed consumed ({} to the DLQ), {} flags; precision {:.2} and recall {:.2} against the simulator's hidden truth ({} of {} businesses with reported problems during a bad spell found); {:.1}s",
+        "summary: {} reviews + {} malformed consumed ({} to the DLQ), {} inspection outcomes, {} flags ({}); precision {:.2} and recall {:.2} against the simulator's hidden truth ({} of {} businesses with reported problems during a bad spell found; {} of {} with three or more); {:.1}s",
         world.reviews.len(),
         malformed.len(),
         run.rejected,
+        world.inspections.len(),
         flags.len(),
+        severities.join(", "),
         quality.precision(),
         quality.recall(),
         quality.found,
         quality.bad_businesses,
+        three.found,
+        three.bad_businesses,
         elapsed.as_secs_f64()
     ));
     producer.flush(Duration::from_secs(5))?;

@@ -11,9 +11,13 @@ pub(crate) fn run(
     domain: Option<&str>,
     flag: Option<&str>,
     config: Option<&Path>,
+    outcomes: Option<&Path>,
 ) -> Result<()> {
     let domain = domain.map(parse_domain).transpose()?;
     let (cfg, scorer) = offline_scorer(config)?;
+    if let Some(p) = outcomes {
+        reviewguard::offline::outcomes::load(&scorer.outcomes, p)?;
+    }
     let f = std::fs::File::open(input)
         .with_context(|| format!("cannot open --input {}", input.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -58,12 +58,14 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             domain,
             flag,
             config,
+            outcomes,
         } => explain::run(
             &business,
             &input,
             domain.as_deref(),
             flag.as_deref(),
             config.as_deref(),
+            outcomes.as_deref(),
         ),
         Command::Simulate(args) => simulate::run(&args),
         Command::Train {

@@ -70,7 +70,30 @@ pub fn explain(
         let last_flag = states
             .get(r.domain, &r.business_id)
             .and_then(|s| s.last_flag());
+        let newest = states
+            .get(r.domain, &r.business_id)
+            .and_then(|s| s.inspections().first().map(|i| i.event_time));
         let outcome = scorer.process(&mut states, &r);
+        // Inspections folded in before this review (the outcome book's).
+        if let Some(s) = states.get(r.domain, &r.business_id) {
+            let new = s
+                .inspections()
+                .iter()
+                .take_while(|i| newest.is_none_or(|n| i.event_time > n))
+                .count();
+            for i in s.inspections()[..new].iter().rev() {
+                writeln!(
+                    out,
+                    "inspection {} {}",
+                    crate::types::time::rfc3339(i.event_time),
+                    if i.violation {
+                        "found violations"
+                    } else {
+                        "found nothing: the reports before it count a quarter, the cooldown ends"
+                    }
+                )?;
+            }
+        }
         let signals = outcome.signals.sorted_names();
         writeln!(
             out,
