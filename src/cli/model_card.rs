@@ -120,8 +120,8 @@ medium in {:.2}%, high in {:.2}% (the model file's exceedance table).\n\n",
         s.push_str(
             "## Weights (towards violations, largest first)\n\
 A weight is the change in log-odds of violations for one standard deviation more of `ln(1 + feature)`, \
-the others held equal. `>= 0`: held at 0 or above (a risk feature). Features are correlated (7-day \
-counts are part of 30-day ones), so a feature at 0 may still matter through its neighbours.\n\n\
+the others held equal. `>= 0`: held at 0 or above (a risk feature). Features are correlated (a \
+7-day share is part of the 30-day one), so a feature at 0 may still matter through its neighbours.\n\n\
 | feature | meaning | weight | bound |\n|---|---|---|---|\n",
         );
         let mut order: Vec<usize> = (0..card.weights.len()).collect();

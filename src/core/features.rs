@@ -371,8 +371,8 @@ pub fn is_bare(photos: u32, rating: Option<f64>) -> bool {
 /// How much a new risk report counts, given the business's recent reports
 /// (newest first): 1 with photos, [`NO_PHOTO_CREDIBILITY`] without. A bare
 /// report ([`is_bare`]) after `k` other bare ones in the [`BURST_WINDOW`]
-/// before it counts `1 / (k + 1)` of that (a burst of them adds up slowly,
-/// like a harmonic series); any other report without photos counts
+/// before it counts `1 / (k + 1)²` of that (a burst of them, however long,
+/// weighs little more than one report); any other report without photos counts
 /// [`BURST_CREDIBILITY`] of it when two or more reports came in the window
 /// before it.
 pub fn credibility(recent: &[RiskEvent], t: i64, photos: u32, bare: bool) -> f32 {
@@ -748,6 +748,8 @@ impl BusinessState {
         );
         f.push(f64::from(u8::from(self.cleared_since_flag())));
         f.push(f64::from(r.evidence) * dt[1]);
+        let others7 = (reviews[0] - risk[0]).max(0.0);
+        f.push((credible[0] + m * p0) / (others7 + credible[0] + m));
         f
     }
 }
@@ -778,7 +780,7 @@ pub fn feature_names(domain: Domain) -> Vec<String> {
 
 /// The features after the categories': credibility, shrinkage, reporters
 /// and inspection history.
-const HISTORY: [&str; 10] = [
+const HISTORY: [&str; 11] = [
     "credible_risk_7d",
     "credible_risk_30d",
     "credible_share_30d",
@@ -789,6 +791,7 @@ const HISTORY: [&str; 10] = [
     "violations_365d",
     "inspected_since_flag",
     "risk_evidence",
+    "credible_share_7d",
 ];
 
 /// Whether a new risk report can only raise this feature (or leave it):
@@ -812,6 +815,7 @@ pub fn world_invariant(name: &str) -> bool {
         name,
         "risk_share_30d"
             | "credible_share_30d"
+            | "credible_share_7d"
             | "risk_evidence"
             | "days_since_inspection"
             | "last_inspection_violation"
@@ -847,7 +851,7 @@ pub fn describe(name: &str, value: f64) -> String {
             "{n} risk reports in the last {horizon} days, weighed by credibility (photos, bursts, inspections)"
         ),
         "credible_share" => format!(
-            "{:.0}% of reviews in the last 30 days report a risk, weighed by credibility and volume",
+            "{:.0}% of reviews in the last {horizon} days report a risk, weighed by credibility and volume",
             value * 100.0
         ),
         "credible_reporters" => format!(
