@@ -524,3 +524,70 @@ fn simulate_mixes_in_real_texts_when_the_corpus_is_there() {
         lines.len()
     );
 }
+
+/// With `decide.capacity`, a region's flags come to about the inspections
+/// it can make: over 60 days, a week's capacity of 1 or 3 per region and
+/// domain gives about that many flags a week (the model file's exceedance
+/// table turns capacity into cut-offs), fewer for the smaller capacity,
+/// the top quarter of it `high`.
+#[test]
+fn a_regions_weekly_capacity_sets_how_many_it_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let st = bin()
+        .args([
+            "simulate",
+            "--seed",
+            "5",
+            "--businesses",
+            "120",
+            "--days",
+            "60",
+        ])
+        .args(["--reviews", &p("r.jsonl"), "--inspections", &p("i.csv")])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let regions = [
+        "310105", "310104", "110105", "440305", "330106", "510107", "530102", "460202",
+    ];
+    let mut counts = Vec::new();
+    for per_week in [1u32, 3] {
+        let mut toml = String::from("[decide]\n");
+        for r in regions {
+            for d in ["food", "tourism"] {
+                toml.push_str(&format!(
+                    "[[decide.capacity]]\nregion = \"{r}\"\ndomain = \"{d}\"\nper_week = {per_week}\nbusinesses = 15\n"
+                ));
+            }
+        }
+        let cfg = p(&format!("capacity-{per_week}.toml"));
+        std::fs::write(&cfg, toml).unwrap();
+        let out = p(&format!("flags-{per_week}.jsonl"));
+        let st = bin()
+            .args(["replay", "--input", &p("r.jsonl"), "--out", &out])
+            .args(["--outcomes", &p("i.csv"), "--config", &cfg])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let flags: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let expected = f64::from(per_week) * (60.0 / 7.0) * (regions.len() * 2) as f64;
+        let ratio = flags.len() as f64 / expected;
+        eprintln!(
+            "capacity {per_week} a week: {} flags, {expected:.0} expected",
+            flags.len()
+        );
+        assert!(
+            (0.5..=1.5).contains(&ratio),
+            "capacity {per_week}: {} flags against {expected:.0}",
+            flags.len()
+        );
+        assert!(flags.iter().any(|f| f["severity"] == "high"));
+        counts.push(flags.len());
+    }
+    assert!(counts[0] < counts[1], "{counts:?}");
+}
