@@ -34,7 +34,7 @@ for domain in $DOMAINS; do
   a="$OUT/world-$domain-$SEED_A"
   b="$OUT/world-$domain-$SEED_B"
   # The scorecard, fitted on the earlier 70% (chosen by cross-validation inside it).
-  "$bin" train --reviews "$a.jsonl" --inspections "$a.csv" --domain "$domain" --seed "$SEED_A" \
+  "$bin" train --reviews "$a.jsonl" --inspections "$a.csv" --domain "$domain" --seed "$SEED_A" --history \
     --out "$OUT/$domain.json" --report "$OUT/$domain-train"
   # The held-out part again, through evaluate: the later 30% of seed A's inspections.
   n=$(($(wc -l < "$a.csv") - 1))
