@@ -327,56 +327,54 @@ pub fn train(
     opts.progress.set_length(candidates.len() as u64);
     opts.progress.set_position(0);
     let folds = time_folds(split, opts.folds.max(2));
+    // Each candidate's scores on each fold's validation rows, fitted on the
+    // rows before them.
+    let mut fold_scores: Vec<Vec<Vec<f64>>> = Vec::with_capacity(candidates.len());
     for c in &mut candidates {
-        let mut aucs = Vec::new();
-        for &(fit_end, val_end) in &folds {
-            let (scores, _) = fit_and_score(
-                (&xf[..fit_end], &yf[..fit_end]),
-                &xf[fit_end..val_end],
-                &c.columns,
-                &free,
-                c.alpha,
-            );
-            aucs.push(roc_auc(&scores, &yf[fit_end..val_end]));
-        }
+        let per_fold: Vec<Vec<f64>> = folds
+            .iter()
+            .map(|&(fit_end, val_end)| {
+                fit_and_score(
+                    (&xf[..fit_end], &yf[..fit_end]),
+                    &xf[fit_end..val_end],
+                    &c.columns,
+                    &free,
+                    c.alpha,
+                )
+                .0
+            })
+            .collect();
+        let aucs: Vec<f64> = per_fold
+            .iter()
+            .zip(&folds)
+            .map(|(scores, &(fit_end, val_end))| roc_auc(scores, &yf[fit_end..val_end]))
+            .collect();
         c.cv_roc_auc = aucs.iter().sum::<f64>() / aucs.len().max(1) as f64;
+        fold_scores.push(per_fold);
         opts.progress.inc(1);
     }
     // The best by mean cross-validated ROC-AUC; on a tie, the earlier (a
     // scorecard before a single feature, weaker regularisation first).
-    let chosen = (0..candidates.len())
-        .reduce(|a, b| {
+    let best = |among: &mut dyn Iterator<Item = usize>| {
+        among.reduce(|a, b| {
             if candidates[b].cv_roc_auc > candidates[a].cv_roc_auc + 1e-12 {
                 b
             } else {
                 a
             }
         })
-        .unwrap_or(0);
-    let best_single = (0..candidates.len())
-        .filter(|&i| candidates[i].columns.len() == 1)
-        .reduce(|a, b| {
-            if candidates[b].cv_roc_auc > candidates[a].cv_roc_auc + 1e-12 {
-                b
-            } else {
-                a
-            }
-        })
-        .unwrap_or(chosen);
+    };
+    let chosen = best(&mut (0..candidates.len())).unwrap_or(0);
+    let best_single =
+        best(&mut (0..candidates.len()).filter(|&i| candidates[i].columns.len() == 1))
+            .unwrap_or(chosen);
     // Out-of-fold scores of the chosen candidate: the severity thresholds.
     let c = &candidates[chosen];
-    let (mut oof, mut oof_y) = (Vec::new(), Vec::new());
-    for &(fit_end, val_end) in &folds {
-        let (scores, _) = fit_and_score(
-            (&xf[..fit_end], &yf[..fit_end]),
-            &xf[fit_end..val_end],
-            &c.columns,
-            &free,
-            c.alpha,
-        );
-        oof.extend(scores);
-        oof_y.extend_from_slice(&yf[fit_end..val_end]);
-    }
+    let oof: Vec<f64> = fold_scores[chosen].concat();
+    let oof_y: Vec<bool> = folds
+        .iter()
+        .flat_map(|&(fit_end, val_end)| yf[fit_end..val_end].iter().copied())
+        .collect();
     let thresholds = thresholds_from(&oof, &oof_y);
     // The shipped model: the chosen candidate refitted on the whole fitting part.
     let (card, std) = fit_card(xf, yf, &c.columns, &free, c.alpha);
