@@ -153,21 +153,29 @@ pub fn point_in_time_features(
     history: bool,
     progress: &ProgressBar,
 ) -> Rows {
-    let pseudonyms = Pseudonymiser::new(b"training: only equality of reviewers matters");
-    let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
-    revs.sort_by_key(|r| r.event_time);
-    let mut insp: Vec<&InspectionRow> = inspections.iter().filter(|i| i.domain == domain).collect();
-    insp.sort_by_key(|i| i.inspected_at);
-    progress.set_length(insp.len() as u64);
+    let pseudonyms = training_pseudonyms();
+    let events = in_time_order(reviews, inspections, domain);
+    // Reviews after the last inspection make no row.
+    let end = events
+        .iter()
+        .rposition(|e| matches!(e, Event::Inspection(_)))
+        .map_or(0, |i| i + 1);
+    let inspected = events
+        .iter()
+        .filter(|e| matches!(e, Event::Inspection(_)))
+        .count();
+    progress.set_length(inspected as u64);
     progress.set_position(0);
     let mut states = States::default();
     let mut rows = Rows::default();
-    let mut next = 0;
-    for i in insp {
-        while next < revs.len() && revs[next].event_time < i.inspected_at {
-            scorer::observe(extractor, &pseudonyms, &mut states, revs[next]);
-            next += 1;
-        }
+    for event in &events[..end] {
+        let i = match event {
+            Event::Review(r) => {
+                scorer::observe(extractor, &pseudonyms, &mut states, r);
+                continue;
+            }
+            Event::Inspection(i) => i,
+        };
         let (row, region) = match states.get(domain, &i.business_id) {
             Some(s) => (
                 s.features_at(i.inspected_at),
@@ -190,6 +198,44 @@ pub fn point_in_time_features(
         progress.inc(1);
     }
     rows
+}
+
+/// Reviewer pseudonyms for training: only whether two reviews share a
+/// reviewer matters, so the key is fixed.
+fn training_pseudonyms() -> Pseudonymiser {
+    Pseudonymiser::new(b"training: only equality of reviewers matters")
+}
+
+/// A review or an inspection of a domain's history.
+enum Event<'a> {
+    Review(&'a Review),
+    Inspection(&'a InspectionRow),
+}
+
+/// A domain's reviews and inspections as the service meets them, in time
+/// order: a review created before an inspection comes ahead of it, one
+/// created at or after it behind (the outcome is folded in first). Ties
+/// among reviews, or among inspections, keep their input order.
+fn in_time_order<'a>(
+    reviews: &'a [Review],
+    inspections: &'a [InspectionRow],
+    domain: Domain,
+) -> Vec<Event<'a>> {
+    let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
+    revs.sort_by_key(|r| r.event_time);
+    let mut insp: Vec<&InspectionRow> = inspections.iter().filter(|i| i.domain == domain).collect();
+    insp.sort_by_key(|i| i.inspected_at);
+    let mut events = Vec::with_capacity(revs.len() + insp.len());
+    let mut next = 0;
+    for i in insp {
+        while next < revs.len() && revs[next].event_time < i.inspected_at {
+            events.push(Event::Review(revs[next]));
+            next += 1;
+        }
+        events.push(Event::Inspection(i));
+    }
+    events.extend(revs[next..].iter().map(|r| Event::Review(r)));
+    events
 }
 
 /// Options of [`train`].
@@ -572,25 +618,34 @@ fn exceedance(
     history: bool,
 ) -> Exceedance {
     let domain = model.file.domain;
-    let pseudonyms = Pseudonymiser::new(b"training: only equality of reviewers matters");
-    let mut revs: Vec<&Review> = reviews.iter().filter(|r| r.domain == domain).collect();
-    revs.sort_by_key(|r| r.event_time);
-    let mut insp: Vec<&InspectionRow> = inspections.iter().filter(|i| i.domain == domain).collect();
-    insp.sort_by_key(|i| i.inspected_at);
+    let pseudonyms = training_pseudonyms();
+    let events = in_time_order(reviews, inspections, domain);
+    let review_time = |e: &Event<'_>| match e {
+        Event::Review(r) => Some(r.event_time),
+        Event::Inspection(_) => None,
+    };
     let week = 7 * features::DAY;
-    let start = revs.first().map_or(0, |r| r.event_time);
-    let end = revs.last().map_or(0, |r| r.event_time);
+    let start = events.iter().find_map(review_time).unwrap_or(0);
+    let end = events.iter().rev().find_map(review_time).unwrap_or(0);
+    // Inspections after the last review change no score.
+    let last = events
+        .iter()
+        .rposition(|e| matches!(e, Event::Review(_)))
+        .map_or(0, |i| i + 1);
     let mut states = States::default();
     let mut best: HashMap<(&str, i64), f64> = HashMap::new();
-    let mut next = 0;
-    for r in &revs {
-        while history && next < insp.len() && insp[next].inspected_at <= r.event_time {
-            let i = insp[next];
-            states
-                .entry(domain, &i.business_id, i.inspected_at)
-                .inspected(i.inspected_at, i.outcome);
-            next += 1;
-        }
+    for event in &events[..last] {
+        let r = match event {
+            Event::Review(r) => r,
+            Event::Inspection(i) => {
+                if history {
+                    states
+                        .entry(domain, &i.business_id, i.inspected_at)
+                        .inspected(i.inspected_at, i.outcome);
+                }
+                continue;
+            }
+        };
         let signals = scorer::observe(extractor, &pseudonyms, &mut states, r);
         if signals.is_empty() {
             continue;
