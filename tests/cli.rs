@@ -196,6 +196,7 @@ fn train_then_evaluate_reports_the_contract_figures() {
                 "food"
             ])
             .args(["--reviews", &p("r.jsonl"), "--inspections", &p("i.csv")])
+            .args(["--truth", &p("t.jsonl")])
             .status()
             .unwrap()
             .success()
@@ -313,6 +314,8 @@ fn train_then_evaluate_reports_the_contract_figures() {
             "--model",
             &p("food.json"),
             "--json",
+            "--truth",
+            &p("t.jsonl"),
         ])
         .output()
         .unwrap();
@@ -333,6 +336,15 @@ fn train_then_evaluate_reports_the_contract_figures() {
     }
     assert!(m["roc_auc"].as_f64().unwrap() > 0.65, "{m}");
     assert!(m["lift_at_10pct"].as_f64().unwrap() > 1.5, "{m}");
+    // Beside a scorer that knows each business's hidden state: that one
+    // ranks better, and the share is the model's ROC-AUC over its.
+    let oracle = m["oracle_roc_auc"].as_f64().unwrap();
+    assert!(oracle > m["roc_auc"].as_f64().unwrap(), "{m}");
+    let share = m["roc_auc_share_of_oracle"].as_f64().unwrap();
+    assert!(
+        (share - m["roc_auc"].as_f64().unwrap() / oracle).abs() < 1e-12,
+        "{m}"
+    );
 
     // A model file with the wrong features is refused by name.
     let mut v: serde_json::Value =

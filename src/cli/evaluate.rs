@@ -4,6 +4,7 @@ use super::common::*;
 use anyhow::{Context, Result, anyhow};
 use reviewguard::core::extract::Extractor;
 use reviewguard::core::model::Model;
+use reviewguard::offline::simulate::Truth;
 use reviewguard::offline::train;
 use reviewguard::types::Domain;
 use std::path::Path;
@@ -109,16 +110,15 @@ fn oracle_roc_auc(
     use std::collections::HashMap;
     let text = std::fs::read_to_string(truth)
         .with_context(|| format!("cannot read --truth {}", truth.display()))?;
-    let mut by: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut by: HashMap<String, Truth> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
+        let t: Truth = serde_json::from_str(line)
             .map_err(|e| anyhow!("{}:{}: {e}", truth.display(), i + 1))?;
-        if v["domain"] == domain.as_str() {
-            let id = v["business_id"].as_str().unwrap_or_default().to_owned();
-            by.insert(id, v);
+        if t.domain == domain {
+            by.insert(t.business_id.clone(), t);
         }
     }
     let mut rows: Vec<&train::InspectionRow> =
@@ -132,16 +132,9 @@ fn oracle_roc_auc(
                 r.business_id
             )
         })?;
-        let at = r.inspected_at;
-        let bad = t["episodes"].as_array().is_some_and(|e| {
-            e.iter().any(|s| {
-                let (a, b) = (s[0].as_i64().unwrap_or(0), s[1].as_i64().unwrap_or(0));
-                a <= at && at < b
-            })
-        });
-        scores.push(if bad {
+        scores.push(if t.in_episode(r.inspected_at) {
             2.0
-        } else if t["chronic"] == true {
+        } else if t.chronic {
             1.0
         } else {
             0.0

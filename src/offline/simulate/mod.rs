@@ -50,7 +50,7 @@ use crate::types::category::Category;
 use crate::types::time::rfc3339;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use texts::{business_name, complaint_text, denial_text, praise_text, risk_text};
 
@@ -315,8 +315,9 @@ impl Inspection {
     }
 }
 
-/// The hidden truth of one business.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The hidden truth of one business (`simulate --truth` writes it, one
+/// JSON line each).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Truth {
     pub business_id: String,
     pub domain: Domain,
@@ -331,7 +332,12 @@ pub struct Truth {
 
 impl Truth {
     pub fn bad_at(&self, t: i64) -> bool {
-        self.chronic || self.episodes.iter().any(|(s, e)| *s <= t && t < *e)
+        self.chronic || self.in_episode(t)
+    }
+
+    /// Whether `t` falls in one of its bad episodes.
+    pub fn in_episode(&self, t: i64) -> bool {
+        self.episodes.iter().any(|(s, e)| *s <= t && t < *e)
     }
 }
 
