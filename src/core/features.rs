@@ -190,6 +190,16 @@ struct RiskState {
     evidence: f32,
 }
 
+impl RiskState {
+    /// The credibility-weighted sums as the changelog writes them: absent
+    /// while both equal the plain count of reports (every report fully
+    /// credible, as in records written before credibility was kept).
+    fn credibility_sums(&self) -> Option<(Decayed, Decayed)> {
+        (self.credible != self.risk_reviews || self.reporters != self.risk_reviews)
+            .then_some((self.credible, self.reporters))
+    }
+}
+
 /// The changelog's shape of a state (format version 1), flat as it has always
 /// been: read owned ([`StateWire`]), written borrowing the state
 /// ([`StateWireRef`], no copy of it); one definition, so the two cannot drift.
@@ -254,6 +264,7 @@ impl Serialize for BusinessState {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         const NONE: [Decayed; MAX_CATEGORIES] = [Decayed([0.0; 2]); MAX_CATEGORIES];
         let risk = self.risk.as_deref();
+        let sums = risk.and_then(RiskState::credibility_sums);
         StateWireRef {
             domain: self.domain,
             as_of: self.as_of,
@@ -268,12 +279,8 @@ impl Serialize for BusinessState {
             region: self.region.as_deref(),
             last_flag: risk.and_then(|r| r.last_flag),
             source_offset: self.source_offset,
-            credible_risk: risk
-                .filter(|r| r.credible != r.risk_reviews || r.reporters != r.risk_reviews)
-                .map(|r| r.credible),
-            credible_reporters: risk
-                .filter(|r| r.credible != r.risk_reviews || r.reporters != r.risk_reviews)
-                .map(|r| r.reporters),
+            credible_risk: sums.map(|(c, _)| c),
+            credible_reporters: sums.map(|(_, r)| r),
             inspections: risk.map_or(&[], |r| &r.inspections),
             evidence: risk.map_or(0.0, |r| r.evidence),
         }
@@ -285,6 +292,7 @@ impl Serialize for BusinessState {
 impl From<BusinessState> for StateWire {
     fn from(s: BusinessState) -> Self {
         let risk = s.risk.map(|b| *b).unwrap_or_default();
+        let sums = risk.credibility_sums();
         StateWire {
             domain: s.domain,
             as_of: s.as_of,
@@ -299,12 +307,8 @@ impl From<BusinessState> for StateWire {
             region: s.region,
             last_flag: risk.last_flag,
             source_offset: s.source_offset,
-            credible_risk: (risk.credible != risk.risk_reviews
-                || risk.reporters != risk.risk_reviews)
-                .then_some(risk.credible),
-            credible_reporters: (risk.credible != risk.risk_reviews
-                || risk.reporters != risk.risk_reviews)
-                .then_some(risk.reporters),
+            credible_risk: sums.map(|(c, _)| c),
+            credible_reporters: sums.map(|(_, r)| r),
             inspections: risk.inspections,
             evidence: risk.evidence,
         }
