@@ -659,15 +659,7 @@ impl BusinessState {
     /// Distinct reviewers among recent reports of `category` (any, when `None`)
     /// within `window` seconds before `t`.
     pub fn distinct_reporters(&self, category: Option<Category>, t: i64, window: i64) -> usize {
-        let mut seen: Vec<u64> = Vec::with_capacity(MAX_RECENT_RISK);
-        for e in self.recent_risk() {
-            let in_window = e.event_time <= t && t - e.event_time <= window;
-            let matches = category.is_none_or(|c| e.categories().contains(c));
-            if in_window && matches && !seen.contains(&e.reviewer) {
-                seen.push(e.reviewer);
-            }
-        }
-        seen.len()
+        self.reporters(category, t, window, None, |_| 1.0) as usize
     }
 
     /// Distinct reviewers among recent reports of `category` (any, when
@@ -684,24 +676,40 @@ impl BusinessState {
             .filter(|i| !i.violation && i.event_time <= t)
             .map(|i| i.event_time)
             .max();
+        self.reporters(category, t, window, cleared, |e| {
+            if e.photos > 0 {
+                1.0
+            } else {
+                NO_PHOTO_CREDIBILITY
+            }
+        })
+    }
+
+    /// Distinct reviewers among recent reports of `category` (any, when
+    /// `None`) within `window` seconds before `t` and after `since`, each
+    /// weighing the most that `weight` gives one of their reports.
+    fn reporters(
+        &self,
+        category: Option<Category>,
+        t: i64,
+        window: i64,
+        since: Option<i64>,
+        weight: impl Fn(&RiskEvent) -> f32,
+    ) -> f64 {
         let mut seen: [(u64, f32); MAX_RECENT_RISK] = [(0, 0.0); MAX_RECENT_RISK];
         let mut n = 0;
         for e in self.recent_risk() {
             let in_window = e.event_time <= t
                 && t - e.event_time <= window
-                && cleared.is_none_or(|c| e.event_time > c);
+                && since.is_none_or(|c| e.event_time > c);
             if !(in_window && category.is_none_or(|c| e.categories().contains(c))) {
                 continue;
             }
-            let weight = if e.photos > 0 {
-                1.0
-            } else {
-                NO_PHOTO_CREDIBILITY
-            };
+            let w = weight(e);
             match seen[..n].iter_mut().find(|(r, _)| *r == e.reviewer) {
-                Some((_, c)) => *c = c.max(weight),
+                Some((_, c)) => *c = c.max(w),
                 None if n < MAX_RECENT_RISK => {
-                    seen[n] = (e.reviewer, weight);
+                    seen[n] = (e.reviewer, w);
                     n += 1;
                 }
                 None => {}
