@@ -446,8 +446,7 @@ pub fn train(
         provenance: Provenance::default(),
         content_sha256: String::new(),
     };
-    file.seal()
-        .map_err(|e| anyhow!("cannot serialise the model: {e}"))?;
+    // Loaded as the service loads it (`to_json` seals the text).
     let scoring = Model::from_bytes(
         file.to_json()
             .map_err(|e| anyhow!("cannot serialise the model: {e}"))?
