@@ -29,6 +29,7 @@ fn p(path: &Path) -> &str {
 fn explain_reproduces_the_flags_replay_emits_for_a_business() {
     let dir = tempfile::tempdir().unwrap();
     let reviews = dir.path().join("reviews.jsonl");
+    let inspections = dir.path().join("inspections.csv");
     let flags = dir.path().join("flags.jsonl");
     let (ok, _, err) = run(&[
         "simulate",
@@ -40,6 +41,8 @@ fn explain_reproduces_the_flags_replay_emits_for_a_business() {
         "60",
         "--reviews",
         p(&reviews),
+        "--inspections",
+        p(&inspections),
     ]);
     assert!(ok, "{err}");
     let (ok, _, err) = run(&["replay", "--input", p(&reviews), "--out", p(&flags)]);
@@ -137,21 +140,6 @@ fn explain_reproduces_the_flags_replay_emits_for_a_business() {
 
     // With the world's inspections: replay folds them in, and explain shows
     // each where it takes effect and reproduces replay's flags.
-    let inspections = dir.path().join("inspections.csv");
-    let (ok, _, err) = run(&[
-        "simulate",
-        "--seed",
-        "5",
-        "--businesses",
-        "40",
-        "--days",
-        "60",
-        "--reviews",
-        p(&dir.path().join("again.jsonl")),
-        "--inspections",
-        p(&inspections),
-    ]);
-    assert!(ok, "{err}");
     let with = dir.path().join("flags-with-outcomes.jsonl");
     let (ok, _, err) = run(&[
         "replay",
