@@ -92,38 +92,24 @@ impl Follower {
     /// (or [`CATCH_UP`] passed, logged).
     pub(crate) async fn catch_up(&self) -> Result<usize> {
         let started = Instant::now();
-        let mut ends = Vec::new();
+        // Per partition, the next offset to read and the end to reach.
+        let mut todo: Vec<(i32, i64, i64)> = Vec::new();
         let md = self
             .consumer
             .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
             .context("cannot read the outcomes topic's metadata")?;
         for t in md.topics().iter().filter(|t| t.name() == self.topic) {
             for p in t.partitions() {
-                let (_, high) = self
+                let (low, high) = self
                     .consumer
                     .fetch_watermarks(&self.topic, p.id(), Duration::from_secs(10))
                     .context("cannot read the outcomes topic's end offsets")?;
-                ends.push((p.id(), high));
+                todo.push((p.id(), low, high));
             }
         }
         let mut read = 0;
         let mut stream = self.consumer.stream();
-        loop {
-            let behind = ends.iter().any(|(p, high)| {
-                *high > 0
-                    && self
-                        .consumer
-                        .position()
-                        .ok()
-                        .and_then(|tpl| {
-                            tpl.find_partition(&self.topic, *p)
-                                .and_then(|e| e.offset().to_raw())
-                        })
-                        .is_none_or(|pos| pos < *high)
-            });
-            if !behind {
-                break;
-            }
+        while todo.iter().any(|(_, next, high)| next < high) {
             let left = CATCH_UP.saturating_sub(started.elapsed());
             if left.is_zero() {
                 tracing::warn!(
@@ -134,6 +120,9 @@ impl Follower {
             }
             match tokio::time::timeout(left.min(Duration::from_millis(500)), stream.next()).await {
                 Ok(Some(Ok(m))) => {
+                    if let Some(p) = todo.iter_mut().find(|(p, _, _)| *p == m.partition()) {
+                        p.1 = p.1.max(m.offset() + 1);
+                    }
                     self.take(&m).await;
                     read += 1;
                 }
