@@ -9,7 +9,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libssl3 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home reviewguard
+ && useradd --system --uid 10001 --no-create-home reviewguard \
+ && install -d -o reviewguard -g reviewguard -m 0750 /var/lib/reviewguard-desk
 COPY --from=build /src/target/release/reviewguard /usr/local/bin/reviewguard
 COPY config /etc/reviewguard/config
 COPY models /etc/reviewguard/models

@@ -125,6 +125,14 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut svc = Service::start(&broker.addr, "rg-ops", dir.path(), &[]);
     svc.wait_ready(Duration::from_secs(60));
+    // The desk beside it, every open flag overdue at once.
+    let desk = common::desk::DeskProc::start_with(
+        &broker.addr,
+        dir.path().join("desk.sqlite").to_str().unwrap(),
+        dir.path(),
+        &[("REVIEWGUARD_DESK_OVERDUE_HOURS", "0")],
+    );
+    desk.add_user("li", "inspector", &["310105"]);
 
     // A real Prometheus server scraping the instance every second.
     let prom_port = free_port();
@@ -133,8 +141,8 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
     std::fs::write(
         &cfg,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: reviewguard\n    static_configs:\n      - targets: [\"{}\"]\n",
-            svc.metrics_addr
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: reviewguard\n    static_configs:\n      - targets: [\"{}\"]\n  - job_name: reviewguard-desk\n    static_configs:\n      - targets: [\"{}\"]\n",
+            svc.metrics_addr, desk.addr
         ),
     )
     .unwrap();
@@ -202,33 +210,61 @@ fn a_live_scrape_passes_promtool_and_the_dashboard_queries_return_data() {
             .then_some(m)
     });
 
-    // promtool lints the live scrape.
-    let mut child = tool("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lint = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    // The desk keeps a flag and an inspector records what was found.
+    common::desk::produce_flags(
+        &broker.addr,
+        &[common::desk::flag(
+            "ops-1",
+            "shop-ops",
+            "310105",
+            reviewguard::types::Severity::High,
+            0.9,
+        )],
     );
-    assert!(
-        out.status.success() && lint.trim().is_empty(),
-        "promtool check metrics:\n{lint}"
+    let li = common::desk::Client::login_as(&desk, "li");
+    wait_for("the desk to keep the flag", Duration::from_secs(60), || {
+        li.get_json("/api/flags/ops-1")["status"]
+            .as_str()
+            .map(|_| ())
+    });
+    let r = li.post(
+        "/api/outcomes",
+        &serde_json::json!({"business_id": "shop-x", "domain": "food", "region": "310105",
+                            "inspected_at": common::desk::now_beijing(), "outcome": 1}),
     );
+    assert_eq!(r.status(), 201);
+    let desk_scrape = desk.metrics();
+
+    // promtool lints the live scrapes.
+    for scrape in [&scrape, &desk_scrape] {
+        let mut child = tool("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(scrape.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let lint = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && lint.trim().is_empty(),
+            "promtool check metrics:\n{lint}"
+        );
+    }
 
     // Every metric the dashboard and the alerts use exists in the scrape.
-    let exposed = metric_names(&scrape);
+    let mut exposed = metric_names(&scrape);
+    exposed.extend(metric_names(&desk_scrape));
     let mut used = BTreeSet::new();
     for (_, q) in dashboard_queries() {
         used.extend(metric_names(&q));

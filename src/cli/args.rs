@@ -203,6 +203,75 @@ pub(crate) enum Command {
         #[arg(long)]
         truth: Option<PathBuf>,
     },
+    /// The inspectors' web desk: flags in, outcomes back (docs/desk.md).
+    /// Without a subcommand, serves the desk until SIGTERM or SIGINT.
+    Desk {
+        /// Config file; every key can be overridden by REVIEWGUARD_<SECTION>_<KEY>.
+        #[arg(long, global = true, default_value = "config/reviewguard.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: Option<DeskCommand>,
+    },
+    /// Inspection outcomes recorded at the desk.
+    Outcomes {
+        #[command(subcommand)]
+        action: OutcomesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeskCommand {
+    /// The desk's users.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Print the audit log, oldest first: every view and action, by whom and when.
+    Audit {
+        /// Only entries after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 10_000)]
+        limit: i64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user (or, with --replace, change one).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// inspector, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// A region the user works (repeat for several); an inspector needs one.
+        #[arg(long)]
+        region: Vec<String>,
+        /// A file holding the password (at least 10 characters); never give it on the command line.
+        #[arg(long)]
+        password_file: PathBuf,
+        /// Change the role, regions and password of an existing user.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the users (names, roles, regions).
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OutcomesCommand {
+    /// Write the inspections CSV (what `train` and `evaluate` read) from the desk's store.
+    Export {
+        #[arg(long, default_value = "config/reviewguard.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// A hand-labelled corpus and the lexicons to run on it.

@@ -4,6 +4,7 @@
 mod args;
 mod common;
 pub(crate) mod demo;
+mod desk;
 mod evaluate;
 mod explain;
 mod extract;
@@ -17,7 +18,7 @@ mod train;
 pub(crate) use args::Cli;
 
 use anyhow::Result;
-use args::Command;
+use args::{Command, DeskCommand, OutcomesCommand, UserCommand};
 use std::io::Write;
 
 /// Run the subcommand `cli` names.
@@ -126,6 +127,28 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
                 ..Default::default()
             },
         ),
+        Command::Desk { config, action } => match action {
+            None => desk::serve(&config),
+            Some(DeskCommand::User {
+                action:
+                    UserCommand::Add {
+                        name,
+                        role,
+                        region,
+                        password_file,
+                        replace,
+                    },
+            }) => desk::user_add(&config, &name, &role, &region, &password_file, replace),
+            Some(DeskCommand::User {
+                action: UserCommand::List,
+            }) => desk::user_list(&config),
+            Some(DeskCommand::Audit { after, limit, json }) => {
+                desk::audit(&config, after, limit, json)
+            }
+        },
+        Command::Outcomes {
+            action: OutcomesCommand::Export { config, out },
+        } => desk::export(&config, &out),
         Command::Evaluate {
             reviews,
             inspections,

@@ -2,6 +2,8 @@
 //! and helpers that wait on conditions with deadlines (never fixed sleeps).
 #![allow(dead_code)]
 
+pub mod desk;
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

@@ -54,6 +54,8 @@ pub struct Config {
     pub lexicons: LexiconsConfig,
     pub limits: LimitsConfig,
     pub decide: DecideConfig,
+    /// The inspectors' desk (`reviewguard desk`).
+    pub desk: crate::desk::config::DeskConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -486,6 +488,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(problem) = self.decide.problem() {
             return Err(invalid("decide.capacity", problem));
+        }
+        if let Some((key, problem)) = self.desk.problem() {
+            return Err(invalid(key, problem));
         }
         if self.kafka.brokers.trim().is_empty() {
             return Err(invalid(

@@ -1,0 +1,193 @@
+//! `desk` (serve the inspectors' desk), `desk user`, `desk audit` and
+//! `outcomes export`.
+
+use anyhow::{Context, Result, bail};
+use reviewguard::desk::store::{Role, Store, User, now_ms};
+use reviewguard::desk::{auth, outcome};
+use reviewguard::service::config::Config;
+use std::path::Path;
+
+fn config(path: &Path) -> Result<Config> {
+    Ok(Config::load(Some(path), std::env::vars())?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub(crate) fn serve(path: &Path) -> Result<()> {
+    let cfg = config(path)?;
+    runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let running = reviewguard::desk::serve::start(&cfg, stop_rx).await?;
+        println!("desk serving on http://{}", running.addr);
+        super::run::wait_for_signal().await;
+        tracing::info!("signal received; the desk stops");
+        let _ = stop_tx.send(true);
+        running.join().await;
+        Ok(())
+    })
+}
+
+/// A user name: 1 to 64 letters, digits, `.`, `_` or `-`.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!("--name must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    Ok(())
+}
+
+pub(crate) fn user_add(
+    path: &Path,
+    name: &str,
+    role: &str,
+    regions: &[String],
+    password_file: &Path,
+    replace: bool,
+) -> Result<()> {
+    let cfg = config(path)?;
+    check_name(name)?;
+    let role = Role::parse(role)
+        .with_context(|| format!("--role {role:?}: use inspector, supervisor or admin"))?;
+    let mut regions: Vec<String> = regions
+        .iter()
+        .map(|r| {
+            outcome::ident("region", r).map_err(|e| anyhow::anyhow!("--region: {}", e.message))
+        })
+        .collect::<Result<_>>()?;
+    regions.sort();
+    regions.dedup();
+    if role == Role::Inspector && regions.is_empty() {
+        bail!("an inspector needs at least one --region (the flags they may see)");
+    }
+    let text = std::fs::read_to_string(password_file)
+        .with_context(|| format!("cannot read --password-file {}", password_file.display()))?;
+    let password = text.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < auth::MIN_PASSWORD_CHARS {
+        bail!(
+            "the password in {} is shorter than {} characters",
+            password_file.display(),
+            auth::MIN_PASSWORD_CHARS
+        );
+    }
+    if password.len() > auth::MAX_PASSWORD_BYTES {
+        bail!(
+            "the password is longer than {} bytes",
+            auth::MAX_PASSWORD_BYTES
+        );
+    }
+    let user = User {
+        name: name.to_owned(),
+        role,
+        regions: regions.clone(),
+        password_hash: auth::hash_password(password)?,
+        pseudonym: auth::pseudonym(),
+    };
+    runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        store.add_user(&user, replace, now_ms()).await?;
+        store
+            .audit(
+                "(command line)",
+                if replace { "user_replace" } else { "user_add" },
+                None,
+                &format!(
+                    "{} {} regions={}",
+                    user.name,
+                    role.as_str(),
+                    regions.join(",")
+                ),
+                now_ms(),
+            )
+            .await?;
+        store.close().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    println!(
+        "user {name} {} ({}{})",
+        if replace { "set" } else { "added" },
+        role.as_str(),
+        if regions.is_empty() {
+            String::new()
+        } else {
+            format!(", regions {}", regions.join(", "))
+        }
+    );
+    Ok(())
+}
+
+pub(crate) fn user_list(path: &Path) -> Result<()> {
+    let cfg = config(path)?;
+    let users = runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        let u = store.users().await;
+        store.close().await;
+        u
+    })?;
+    for u in users {
+        println!("{}\t{}\t{}", u.name, u.role.as_str(), u.regions.join(","));
+    }
+    Ok(())
+}
+
+/// Control characters shown escaped, so a logged value cannot forge lines.
+fn printable(s: &str) -> String {
+    s.chars().flat_map(char::escape_default).collect::<String>()
+}
+
+pub(crate) fn audit(path: &Path, after: i64, limit: i64, json: bool) -> Result<()> {
+    let cfg = config(path)?;
+    let rows = runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        let r = store.audit_log(after, limit).await;
+        store.close().await;
+        r
+    })?;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for r in rows {
+        let at = chrono::DateTime::from_timestamp_millis(r.at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        let line = if json {
+            serde_json::json!({
+                "seq": r.seq, "at": at, "user": r.actor, "action": r.action,
+                "flag_id": r.flag_id, "detail": r.detail,
+            })
+            .to_string()
+        } else {
+            format!(
+                "{}\t{at}\t{}\t{}\t{}\t{}",
+                r.seq,
+                printable(&r.actor),
+                r.action,
+                r.flag_id.as_deref().unwrap_or("-"),
+                printable(&r.detail)
+            )
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn export(path: &Path, out: &Path) -> Result<()> {
+    let cfg = config(path)?;
+    let outcomes = runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        let o = store.outcomes().await;
+        store.close().await;
+        o
+    })?;
+    reviewguard::desk::export::to_file(out, &outcomes)?;
+    println!("wrote {} outcomes to {}", outcomes.len(), out.display());
+    Ok(())
+}
