@@ -26,6 +26,11 @@ pub fn producer(cfg: &crate::service::config::Config) -> anyhow::Result<FuturePr
         .context("cannot create the outcomes producer (check kafka.brokers)")
 }
 
+/// How long one instance holds the sending of an outcome (longer than a
+/// send may take), so that desk instances sharing a store do not both send.
+const LEASE_MS: i64 = 60_000;
+const BATCH: i64 = 100;
+
 /// Send what is unsent, once. `Ok(n)`: n sent; an error stops the round.
 pub async fn send_pending(
     desk: &Desk,
@@ -34,21 +39,28 @@ pub async fn send_pending(
 ) -> anyhow::Result<usize> {
     let mut sent = 0;
     loop {
-        let pending = desk.store.unpublished(100).await?;
-        if pending.is_empty() {
-            return Ok(sent);
-        }
+        let pending = desk.store.unpublished(BATCH, now_ms()).await?;
         for o in &pending {
+            if !desk
+                .store
+                .lease_outcome(&o.outcome_id, now_ms(), LEASE_MS)
+                .await?
+            {
+                continue;
+            }
             let record = FutureRecord::to(topic)
                 .key(o.business_id.as_bytes())
                 .payload(o.message.as_bytes());
-            producer
-                .send(record, Duration::from_secs(30))
-                .await
-                .map_err(|(e, _)| anyhow::anyhow!("cannot send an outcome to {topic}: {e}"))?;
+            if let Err((e, _)) = producer.send(record, Duration::from_secs(30)).await {
+                desk.store.release_outcome(&o.outcome_id).await?;
+                anyhow::bail!("cannot send an outcome to {topic}: {e}");
+            }
             desk.store.mark_published(&o.outcome_id, now_ms()).await?;
             desk.metrics.outcomes_published.inc();
             sent += 1;
+        }
+        if (pending.len() as i64) < BATCH {
+            return Ok(sent);
         }
     }
 }

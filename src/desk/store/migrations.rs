@@ -68,7 +68,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             recorded_at TEXT NOT NULL,
             recorded_ms {int} NOT NULL,
             message TEXT NOT NULL,
-            published_ms {int}
+            published_ms {int},
+            lease_until_ms {int}
         )",
         "CREATE INDEX outcomes_unpublished ON outcomes (published_ms)",
         "CREATE TABLE notifications (

@@ -573,16 +573,34 @@ impl Store {
         row.as_ref().map(outcome_row).transpose()
     }
 
-    /// Outcomes not yet acknowledged by Kafka, oldest first.
-    pub async fn unpublished(&self, limit: i64) -> Result<Vec<OutcomeRow>> {
+    /// Outcomes not yet acknowledged by Kafka and not leased by another
+    /// desk instance at `now`, oldest first.
+    pub async fn unpublished(&self, limit: i64, now: i64) -> Result<Vec<OutcomeRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE published_ms IS NULL \
-             ORDER BY recorded_ms, outcome_id LIMIT $1"
+             AND (lease_until_ms IS NULL OR lease_until_ms < $1) \
+             ORDER BY recorded_ms, outcome_id LIMIT $2"
         ))
+        .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(outcome_row).collect()
+    }
+
+    /// Take the sending of an outcome for `lease_ms`: `true` for the one
+    /// desk instance that should send it now.
+    pub async fn lease_outcome(&self, outcome_id: &str, now: i64, lease_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outcomes SET lease_until_ms = $1 WHERE outcome_id = $2 \
+             AND published_ms IS NULL AND (lease_until_ms IS NULL OR lease_until_ms < $3)",
+        )
+        .bind(now + lease_ms)
+        .bind(outcome_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn unpublished_count(&self) -> Result<i64> {
@@ -591,6 +609,15 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// Give the sending of an outcome back (the send failed).
+    pub async fn release_outcome(&self, outcome_id: &str) -> Result<()> {
+        sqlx::query("UPDATE outcomes SET lease_until_ms = NULL WHERE outcome_id = $1")
+            .bind(outcome_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn mark_published(&self, outcome_id: &str, now: i64) -> Result<()> {

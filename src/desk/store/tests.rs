@@ -139,7 +139,7 @@ async fn an_outcome_closes_its_flag_once() {
     assert_eq!(s.unpublished_count().await.unwrap(), 2);
     s.mark_published("o1", 5).await.unwrap();
     let left: Vec<String> = s
-        .unpublished(10)
+        .unpublished(10, 0)
         .await
         .unwrap()
         .into_iter()

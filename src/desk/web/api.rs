@@ -84,6 +84,19 @@ pub async fn login(
         desk.store
             .audit(&who, "login_throttled", None, "", now_ms())
             .await?;
+        if html {
+            let secs = wait.as_secs().max(1);
+            let msg = format!("too many failed logins; try again in {secs} seconds");
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                super::pages::login_html(&headers, Some(&msg)),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
         return Err(WebError::TooMany(wait));
     }
     let user = if form.password.len() > auth::MAX_PASSWORD_BYTES || who.is_empty() {

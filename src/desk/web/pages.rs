@@ -120,8 +120,14 @@ pub fn login_html(headers: &HeaderMap, error: Option<&str>) -> Html<String> {
                 @if let Some(e) = error {
                     p.error role="alert" {
                         (match e {
-                            "wrong user name or password" => t("用户名或密码错误", e),
-                            other => other,
+                            "wrong user name or password" => t("用户名或密码错误", e).to_owned(),
+                            other => match other.strip_prefix("too many failed logins; try again in ") {
+                                Some(rest) if lang == Lang::Zh => format!(
+                                    "登录失败次数过多，请 {} 秒后再试",
+                                    rest.trim_end_matches(" seconds")
+                                ),
+                                _ => other.to_owned(),
+                            },
                         })
                     }
                 }
