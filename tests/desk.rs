@@ -434,3 +434,83 @@ fn an_outcome_recorded_while_kafka_is_down_is_sent_once_when_it_is_back() {
     });
     assert_eq!(read_all(&broker.addr, "inspection.outcomes", 1).len(), 1);
 }
+
+#[test]
+fn the_demo_serves_its_flags_on_the_desk_and_prints_the_login() {
+    use std::io::BufRead as _;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reviewguard"))
+        .args([
+            "demo",
+            "--businesses",
+            "40",
+            "--days",
+            "20",
+            "--desk",
+            &addr,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let line = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the demo's desk line");
+        if l.starts_with("desk: ") {
+            break l;
+        }
+    };
+    assert!(line.contains(&format!("http://{addr}")), "{line}");
+    let password = line
+        .split("password ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("http://{addr}/login"))
+        .form(&[("username", "demo"), ("password", password.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let flags: serde_json::Value = c
+        .get(format!("http://{addr}/api/flags?status=all&limit=1000"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let n: usize = line
+        .split(" flags)")
+        .next()
+        .unwrap()
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 0);
+    assert_eq!(flags.as_array().unwrap().len(), n);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_for("the demo to stop", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success());
+}

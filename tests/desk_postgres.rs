@@ -87,10 +87,25 @@ fn the_store_keeps_its_contract_on_postgresql() {
             .unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].flag_id, "p1");
+        let mut again = flag("p3", "shop", "310105", Severity::Medium, 0.7);
+        again.business_id = f.business_id.clone();
+        s.insert_flag(&again, &serde_json::to_string(&again).unwrap(), 4)
+            .await
+            .unwrap();
+        let grouped = s
+            .flags_by_business(&Scope::All, StatusFilter::Open, 10, 0)
+            .await
+            .unwrap();
+        let got: Vec<(&str, i64)> = grouped
+            .iter()
+            .map(|(f, n)| (f.flag_id.as_str(), *n))
+            .collect();
+        assert_eq!(got, [("p1", 2), ("p2", 1)]);
         assert!(matches!(
             s.record_outcome(&outcome("o1", Some("p1"))).await.unwrap(),
-            Recorded::Stored(_)
+            Recorded::Stored(..)
         ));
+        assert_eq!(s.flag("p3").await.unwrap().unwrap().status, "inspected");
         assert_eq!(
             s.record_outcome(&outcome("o2", Some("p1"))).await.unwrap(),
             Recorded::AlreadyInspected("o1".into())

@@ -35,6 +35,10 @@ pub(crate) enum Command {
         /// Where /metrics is served while the demo runs (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         metrics_addr: std::net::SocketAddr,
+        /// Then serve the inspectors' desk with the demo's flags on this
+        /// address (e.g. 127.0.0.1:8080) until Ctrl-C; prints the logins.
+        #[arg(long)]
+        desk: Option<std::net::SocketAddr>,
     },
     /// The service against real brokers; SIGTERM/SIGINT drain and exit cleanly.
     Run {

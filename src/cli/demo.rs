@@ -29,6 +29,8 @@ pub(crate) struct DemoOptions {
     pub businesses: usize,
     pub days: u32,
     pub metrics_addr: std::net::SocketAddr,
+    /// Serve the desk here after the run, until a signal.
+    pub desk: Option<std::net::SocketAddr>,
 }
 
 const PARTITIONS: i32 = 3;
@@ -229,6 +231,87 @@ async fn async_demo(
         elapsed.as_secs_f64()
     ));
     producer.flush(Duration::from_secs(5))?;
+    if let Some(addr) = opts.desk {
+        serve_desk(&cfg, addr, flags.len(), print).await?;
+    }
+    Ok(())
+}
+
+/// The inspectors' desk on the demo's flags, with a supervisor and an
+/// inspector of the most flagged region, until SIGINT or SIGTERM. Its
+/// store is a file in the temporary folder, removed at the end.
+async fn serve_desk(
+    cfg: &Config,
+    addr: std::net::SocketAddr,
+    flags: usize,
+    print: &mut impl FnMut(&str),
+) -> Result<()> {
+    use reviewguard::desk::{auth, store};
+    let path = std::env::temp_dir().join(format!(
+        "reviewguard-demo-desk-{}.sqlite",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let mut cfg = cfg.clone();
+    cfg.desk.addr = addr.to_string();
+    cfg.desk.store = path.display().to_string();
+    cfg.desk.group_id = "reviewguard-demo-desk".into();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let running = reviewguard::desk::serve::start(&cfg, stop_rx).await?;
+    let desk = running.desk.clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kept = loop {
+        let kept = desk
+            .store
+            .flags(
+                &store::Scope::All,
+                store::StatusFilter::All,
+                store::Order::Newest,
+                100_000,
+                0,
+            )
+            .await?;
+        if kept.len() >= flags || Instant::now() > deadline {
+            break kept;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut per_region = std::collections::BTreeMap::<&str, usize>::new();
+    for f in &kept {
+        *per_region.entry(f.region.as_str()).or_default() += 1;
+    }
+    let region = per_region
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(r, _)| r.to_string())
+        .unwrap_or_default();
+    let password = auth::token_hash(&auth::token())[..16].to_owned();
+    let hash = auth::hash_password(&password)?;
+    for (name, role, regions) in [
+        ("demo", store::Role::Supervisor, vec![]),
+        ("inspector", store::Role::Inspector, vec![region.clone()]),
+    ] {
+        let user = store::User {
+            name: name.into(),
+            role,
+            regions,
+            password_hash: hash.clone(),
+            pseudonym: auth::pseudonym(),
+        };
+        desk.store.add_user(&user, true, store::now_ms()).await?;
+    }
+    print(&format!(
+        "desk: http://{} ({} flags) — log in as demo (supervisor, every region) or inspector (region {region}), password {password}; Ctrl-C stops it",
+        running.addr,
+        kept.len()
+    ));
+    super::run::wait_for_signal().await;
+    let _ = stop_tx.send(true);
+    running.join().await;
+    let _ = std::fs::remove_file(&path);
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
     Ok(())
 }
 

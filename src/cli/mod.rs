@@ -29,12 +29,14 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             businesses,
             days,
             metrics_addr,
+            desk,
         } => {
             let opts = demo::DemoOptions {
                 seed,
                 businesses,
                 days,
                 metrics_addr,
+                desk,
             };
             let mut stdout = std::io::stdout().lock();
             demo::run(&opts, |line| {

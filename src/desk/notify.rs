@@ -346,6 +346,88 @@ mod tests {
         );
     }
 
+    /// A hook on loopback that answers its first `fail` requests with 500,
+    /// then 200, and keeps what it accepted.
+    async fn hook(fail: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = got.clone();
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/h",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (seen, failed) = (seen.clone(), failed.clone());
+                async move {
+                    use std::sync::atomic::Ordering;
+                    if failed.fetch_add(1, Ordering::SeqCst) < fail {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        seen.lock().unwrap().push(v);
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (format!("http://{addr}/h"), got)
+    }
+
+    async fn notifier(url: &str, store: &Store) -> Notifier {
+        let cfg = DeskConfig {
+            webhooks: vec![Webhook {
+                kind: "generic".into(),
+                url: url.into(),
+                regions: vec![],
+                severities: vec![],
+                secret: String::new(),
+            }],
+            ..DeskConfig::default()
+        };
+        let fast = Backoff {
+            attempts: 2,
+            first: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        };
+        Notifier::new(&cfg, store.clone(), DeskMetrics::new(), fast)
+    }
+
+    #[tokio::test]
+    async fn the_digest_sends_each_open_flag_once_and_retries_what_failed() {
+        use crate::desk::store::tests::flag;
+        use crate::types::Severity;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("d.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        for (id, sev) in [("a", Severity::Low), ("b", Severity::Medium)] {
+            store
+                .insert_flag(&flag(id, "310105", sev, 0.5), "{}", now_ms())
+                .await
+                .unwrap();
+        }
+        // The hook fails both attempts of the first digest: nothing is
+        // marked sent; the next digest sends both, once; a third, nothing.
+        let (url, got) = hook(2).await;
+        let n = notifier(&url, &store).await;
+        n.digest().await;
+        assert_eq!(
+            n.metrics
+                .webhook_failures
+                .with_label_values(&["generic"])
+                .get(),
+            2
+        );
+        assert!(got.lock().unwrap().is_empty());
+        n.digest().await;
+        n.digest().await;
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["kind"], "digest");
+        assert_eq!(got[0]["flags"].as_array().unwrap().len(), 2);
+    }
+
     #[test]
     fn robot_markdown_cannot_be_broken_by_a_business_name() {
         assert_eq!(plain("[x](http://e)\n**"), " x  http://e    ");

@@ -224,7 +224,8 @@ pub struct AuditRow {
 /// What recording an outcome on a flag came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    Stored(Box<OutcomeRow>),
+    /// Stored; with the other open flags of the business it closed.
+    Stored(Box<OutcomeRow>, Vec<String>),
     /// The flag already has an outcome (its id).
     AlreadyInspected(String),
     /// The flag was dismissed.
@@ -275,6 +276,41 @@ fn placeholders(first: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The WHERE clause (with `$1`...) and its values for a listing; `None`
+/// when nothing can match (an inspector with no region).
+fn conditions(scope: &Scope, filter: StatusFilter) -> Option<(String, Vec<String>)> {
+    let mut cond = "1 = 1".to_owned();
+    let mut binds: Vec<String> = Vec::new();
+    let status: Vec<&str> = match filter {
+        StatusFilter::Open => vec!["open", "assigned"],
+        StatusFilter::All => vec![],
+        StatusFilter::Only(s) => vec![s],
+    };
+    if !status.is_empty() {
+        cond += &format!(" AND status IN ({})", placeholders(1, status.len()));
+        binds.extend(status.iter().map(|s| s.to_string()));
+    }
+    match scope {
+        Scope::All => {}
+        Scope::Regions(r) if r.is_empty() => return None,
+        Scope::Regions(r) => {
+            cond += &format!(
+                " AND region IN ({})",
+                placeholders(binds.len() + 1, r.len())
+            );
+            binds.extend(r.iter().cloned());
+        }
+    }
+    Some((cond, binds))
+}
+
+fn order_by(order: Order) -> &'static str {
+    match order {
+        Order::Newest => "received_ms DESC, flag_id",
+        Order::HighestRisk => "severity_rank DESC, risk_score DESC, received_ms, flag_id",
+    }
 }
 
 impl Store {
@@ -424,42 +460,54 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<FlagRow>> {
-        let mut sql = format!("SELECT {FLAG_COLUMNS} FROM flags WHERE 1 = 1");
-        let mut n = 1;
-        let status: Vec<&str> = match filter {
-            StatusFilter::Open => vec!["open", "assigned"],
-            StatusFilter::All => vec![],
-            StatusFilter::Only(s) => vec![s],
+        let Some((cond, binds)) = conditions(scope, filter) else {
+            return Ok(Vec::new());
         };
-        if !status.is_empty() {
-            sql += &format!(" AND status IN ({})", placeholders(n, status.len()));
-            n += status.len();
-        }
-        let regions: &[String] = match scope {
-            Scope::All => &[],
-            Scope::Regions(r) if r.is_empty() => return Ok(Vec::new()),
-            Scope::Regions(r) => r,
-        };
-        if !regions.is_empty() {
-            sql += &format!(" AND region IN ({})", placeholders(n, regions.len()));
-            n += regions.len();
-        }
-        sql += match order {
-            Order::Newest => " ORDER BY received_ms DESC, flag_id",
-            Order::HighestRisk => {
-                " ORDER BY severity_rank DESC, risk_score DESC, received_ms, flag_id"
-            }
-        };
-        sql += &format!(" LIMIT ${n} OFFSET ${}", n + 1);
+        let n = binds.len() + 1;
+        let sql = format!(
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE {cond} ORDER BY {} LIMIT ${n} OFFSET ${}",
+            order_by(order),
+            n + 1
+        );
         let mut q = sqlx::query(&sql);
-        for s in &status {
-            q = q.bind(*s);
-        }
-        for r in regions {
-            q = q.bind(r.as_str());
+        for b in &binds {
+            q = q.bind(b.as_str());
         }
         let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
         rows.iter().map(flag_row).collect()
+    }
+
+    /// Like [`Store::flags`], one row per business: its most severe flag
+    /// (then highest score, then newest), with how many flags of the
+    /// business match.
+    pub async fn flags_by_business(
+        &self,
+        scope: &Scope,
+        filter: StatusFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(FlagRow, i64)>> {
+        let Some((cond, binds)) = conditions(scope, filter) else {
+            return Ok(Vec::new());
+        };
+        let n = binds.len() + 1;
+        let sql = format!(
+            "SELECT {FLAG_COLUMNS}, same FROM (SELECT {FLAG_COLUMNS}, severity_rank, \
+             ROW_NUMBER() OVER (PARTITION BY domain, business_id \
+               ORDER BY severity_rank DESC, risk_score DESC, received_ms DESC, flag_id) AS rn, \
+             COUNT(*) OVER (PARTITION BY domain, business_id) AS same \
+             FROM flags WHERE {cond}) ranked WHERE rn = 1 ORDER BY {} LIMIT ${n} OFFSET ${}",
+            order_by(Order::HighestRisk),
+            n + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((flag_row(r)?, r.try_get("same")?)))
+            .collect()
     }
 
     pub async fn flag(&self, flag_id: &str) -> Result<Option<FlagRow>> {
@@ -506,6 +554,7 @@ impl Store {
     /// new status are committed together.
     pub async fn record_outcome(&self, o: &OutcomeRow) -> Result<Recorded> {
         let mut tx = self.pool.begin().await?;
+        let mut closed = Vec::new();
         if let Some(flag_id) = &o.flag_id {
             let done = sqlx::query(
                 "UPDATE flags SET status = 'inspected', assignee = COALESCE(assignee, $1), \
@@ -538,6 +587,29 @@ impl Store {
                 });
             }
         }
+        if o.flag_id.is_some() {
+            // The inspection covered the business: its other open flags close with it.
+            let rows = sqlx::query(
+                "SELECT flag_id FROM flags WHERE domain = $1 AND business_id = $2 \
+                 AND status IN ('open', 'assigned')",
+            )
+            .bind(&o.domain)
+            .bind(&o.business_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                closed.push(r.try_get::<String, _>("flag_id")?);
+            }
+            sqlx::query(
+                "UPDATE flags SET status = 'inspected', updated_ms = $1 WHERE domain = $2 \
+                 AND business_id = $3 AND status IN ('open', 'assigned')",
+            )
+            .bind(o.recorded_ms)
+            .bind(&o.domain)
+            .bind(&o.business_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(&format!(
             "INSERT INTO outcomes ({OUTCOME_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, NULL)"
@@ -560,7 +632,7 @@ impl Store {
         .await
         .context("cannot store the outcome")?;
         tx.commit().await?;
-        Ok(Recorded::Stored(Box::new(o.clone())))
+        Ok(Recorded::Stored(Box::new(o.clone()), closed))
     }
 
     pub async fn outcome_of_flag(&self, flag_id: &str) -> Result<Option<OutcomeRow>> {
@@ -568,6 +640,24 @@ impl Store {
             "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE flag_id = $1"
         ))
         .bind(flag_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(outcome_row).transpose()
+    }
+
+    /// The outcome that closed `f`: its own, or the inspection of its
+    /// business recorded after it arrived.
+    pub async fn outcome_closing(&self, f: &FlagRow) -> Result<Option<OutcomeRow>> {
+        if let Some(o) = self.outcome_of_flag(&f.flag_id).await? {
+            return Ok(Some(o));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE domain = $1 AND business_id = $2 \
+             AND flag_id IS NOT NULL AND recorded_ms >= $3 ORDER BY recorded_ms LIMIT 1"
+        ))
+        .bind(&f.domain)
+        .bind(&f.business_id)
+        .bind(f.received_ms)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(outcome_row).transpose()
@@ -779,11 +869,12 @@ impl Store {
         rows.iter().map(audit_row).collect()
     }
 
-    /// The actions on one flag (assign, outcome, dismiss), oldest first.
+    /// The actions on one flag (assign, outcome, dismiss, closed with
+    /// another flag's outcome), oldest first.
     pub async fn flag_history(&self, flag_id: &str) -> Result<Vec<AuditRow>> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, actor, action, flag_id, detail FROM audit WHERE flag_id = $1 \
-             AND action IN ('assign', 'outcome', 'dismiss') ORDER BY seq LIMIT 200",
+             AND action IN ('assign', 'outcome', 'dismiss', 'closed_by_outcome') ORDER BY seq LIMIT 200",
         )
         .bind(flag_id)
         .fetch_all(&self.pool)
@@ -967,4 +1058,4 @@ pub fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

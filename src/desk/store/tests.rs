@@ -114,7 +114,7 @@ async fn an_outcome_closes_its_flag_once() {
         .record_outcome(&outcome("o1", Some("a"), "310105", true))
         .await
         .unwrap();
-    assert!(matches!(first, Recorded::Stored(_)));
+    assert!(matches!(first, Recorded::Stored(..)));
     assert_eq!(s.flag("a").await.unwrap().unwrap().status, "inspected");
     let again = s
         .record_outcome(&outcome("o2", Some("a"), "310105", false))
@@ -132,7 +132,7 @@ async fn an_outcome_closes_its_flag_once() {
         s.record_outcome(&outcome("o4", None, "310105", false))
             .await
             .unwrap(),
-        Recorded::Stored(_)
+        Recorded::Stored(..)
     ));
     let y = s.yields(&Scope::All, 0).await.unwrap();
     assert_eq!((y.flagged, y.flagged_violations, y.routine), (1, 1, 1));
@@ -182,4 +182,35 @@ async fn a_missing_folder_is_named() {
         .unwrap()
         .to_string();
     assert!(e.contains("/nonexistent-dir-rg"), "{e}");
+}
+
+#[tokio::test]
+async fn a_business_is_listed_once_and_its_inspection_closes_all_its_flags() {
+    let (_d, s) = store().await;
+    let mut older = flag("a1", "310105", Severity::Low, 0.5);
+    older.business_id = "shop-x".into();
+    let mut newer = flag("a2", "310105", Severity::High, 0.9);
+    newer.business_id = "shop-x".into();
+    for f in [&older, &newer, &flag("b", "310105", Severity::Medium, 0.7)] {
+        s.insert_flag(f, "{}", 1).await.unwrap();
+    }
+    let rows = s
+        .flags_by_business(&Scope::All, StatusFilter::Open, 10, 0)
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64)> = rows.iter().map(|(f, n)| (f.flag_id.as_str(), *n)).collect();
+    assert_eq!(got, [("a2", 2), ("b", 1)]);
+    let mut o = outcome("o1", Some("a2"), "310105", true);
+    o.business_id = "shop-x".into();
+    match s.record_outcome(&o).await.unwrap() {
+        Recorded::Stored(_, closed) => assert_eq!(closed, ["a1"]),
+        other => panic!("{other:?}"),
+    }
+    let a1 = s.flag("a1").await.unwrap().unwrap();
+    assert_eq!(a1.status, "inspected");
+    assert_eq!(
+        s.outcome_closing(&a1).await.unwrap().unwrap().outcome_id,
+        "o1"
+    );
+    assert_eq!(s.flag("b").await.unwrap().unwrap().status, "open");
 }

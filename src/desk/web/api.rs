@@ -330,7 +330,7 @@ pub async fn flag(
         .await?;
     let mut v = flag_json(&f);
     let history = desk.store.flag_history(&f.flag_id).await?;
-    let outcome = desk.store.outcome_of_flag(&f.flag_id).await?;
+    let outcome = desk.store.outcome_closing(&f).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "history".into(),
@@ -418,7 +418,12 @@ fn stamp(desk: &Desk) -> outcome::Stamp {
     }
 }
 
-async fn stored(desk: &Desk, s: &Session, o: &OutcomeRow) -> Result<(), WebError> {
+async fn stored(
+    desk: &Desk,
+    s: &Session,
+    o: &OutcomeRow,
+    closed: &[String],
+) -> Result<(), WebError> {
     desk.metrics
         .outcomes_recorded
         .with_label_values(&[
@@ -445,6 +450,17 @@ async fn stored(desk: &Desk, s: &Session, o: &OutcomeRow) -> Result<(), WebError
             now_ms(),
         )
         .await?;
+    for other in closed {
+        desk.store
+            .audit(
+                &s.user.name,
+                "closed_by_outcome",
+                Some(other),
+                &o.outcome_id,
+                now_ms(),
+            )
+            .await?;
+    }
     desk.outbox.notify_one();
     Ok(())
 }
@@ -461,9 +477,11 @@ pub async fn outcome(
     let o = outcome::on_flag(&f, &input, &s.user, &stamp(&desk))
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     match desk.store.record_outcome(&o).await? {
-        Recorded::Stored(o) => {
-            stored(&desk, &s, &o).await?;
-            Ok((StatusCode::CREATED, axum::Json(outcome_json(&o))).into_response())
+        Recorded::Stored(o, closed) => {
+            stored(&desk, &s, &o, &closed).await?;
+            let mut v = outcome_json(&o);
+            v["closed_flags"] = json!(closed);
+            Ok((StatusCode::CREATED, axum::Json(v)).into_response())
         }
         Recorded::AlreadyInspected(id) => Err(WebError::Conflict(format!(
             "the flag already has an outcome ({id})"
@@ -486,8 +504,8 @@ pub async fn routine_outcome(
         return Err(WebError::Forbidden("that region is not one of yours"));
     }
     match desk.store.record_outcome(&o).await? {
-        Recorded::Stored(o) => {
-            stored(&desk, &s, &o).await?;
+        Recorded::Stored(o, closed) => {
+            stored(&desk, &s, &o, &closed).await?;
             Ok((StatusCode::CREATED, axum::Json(outcome_json(&o))).into_response())
         }
         _ => Err(WebError::Conflict(

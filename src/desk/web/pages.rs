@@ -8,7 +8,7 @@ use super::{LANG_COOKIE, WebError, cookie};
 use crate::core::flag::Flag;
 use crate::desk::Desk;
 use crate::desk::i18n::{self, Lang};
-use crate::desk::store::{FlagRow, Order, Role, Session, now_ms};
+use crate::desk::store::{FlagRow, Role, Session, now_ms};
 use crate::types::Domain;
 use crate::types::category::Category;
 use axum::extract::{Path, Query, State};
@@ -201,7 +201,7 @@ pub async fn flags(
         let (filter, limit, offset) = api::list_params(&q)?;
         let rows = desk
             .store
-            .flags(&s.user.scope(), filter, Order::HighestRisk, limit, offset)
+            .flags_by_business(&s.user.scope(), filter, limit, offset)
             .await?;
         desk.store
             .audit(
@@ -241,7 +241,7 @@ pub async fn flags(
                 p.empty { (t("没有预警。", "No flags.")) }
             }
             ul.flags {
-                @for r in &rows {
+                @for (r, same) in &rows {
                     @let f = parse_flag(r);
                     li.flag data-flag-id=(r.flag_id) data-region=(r.region) {
                         a href={"/flags/" (r.flag_id)} {
@@ -256,6 +256,9 @@ pub async fn flags(
                                 span.age { (i18n::age(lang, now - r.received_ms)) }
                                 span class={"status st-" (r.status)} { (i18n::status(lang, &r.status)) }
                                 @if let Some(a) = &r.assignee { span.assignee { (a) } }
+                                @if *same > 1 {
+                                    span.more { (match lang { Lang::Zh => format!("该商户共 {same} 条预警"), Lang::En => format!("{same} flags for this business") }) }
+                                }
                             }
                             div.reason { (first_reason(lang, f.as_ref())) }
                         }
@@ -289,6 +292,7 @@ fn action_name(lang: Lang, a: &str) -> String {
         "assign" => ("认领", "assigned"),
         "outcome" => ("记录检查结果", "recorded the outcome"),
         "dismiss" => ("驳回", "dismissed"),
+        "closed_by_outcome" => ("随商户检查结果关闭", "closed by the business's inspection"),
         other => (other, other),
     };
     lang.t(zh, en).to_owned()
@@ -309,7 +313,7 @@ pub async fn flag(
             .audit(&s.user.name, "view_flag", Some(&r.flag_id), "", now_ms())
             .await?;
         let history = desk.store.flag_history(&r.flag_id).await?;
-        let outcome = desk.store.outcome_of_flag(&r.flag_id).await?;
+        let outcome = desk.store.outcome_closing(&r).await?;
         Ok::<_, WebError>((r, history, outcome))
     }
     .await;
