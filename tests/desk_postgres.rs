@@ -92,10 +92,7 @@ fn the_store_keeps_its_contract_on_postgresql() {
         s.insert_flag(&again, &serde_json::to_string(&again).unwrap(), 4)
             .await
             .unwrap();
-        let grouped = s
-            .flags_by_business(&Scope::All, StatusFilter::Open, 10, 0)
-            .await
-            .unwrap();
+        let grouped = s.open_by_business(&Scope::All, 10, 0).await.unwrap();
         let got: Vec<(&str, i64)> = grouped
             .iter()
             .map(|(f, n)| (f.flag_id.as_str(), *n))

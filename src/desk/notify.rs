@@ -75,14 +75,11 @@ fn severity_zh(s: &str) -> &'static str {
 }
 
 fn first_reason(f: &FlagRow) -> String {
-    serde_json::from_str::<crate::core::flag::Flag>(&f.body)
-        .ok()
-        .and_then(|x| {
-            x.reasons
-                .first()
-                .map(|r| super::i18n::reason(super::i18n::Lang::Zh, &r.feature, r.value, &r.text))
-        })
-        .unwrap_or_default()
+    let (feature, value, text) = &f.reason;
+    if feature.is_empty() {
+        return String::new();
+    }
+    super::i18n::reason(super::i18n::Lang::Zh, feature, *value, text)
 }
 
 impl Notifier {

@@ -302,6 +302,7 @@ mod tests {
             trigger: "model".into(),
             event_time: String::new(),
             received_ms: 0,
+            reason: (String::new(), 0.0, String::new()),
             body: String::new(),
             status: "open".into(),
             assignee: None,

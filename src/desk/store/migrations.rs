@@ -32,13 +32,25 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             trigger_name TEXT NOT NULL,
             event_time TEXT NOT NULL,
             received_ms {int} NOT NULL,
-            body TEXT NOT NULL,
+            reason_feature TEXT NOT NULL,
+            reason_value {real} NOT NULL,
+            reason_text TEXT NOT NULL,
             status TEXT NOT NULL,
             assignee TEXT,
-            updated_ms {int} NOT NULL
+            updated_ms {int} NOT NULL,
+            -- 1 on the flag that stands for its business among the open
+            -- ones (most severe, highest score, newest), with how many
+            -- open flags the business has; kept by the store on each change.
+            top {int} NOT NULL DEFAULT 0,
+            open_same {int} NOT NULL DEFAULT 0,
+            -- Last: SQLite reads a row's columns in order, and the message
+            -- (kilobytes) would push the ones after it to overflow pages.
+            body TEXT NOT NULL
         )",
         "CREATE INDEX flags_by_status_region ON flags (status, region)",
         "CREATE INDEX flags_by_received ON flags (received_ms)",
+        "CREATE INDEX flags_by_top_region ON flags (top, region)",
+        "CREATE INDEX flags_by_business ON flags (domain, business_id)",
         "CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL,

@@ -22,7 +22,12 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Writes. On SQLite one connection, so writers queue here instead of
+    /// contending for the file's lock (whose busy wait sleeps for up to
+    /// 100 ms at a time); on PostgreSQL the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -55,7 +60,10 @@ pub struct FlagRow {
     pub trigger: String,
     pub event_time: String,
     pub received_ms: i64,
-    /// The flag message as stored (the contract's fields only).
+    /// The flag's first reason: feature, value and its sentence.
+    pub reason: (String, f64, String),
+    /// The flag message as stored (the contract's fields only); empty in
+    /// listings made for pages ([`Store::flags_by_business`]).
     pub body: String,
     pub status: String,
     pub assignee: Option<String>,
@@ -63,7 +71,13 @@ pub struct FlagRow {
 }
 
 const FLAG_COLUMNS: &str = "flag_id, domain, business_id, business_name, region, severity, \
-     risk_score, trigger_name, event_time, received_ms, body, status, assignee, updated_ms";
+     risk_score, trigger_name, event_time, received_ms, reason_feature, reason_value, reason_text, \
+     body, status, assignee, updated_ms";
+
+/// [`FLAG_COLUMNS`] without the message, for listings that show a line per flag.
+const LINE_COLUMNS: &str = "flag_id, domain, business_id, business_name, region, severity, \
+     risk_score, trigger_name, event_time, received_ms, reason_feature, reason_value, reason_text, \
+     '' AS body, status, assignee, updated_ms";
 
 fn flag_row(r: &AnyRow) -> Result<FlagRow> {
     Ok(FlagRow {
@@ -77,6 +91,11 @@ fn flag_row(r: &AnyRow) -> Result<FlagRow> {
         trigger: r.try_get("trigger_name")?,
         event_time: r.try_get("event_time")?,
         received_ms: r.try_get("received_ms")?,
+        reason: (
+            r.try_get("reason_feature")?,
+            r.try_get("reason_value")?,
+            r.try_get("reason_text")?,
+        ),
         body: r.try_get("body")?,
         status: r.try_get("status")?,
         assignee: r.try_get("assignee")?,
@@ -278,6 +297,45 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Mark the flag that stands for a business among its open ones (most
+/// severe, highest score, newest) and count them; inside the transaction
+/// that changed the business's flags.
+async fn retop(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    domain: &str,
+    business: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE flags SET top = 0, open_same = 0 WHERE domain = $1 AND business_id = $2 \
+         AND top = 1",
+    )
+    .bind(domain)
+    .bind(business)
+    .execute(&mut **tx)
+    .await?;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM flags WHERE domain = $1 AND business_id = $2 \
+         AND status IN ('open', 'assigned')",
+    )
+    .bind(domain)
+    .bind(business)
+    .fetch_one(&mut **tx)
+    .await?;
+    if open > 0 {
+        sqlx::query(
+            "UPDATE flags SET top = 1, open_same = $1 WHERE flag_id = (SELECT flag_id FROM flags \
+             WHERE domain = $2 AND business_id = $3 AND status IN ('open', 'assigned') \
+             ORDER BY severity_rank DESC, risk_score DESC, received_ms DESC, flag_id LIMIT 1)",
+        )
+        .bind(open)
+        .bind(domain)
+        .bind(business)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The WHERE clause (with `$1`...) and its values for a listing; `None`
 /// when nothing can match (an inspector with no region).
 fn conditions(scope: &Scope, filter: StatusFilter) -> Option<(String, Vec<String>)> {
@@ -356,10 +414,23 @@ impl Store {
             format!("the SQLite file {location} (desk.store)")
         };
         let pool = opts
+            .clone()
             .connect(&url)
             .await
             .with_context(|| format!("cannot open {what}"))?;
-        let store = Store { pool, backend };
+        let writer = match backend {
+            Backend::Postgres => pool.clone(),
+            Backend::Sqlite => opts
+                .max_connections(1)
+                .connect(&url)
+                .await
+                .with_context(|| format!("cannot open {what}"))?,
+        };
+        let store = Store {
+            pool,
+            writer,
+            backend,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -369,7 +440,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.pool
+        self.writer
             .execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
                  name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
@@ -391,7 +462,7 @@ impl Store {
             .iter()
             .filter(|m| m.version > applied)
         {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             // The row first: a second desk migrating at the same moment
             // waits here, then fails on the key instead of creating twice.
             sqlx::query(
@@ -425,11 +496,14 @@ impl Store {
     /// is left as it is: `false`.
     pub async fn insert_flag(&self, flag: &Flag, body: &str, now: i64) -> Result<bool> {
         let severity = flag.severity.as_str();
+        let reason = flag.reasons.first();
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "INSERT INTO flags (flag_id, domain, business_id, business_name, region, severity, \
-             severity_rank, risk_score, trigger_name, event_time, received_ms, body, status, \
-             assignee, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             'open', NULL, $13) ON CONFLICT (flag_id) DO NOTHING",
+             severity_rank, risk_score, trigger_name, event_time, received_ms, reason_feature, \
+             reason_value, reason_text, body, status, assignee, updated_ms) VALUES ($1, $2, $3, \
+             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'open', NULL, $16) \
+             ON CONFLICT (flag_id) DO NOTHING",
         )
         .bind(&flag.flag_id)
         .bind(flag.domain.as_str())
@@ -442,12 +516,20 @@ impl Store {
         .bind(&flag.trigger)
         .bind(&flag.event_time)
         .bind(now)
+        .bind(reason.map_or("", |r| r.feature.as_str()))
+        .bind(reason.map_or(0.0, |r| r.value))
+        .bind(reason.map_or("", |r| r.text.as_str()))
         .bind(body)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .context("cannot store a flag")?;
-        Ok(done.rows_affected() == 1)
+        let new = done.rows_affected() == 1;
+        if new {
+            retop(&mut tx, flag.domain.as_str(), &flag.business_id).await?;
+        }
+        tx.commit().await.context("cannot store a flag")?;
+        Ok(new)
     }
 
     /// The flags `scope` allows, by `filter`, in `order`; at most `limit`
@@ -477,26 +559,22 @@ impl Store {
         rows.iter().map(flag_row).collect()
     }
 
-    /// Like [`Store::flags`], one row per business: its most severe flag
-    /// (then highest score, then newest), with how many flags of the
-    /// business match.
-    pub async fn flags_by_business(
+    /// The open flags `scope` allows, one row per business: the flag that
+    /// stands for it (most severe, highest score, newest) with how many
+    /// open flags the business has; most severe first.
+    pub async fn open_by_business(
         &self,
         scope: &Scope,
-        filter: StatusFilter,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(FlagRow, i64)>> {
-        let Some((cond, binds)) = conditions(scope, filter) else {
+        let Some((cond, binds)) = conditions(scope, StatusFilter::Open) else {
             return Ok(Vec::new());
         };
         let n = binds.len() + 1;
         let sql = format!(
-            "SELECT {FLAG_COLUMNS}, same FROM (SELECT {FLAG_COLUMNS}, severity_rank, \
-             ROW_NUMBER() OVER (PARTITION BY domain, business_id \
-               ORDER BY severity_rank DESC, risk_score DESC, received_ms DESC, flag_id) AS rn, \
-             COUNT(*) OVER (PARTITION BY domain, business_id) AS same \
-             FROM flags WHERE {cond}) ranked WHERE rn = 1 ORDER BY {} LIMIT ${n} OFFSET ${}",
+            "SELECT {LINE_COLUMNS}, open_same FROM flags WHERE top = 1 AND {cond} \
+             ORDER BY {} LIMIT ${n} OFFSET ${}",
             order_by(Order::HighestRisk),
             n + 1
         );
@@ -506,7 +584,7 @@ impl Store {
         }
         let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok((flag_row(r)?, r.try_get("same")?)))
+            .map(|r| Ok((flag_row(r)?, r.try_get("open_same")?)))
             .collect()
     }
 
@@ -530,13 +608,14 @@ impl Store {
         .bind(user)
         .bind(now)
         .bind(flag_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Dismiss an open or assigned flag; `false` when it is closed or missing.
     pub async fn dismiss(&self, flag_id: &str, user: &str, now: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE flags SET status = 'dismissed', assignee = COALESCE(assignee, $1), \
              updated_ms = $2 WHERE flag_id = $3 AND status IN ('open', 'assigned')",
@@ -544,16 +623,28 @@ impl Store {
         .bind(user)
         .bind(now)
         .bind(flag_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT domain, business_id FROM flags WHERE flag_id = $1")
+            .bind(flag_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (domain, business): (String, String) =
+            (row.try_get("domain")?, row.try_get("business_id")?);
+        retop(&mut tx, &domain, &business).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Record an outcome: on its flag (which becomes `inspected`) when it
     /// names one, else as a routine inspection. The outcome and the flag's
     /// new status are committed together.
     pub async fn record_outcome(&self, o: &OutcomeRow) -> Result<Recorded> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut closed = Vec::new();
         if let Some(flag_id) = &o.flag_id {
             let done = sqlx::query(
@@ -609,6 +700,7 @@ impl Store {
             .bind(&o.business_id)
             .execute(&mut *tx)
             .await?;
+            retop(&mut tx, &o.domain, &o.business_id).await?;
         }
         sqlx::query(&format!(
             "INSERT INTO outcomes ({OUTCOME_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
@@ -688,7 +780,7 @@ impl Store {
         .bind(now + lease_ms)
         .bind(outcome_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -705,7 +797,7 @@ impl Store {
     pub async fn release_outcome(&self, outcome_id: &str) -> Result<()> {
         sqlx::query("UPDATE outcomes SET lease_until_ms = NULL WHERE outcome_id = $1")
             .bind(outcome_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -716,7 +808,7 @@ impl Store {
         )
         .bind(now)
         .bind(outcome_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -748,7 +840,7 @@ impl Store {
             .bind(&u.password_hash)
             .bind(&u.pseudonym)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
         match r {
             Ok(_) => Ok(()),
@@ -793,7 +885,7 @@ impl Store {
         .bind(user)
         .bind(csrf)
         .bind(expires_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -820,7 +912,7 @@ impl Store {
     pub async fn end_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -828,7 +920,7 @@ impl Store {
     pub async fn purge_sessions(&self, now: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -850,7 +942,7 @@ impl Store {
         .bind(action)
         .bind(flag_id)
         .bind(detail)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .context("cannot write the audit log")?;
         Ok(())
@@ -969,7 +1061,7 @@ impl Store {
         .bind(flag_id)
         .bind(hook)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -988,7 +1080,7 @@ impl Store {
         .bind(now)
         .bind(flag_id)
         .bind(hook)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -998,7 +1090,7 @@ impl Store {
         sqlx::query("DELETE FROM notifications WHERE flag_id = $1 AND hook = $2")
             .bind(flag_id)
             .bind(hook)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -1022,10 +1114,11 @@ impl Store {
     /// store refuses).
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(self.pool.execute(sql).await?.rows_affected())
+        Ok(self.writer.execute(sql).await?.rows_affected())
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

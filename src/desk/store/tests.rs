@@ -194,10 +194,7 @@ async fn a_business_is_listed_once_and_its_inspection_closes_all_its_flags() {
     for f in [&older, &newer, &flag("b", "310105", Severity::Medium, 0.7)] {
         s.insert_flag(f, "{}", 1).await.unwrap();
     }
-    let rows = s
-        .flags_by_business(&Scope::All, StatusFilter::Open, 10, 0)
-        .await
-        .unwrap();
+    let rows = s.open_by_business(&Scope::All, 10, 0).await.unwrap();
     let got: Vec<(&str, i64)> = rows.iter().map(|(f, n)| (f.flag_id.as_str(), *n)).collect();
     assert_eq!(got, [("a2", 2), ("b", 1)]);
     let mut o = outcome("o1", Some("a2"), "310105", true);
@@ -213,4 +210,18 @@ async fn a_business_is_listed_once_and_its_inspection_closes_all_its_flags() {
         "o1"
     );
     assert_eq!(s.flag("b").await.unwrap().unwrap().status, "open");
+    let rows = s.open_by_business(&Scope::All, 10, 0).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    // A dismissal hands the business's place to its next open flag.
+    let mut c1 = flag("c1", "310105", Severity::High, 0.8);
+    c1.business_id = "shop-y".into();
+    let mut c2 = flag("c2", "310105", Severity::Low, 0.3);
+    c2.business_id = "shop-y".into();
+    for f in [&c1, &c2] {
+        s.insert_flag(f, "{}", 2).await.unwrap();
+    }
+    assert!(s.dismiss("c1", "li", 3).await.unwrap());
+    let rows = s.open_by_business(&Scope::All, 10, 0).await.unwrap();
+    let got: Vec<(&str, i64)> = rows.iter().map(|(f, n)| (f.flag_id.as_str(), *n)).collect();
+    assert_eq!(got, [("b", 1), ("c2", 1)]);
 }

@@ -218,17 +218,52 @@ pub async fn session_info(
 pub fn flag_json(f: &FlagRow) -> Value {
     let mut v: Value = serde_json::from_str(&f.body).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
-        o.insert("status".into(), json!(f.status));
-        o.insert("assignee".into(), json!(f.assignee));
-        o.insert(
-            "received_at".into(),
+        for (k, x) in desk_fields(f) {
+            o.insert(k.into(), x);
+        }
+    }
+    v
+}
+
+fn desk_fields(f: &FlagRow) -> [(&'static str, Value); 3] {
+    [
+        ("status", json!(f.status)),
+        ("assignee", json!(f.assignee)),
+        (
+            "received_at",
             json!(
                 chrono::DateTime::from_timestamp_millis(f.received_ms)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             ),
-        );
+        ),
+    ]
+}
+
+/// A JSON array of flags, each the stored message with the desk's fields
+/// spliced in (the message is not parsed again).
+pub fn flags_json(rows: &[FlagRow]) -> String {
+    let mut out = String::with_capacity(rows.iter().map(|r| r.body.len() + 96).sum::<usize>() + 2);
+    out.push('[');
+    for (i, f) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match f.body.trim_end().strip_suffix('}') {
+            Some(head) if f.body.starts_with('{') => {
+                out.push_str(head);
+                for (k, x) in desk_fields(f) {
+                    if head.len() > 1 {
+                        out.push(',');
+                    }
+                    out.push_str(&format!("{}:{x}", json!(k)));
+                }
+                out.push('}');
+            }
+            _ => out.push_str(&flag_json(f).to_string()),
+        }
     }
-    v
+    out.push(']');
+    out
 }
 
 pub fn outcome_json(o: &OutcomeRow) -> Value {
@@ -257,12 +292,15 @@ pub struct ListQuery {
 }
 
 /// The listing a query asks for, checked.
-pub fn list_params(q: &ListQuery) -> Result<(StatusFilter, i64, i64), WebError> {
+pub fn list_params(
+    q: &ListQuery,
+    default_limit: i64,
+) -> Result<(StatusFilter, i64, i64), WebError> {
     let status = q.status.as_deref().unwrap_or("open");
     let filter = StatusFilter::parse(status).ok_or_else(|| {
         WebError::BadRequest("status must be open, all, assigned, inspected or dismissed".into())
     })?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIST);
+    let limit = q.limit.unwrap_or(default_limit);
     if !(1..=MAX_LIST).contains(&limit) {
         return Err(WebError::BadRequest(format!(
             "limit must be from 1 to {MAX_LIST}"
@@ -284,7 +322,7 @@ pub async fn flags(
 ) -> Result<Response, WebError> {
     let s = session(&desk, &headers).await?;
     let Query(q) = q.map_err(|e| WebError::BadRequest(e.body_text()))?;
-    let (filter, limit, offset) = list_params(&q)?;
+    let (filter, limit, offset) = list_params(&q, DEFAULT_LIST)?;
     let rows = desk
         .store
         .flags(&s.user.scope(), filter, Order::Newest, limit, offset)
@@ -298,7 +336,11 @@ pub async fn flags(
             now_ms(),
         )
         .await?;
-    Ok(axum::Json(rows.iter().map(flag_json).collect::<Vec<_>>()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        flags_json(&rows),
+    )
+        .into_response())
 }
 
 /// The flag `flag_id` if this session may see it.

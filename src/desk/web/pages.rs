@@ -8,7 +8,7 @@ use super::{LANG_COOKIE, WebError, cookie};
 use crate::core::flag::Flag;
 use crate::desk::Desk;
 use crate::desk::i18n::{self, Lang};
-use crate::desk::store::{FlagRow, Role, Session, now_ms};
+use crate::desk::store::{FlagRow, Order, Role, Session, StatusFilter, now_ms};
 use crate::types::Domain;
 use crate::types::category::Category;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use std::sync::Arc;
+
+/// Businesses per page of the open-flags list (a phone's screenful or two).
+const PAGE: i64 = 50;
 
 const CSS: &str = include_str!("assets/desk.css");
 const JS: &str = include_str!("assets/desk.js");
@@ -181,10 +184,12 @@ fn parse_flag(row: &FlagRow) -> Option<Flag> {
 }
 
 /// The flag's first reason in plain words.
-fn first_reason(lang: Lang, f: Option<&Flag>) -> String {
-    f.and_then(|f| f.reasons.first())
-        .map(|r| i18n::reason(lang, &r.feature, r.value, &r.text))
-        .unwrap_or_default()
+fn first_reason(lang: Lang, r: &FlagRow) -> String {
+    let (feature, value, text) = &r.reason;
+    if feature.is_empty() {
+        return String::new();
+    }
+    i18n::reason(lang, feature, *value, text)
 }
 
 pub async fn flags(
@@ -198,11 +203,19 @@ pub async fn flags(
     };
     let result = async {
         let Query(q) = q.map_err(|e| WebError::BadRequest(e.body_text()))?;
-        let (filter, limit, offset) = api::list_params(&q)?;
-        let rows = desk
-            .store
-            .flags_by_business(&s.user.scope(), filter, limit, offset)
-            .await?;
+        let (filter, limit, offset) = api::list_params(&q, PAGE)?;
+        let rows = if filter == StatusFilter::Open {
+            desk.store
+                .open_by_business(&s.user.scope(), limit, offset)
+                .await?
+        } else {
+            desk.store
+                .flags(&s.user.scope(), filter, Order::Newest, limit, offset)
+                .await?
+                .into_iter()
+                .map(|f| (f, 1))
+                .collect()
+        };
         desk.store
             .audit(
                 &s.user.name,
@@ -222,7 +235,7 @@ pub async fn flags(
     let lang = lang(&headers);
     let t = |zh, en| lang.t(zh, en);
     let now = now_ms();
-    let all = filter == crate::desk::store::StatusFilter::All;
+    let all = filter == StatusFilter::All;
     let status_q = if all { "all" } else { "open" };
     let regions = match s.user.role {
         Role::Inspector => s.user.regions.join("、"),
@@ -242,7 +255,6 @@ pub async fn flags(
             }
             ul.flags {
                 @for (r, same) in &rows {
-                    @let f = parse_flag(r);
                     li.flag data-flag-id=(r.flag_id) data-region=(r.region) {
                         a href={"/flags/" (r.flag_id)} {
                             div.line1 {
@@ -260,7 +272,7 @@ pub async fn flags(
                                     span.more { (match lang { Lang::Zh => format!("该商户共 {same} 条预警"), Lang::En => format!("{same} flags for this business") }) }
                                 }
                             }
-                            div.reason { (first_reason(lang, f.as_ref())) }
+                            div.reason { (first_reason(lang, r)) }
                         }
                     }
                 }
