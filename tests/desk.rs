@@ -234,6 +234,13 @@ fn an_inspector_records_an_outcome_that_reaches_kafka_and_the_csv() {
     assert_eq!(o["yield_90d"]["flagged"]["violations"], 1);
     assert_eq!(li.get("/api/overview").status(), 403);
     assert!(!desk.log().contains("后厨"), "no note text in the log");
+    // A removed user's session ends at once.
+    assert!(
+        desk.cli(&["desk", "user", "remove", "--name", "wang"])
+            .contains("removed")
+    );
+    assert_eq!(wang.get("/api/session").status(), 401);
+    assert!(!desk.cli(&["desk", "user", "list"]).contains("wang"));
 }
 
 #[test]

@@ -265,6 +265,11 @@ pub(crate) enum UserCommand {
     },
     /// List the users (names, roles, regions).
     List,
+    /// Remove a user; their sessions end at once.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -137,6 +137,26 @@ pub(crate) fn user_list(path: &Path) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn user_remove(path: &Path, name: &str) -> Result<()> {
+    let cfg = config(path)?;
+    let removed = runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        let removed = store.remove_user(name).await?;
+        if removed {
+            store
+                .audit("(command line)", "user_remove", None, name, now_ms())
+                .await?;
+        }
+        store.close().await;
+        Ok::<_, anyhow::Error>(removed)
+    })?;
+    if !removed {
+        bail!("no user named {name:?}");
+    }
+    println!("user {name} removed; their sessions have ended");
+    Ok(())
+}
+
 /// Control characters shown escaped, so a logged value cannot forge lines.
 fn printable(s: &str) -> String {
     s.chars().flat_map(char::escape_default).collect::<String>()

@@ -144,6 +144,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             Some(DeskCommand::User {
                 action: UserCommand::List,
             }) => desk::user_list(&config),
+            Some(DeskCommand::User {
+                action: UserCommand::Remove { name },
+            }) => desk::user_remove(&config, &name),
             Some(DeskCommand::Audit { after, limit, json }) => {
                 desk::audit(&config, after, limit, json)
             }

@@ -262,14 +262,16 @@ impl Notifier {
     pub async fn digest(&self) {
         let since = now_ms() - 7 * 86_400_000;
         for (id, w) in &self.hooks {
-            let flags = match self.store.unnotified(*id, since, 50).await {
+            // Read widely, then keep this hook's regions and severities:
+            // other hooks' flags must not crowd its own out.
+            let flags = match self.store.unnotified(*id, since, 5_000).await {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read flags for the digest");
                     continue;
                 }
             };
-            let flags: Vec<FlagRow> = flags.into_iter().filter(|f| wants(w, f)).collect();
+            let flags: Vec<FlagRow> = flags.into_iter().filter(|f| wants(w, f)).take(50).collect();
             if !flags.is_empty() {
                 self.send_claimed(*id, w, true, flags).await;
             }

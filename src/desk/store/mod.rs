@@ -843,13 +843,38 @@ impl Store {
             .execute(&self.writer)
             .await;
         match r {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if replace {
+                    // A changed password or role ends the user's sessions.
+                    self.end_sessions_of(&u.name).await?;
+                }
+                Ok(())
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => bail!(
                 "a user named {:?} exists; give --replace to change their role, regions and password",
                 u.name
             ),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Remove a user and end their sessions; `false` when there is none.
+    /// Their name stays where it was written (assignments, audit log).
+    pub async fn remove_user(&self, name: &str) -> Result<bool> {
+        self.end_sessions_of(name).await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn end_sessions_of(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_name = $1")
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     pub async fn user(&self, name: &str) -> Result<Option<User>> {
