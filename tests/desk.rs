@@ -276,11 +276,14 @@ fn hostile_input_gets_a_clear_4xx_and_is_stored_escaped() {
     let (broker, _dir, mut desk) = world();
     produce_flags(
         &broker.addr,
-        &[flag("fh", "shop-h", "310105", Severity::High, 0.9)],
+        &[
+            flag("fh", "shop-h", "310105", Severity::High, 0.9),
+            flag("fd", "shop-d", "310105", Severity::Low, 0.4),
+        ],
     );
     let li = Client::login_as(&desk, "li");
-    wait_for("the flag", Duration::from_secs(60), || {
-        (li.flag_ids("/api/flags").len() == 1).then_some(())
+    wait_for("the flags", Duration::from_secs(60), || {
+        (li.flag_ids("/api/flags").len() == 2).then_some(())
     });
     let error = |r: reqwest::blocking::Response| -> (u16, String) {
         let s = r.status().as_u16();
@@ -351,6 +354,24 @@ fn hostile_input_gets_a_clear_4xx_and_is_stored_escaped() {
         li.get(&format!("/api/flags/{}", "x".repeat(5000))).status(),
         404
     );
+    // Routine inspections and assignments are checked as strictly.
+    let routine = |business: serde_json::Value, domain: &str| json!({"business_id": business, "domain": domain, "region": "310105", "inspected_at": now, "outcome": 0});
+    let (s, e) = error(li.post("/api/outcomes", &routine(json!("b".repeat(200)), "food")));
+    assert_eq!((s, e.contains("business_id")), (400, true), "{e}");
+    let (s, e) = error(li.post("/api/outcomes", &routine(json!("b"), "<food>")));
+    assert_eq!((s, e.contains("domain")), (400, true), "{e}");
+    let (s, e) = error(li.post("/api/outcomes", &routine(json!(["b"]), "food")));
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(
+        li.post("/api/flags/fh/assign", &json!({"user": 5}))
+            .status(),
+        400
+    );
+    assert_eq!(
+        li.post("/api/flags/fh/assign", &json!({"user": "wang"}))
+            .status(),
+        403
+    );
     let r = li
         .http
         .post(format!("{}/login", li.base))
@@ -375,6 +396,19 @@ fn hostile_input_gets_a_clear_4xx_and_is_stored_escaped() {
     assert!(!page.contains("<script>alert"), "raw script in the page");
     assert!(
         page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
+    // A dismissal's reason with markup shows as text in the flag's history.
+    let reason = "<b onmouseover=alert(1)>竞争对手</b>";
+    assert_eq!(
+        li.post("/api/flags/fd/dismiss", &json!({"reason": reason}))
+            .status(),
+        200
+    );
+    let page = li.get("/flags/fd").text().unwrap();
+    assert!(
+        page.contains("&lt;b onmouseover=alert(1)&gt;竞争对手&lt;/b&gt;")
+            && !page.contains("<b onmouseover"),
         "{page}"
     );
     assert!(
@@ -520,4 +554,59 @@ fn the_demo_serves_its_flags_on_the_desk_and_prints_the_login() {
         child.try_wait().unwrap()
     });
     assert!(status.success());
+}
+
+#[test]
+fn a_killed_desk_loses_no_flag_and_keeps_none_twice() {
+    let broker = Broker::start();
+    broker.create_topics(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("desk.sqlite");
+    let store = store.to_str().unwrap();
+    let flags: Vec<_> = (0..400)
+        .map(|i| {
+            flag(
+                &format!("k-{i:03}"),
+                &format!("shop-{i}"),
+                "310105",
+                Severity::Low,
+                0.5,
+            )
+        })
+        .collect();
+    // One flag per record batch: a restarted consumer resumes mid-stream.
+    let recs: Vec<(String, Vec<u8>)> = flags
+        .iter()
+        .map(|f| (f.business_id.clone(), serde_json::to_vec(f).unwrap()))
+        .collect();
+    produce_with(&broker.addr, "inspection.food", &recs, 1);
+    let mut first = DeskProc::start(&broker.addr, store, dir.path());
+    wait_for(
+        "the desk to store some flags",
+        Duration::from_secs(60),
+        || {
+            let m = first.metrics();
+            (metric(
+                &m,
+                "reviewguard_desk_flags_ingested_total",
+                &["result=\"stored\""],
+            ) >= 30.0)
+                .then_some(())
+        },
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let second = DeskProc::start(&broker.addr, store, dir.path());
+    second.add_user("li", "inspector", &["310105"]);
+    let li = Client::login_as(&second, "li");
+    let ids = wait_for(
+        "every flag, after the restart",
+        Duration::from_secs(120),
+        || {
+            let ids = li.flag_ids("/api/flags?status=all&limit=1000");
+            (ids.len() >= 400).then_some(ids)
+        },
+    );
+    let expected: Vec<String> = flags.iter().map(|f| f.flag_id.clone()).collect();
+    assert_eq!(ids, expected, "each flag kept exactly once");
 }

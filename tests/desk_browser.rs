@@ -14,18 +14,22 @@ use reviewguard::types::Severity;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// chromedriver in a process group of its own, killed whole on drop, so
+/// that no Chromium outlives the test (a failed assertion included).
 struct Driver(Child);
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.wait();
     }
 }
 
 fn chromedriver() -> (Driver, u16) {
     let port = free_port();
+    use std::os::unix::process::CommandExt as _;
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -126,3 +126,50 @@ impl DeskConfig {
         self.store.starts_with("postgres://") || self.store.starts_with("postgresql://")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::service::config::Config;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, String> {
+        Config::load(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn desk_keys_come_from_the_environment_and_bad_ones_are_named() {
+        let cfg = load(&[
+            ("REVIEWGUARD_DESK_ADDR", "0.0.0.0:8081"),
+            ("REVIEWGUARD_DESK_STORE", "postgres://desk@db/desk"),
+            (
+                "REVIEWGUARD_DESK_WEBHOOKS",
+                r#"[{kind = "wecom", url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", regions = ["310105"]}]"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(cfg.desk.addr, "0.0.0.0:8081");
+        assert!(cfg.desk.is_postgres());
+        assert_eq!(cfg.desk.webhooks[0].regions, ["310105"]);
+        for (key, value, named) in [
+            ("REVIEWGUARD_DESK_ADDR", "localhost", "desk.addr"),
+            ("REVIEWGUARD_DESK_DIGEST_HOUR", "24", "desk.digest_hour"),
+            ("REVIEWGUARD_DESK_SESSION_HOURS", "0", "desk.session_hours"),
+            (
+                "REVIEWGUARD_DESK_WEBHOOKS",
+                r#"[{kind = "slack", url = "https://x"}]"#,
+                "desk.webhooks",
+            ),
+            (
+                "REVIEWGUARD_DESK_WEBHOOKS",
+                r#"[{kind = "generic", url = "ftp://x"}]"#,
+                "desk.webhooks",
+            ),
+        ] {
+            let e = load(&[(key, value)]).unwrap_err();
+            assert!(e.contains(named), "{key}={value}: {e}");
+        }
+    }
+}
