@@ -10,7 +10,10 @@
 //! `DESK_REQUESTS` each one's requests per endpoint (default 100);
 //! `DESK_PARTS` first times the store's parts of a page alone.
 
-use reviewguard::core::flag::{Evidence, Flag, ModelRef, Reason};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use reviewguard::core::flag::Flag;
 use reviewguard::desk::config::DeskConfig;
 use reviewguard::desk::store::{Role, Store, User, now_ms};
 use reviewguard::desk::{Desk, auth, ingest};
@@ -32,53 +35,19 @@ fn flag(i: usize) -> Flag {
         1..=3 => Severity::Medium,
         _ => Severity::Low,
     };
-    Flag {
-        schema_version: 1,
-        flag_id: format!("flag-{i:06}"),
-        domain: if i % 3 == 0 {
-            Domain::Tourism
-        } else {
-            Domain::Food
-        },
-        // About three flags per business.
-        business_id: format!("shop-{:05}", i / 3),
-        business_name: Some(format!("第{}号小吃店", i / 3)),
-        region: Some(format!("3101{:02}", i % REGIONS)),
-        risk_score: 0.5 + (i % 97) as f64 / 200.0,
+    // About three flags per business.
+    let mut f = common::desk::flag(
+        &format!("flag-{i:06}"),
+        &format!("shop-{:05}", i / 3),
+        &format!("3101{:02}", (i / 3) % REGIONS),
         severity,
-        trigger: "model".into(),
-        model: ModelRef {
-            name: "food".into(),
-            version: "2026.12.1".into(),
-            sha256: "ab".repeat(32),
-        },
-        reasons: vec![Reason {
-            feature: "credible_share_7d".into(),
-            value: 0.18,
-            contribution: 1.1,
-            text:
-                "18% of reviews in the last 7 days report a risk, weighed by credibility and volume"
-                    .into(),
-        }],
-        features: [
-            ("credible_share_7d".to_owned(), 0.18),
-            ("risk_evidence".to_owned(), 2.5),
-        ]
-        .into_iter()
-        .collect(),
-        evidence: (0..3)
-            .map(|k| Evidence {
-                review_id: format!("r-{i}-{k}"),
-                created_at: "2026-12-01T12:00:00+08:00".into(),
-                signals: vec!["illness".into()],
-                snippet: "吃完以后全家拉肚子，打电话[PHONE]没人管".into(),
-                photos: 1,
-            })
-            .collect(),
-        reviews_considered: 120,
-        event_time: "2026-12-01T12:00:00+08:00".into(),
-        emitted_at: "2026-12-01T12:00:01Z".into(),
+        0.5 + (i % 97) as f64 / 200.0,
+    );
+    if i % 3 == 0 {
+        f.domain = Domain::Tourism;
     }
+    f.evidence = vec![f.evidence[0].clone(); 3];
+    f
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -191,14 +191,7 @@ fn an_inspector_records_a_violation_in_the_browser() {
     });
 
     // The outcome is on inspection.outcomes for any plain consumer.
-    use rdkafka::Message as _;
-    let msgs = consume_until(
-        &broker.addr,
-        &["inspection.outcomes"],
-        Duration::from_secs(60),
-        |m| !m.is_empty(),
-    );
-    let v: serde_json::Value = serde_json::from_slice(msgs[0].payload().unwrap()).unwrap();
+    let (_, v) = first_outcome(&broker.addr, Duration::from_secs(60));
     assert_eq!(v["flag_id"], "b-high");
     assert_eq!(v["outcome"], 1);
     assert_eq!(v["categories"], serde_json::json!(["hygiene"]));

@@ -11,6 +11,20 @@ fn config(path: &Path) -> Result<Config> {
     Ok(Config::load(Some(path), std::env::vars())?)
 }
 
+/// Run `f` on the desk's store named by the config at `path`, then close it.
+fn with_store<T, Fut>(path: &Path, f: impl FnOnce(Store) -> Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let cfg = config(path)?;
+    runtime()?.block_on(async {
+        let store = Store::open(&cfg.desk.store).await?;
+        let result = f(store.clone()).await;
+        store.close().await;
+        result
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,7 +66,8 @@ pub(crate) fn user_add(
     password_file: &Path,
     replace: bool,
 ) -> Result<()> {
-    let cfg = config(path)?;
+    // The config first: a bad one is refused before the password is read.
+    config(path)?;
     check_name(name)?;
     let role = Role::parse(role)
         .with_context(|| format!("--role {role:?}: use inspector, supervisor or admin"))?;
@@ -90,24 +105,18 @@ pub(crate) fn user_add(
         password_hash: auth::hash_password(password)?,
         pseudonym: auth::pseudonym(),
     };
-    runtime()?.block_on(async {
-        let store = Store::open(&cfg.desk.store).await?;
-        store.add_user(&user, replace, now_ms()).await?;
+    let (user, detail) = (&user, user.regions.join(","));
+    with_store(path, |store| async move {
+        store.add_user(user, replace, now_ms()).await?;
         store
             .audit(
                 "(command line)",
                 if replace { "user_replace" } else { "user_add" },
                 None,
-                &format!(
-                    "{} {} regions={}",
-                    user.name,
-                    role.as_str(),
-                    regions.join(",")
-                ),
+                &format!("{} {} regions={detail}", user.name, role.as_str()),
                 now_ms(),
             )
             .await?;
-        store.close().await;
         Ok::<_, anyhow::Error>(())
     })?;
     println!(
@@ -124,13 +133,7 @@ pub(crate) fn user_add(
 }
 
 pub(crate) fn user_list(path: &Path) -> Result<()> {
-    let cfg = config(path)?;
-    let users = runtime()?.block_on(async {
-        let store = Store::open(&cfg.desk.store).await?;
-        let u = store.users().await;
-        store.close().await;
-        u
-    })?;
+    let users = with_store(path, |store| async move { store.users().await })?;
     for u in users {
         println!("{}\t{}\t{}", u.name, u.role.as_str(), u.regions.join(","));
     }
@@ -138,17 +141,14 @@ pub(crate) fn user_list(path: &Path) -> Result<()> {
 }
 
 pub(crate) fn user_remove(path: &Path, name: &str) -> Result<()> {
-    let cfg = config(path)?;
-    let removed = runtime()?.block_on(async {
-        let store = Store::open(&cfg.desk.store).await?;
+    let removed = with_store(path, |store| async move {
         let removed = store.remove_user(name).await?;
         if removed {
             store
                 .audit("(command line)", "user_remove", None, name, now_ms())
                 .await?;
         }
-        store.close().await;
-        Ok::<_, anyhow::Error>(removed)
+        Ok(removed)
     })?;
     if !removed {
         bail!("no user named {name:?}");
@@ -163,13 +163,10 @@ fn printable(s: &str) -> String {
 }
 
 pub(crate) fn audit(path: &Path, after: i64, limit: i64, json: bool) -> Result<()> {
-    let cfg = config(path)?;
-    let rows = runtime()?.block_on(async {
-        let store = Store::open(&cfg.desk.store).await?;
-        let r = store.audit_log(after, limit).await;
-        store.close().await;
-        r
-    })?;
+    let rows = with_store(
+        path,
+        |store| async move { store.audit_log(after, limit).await },
+    )?;
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     for r in rows {
@@ -200,13 +197,7 @@ pub(crate) fn audit(path: &Path, after: i64, limit: i64, json: bool) -> Result<(
 }
 
 pub(crate) fn export(path: &Path, out: &Path) -> Result<()> {
-    let cfg = config(path)?;
-    let outcomes = runtime()?.block_on(async {
-        let store = Store::open(&cfg.desk.store).await?;
-        let o = store.outcomes().await;
-        store.close().await;
-        o
-    })?;
+    let outcomes = with_store(path, |store| async move { store.outcomes().await })?;
     reviewguard::desk::export::to_file(out, &outcomes)?;
     println!("wrote {} outcomes to {}", outcomes.len(), out.display());
     Ok(())

@@ -273,3 +273,17 @@ pub fn now_beijing() -> String {
     let t = chrono::Utc::now() + chrono::Duration::hours(8);
     t.format("%Y-%m-%dT%H:%M:%S+08:00").to_string()
 }
+
+/// The first message on `inspection.outcomes`, read by a plain Kafka
+/// consumer: its key and its JSON.
+pub fn first_outcome(brokers: &str, timeout: Duration) -> (Vec<u8>, serde_json::Value) {
+    use rdkafka::Message as _;
+    let msgs = consume_until(brokers, &["inspection.outcomes"], timeout, |m| {
+        !m.is_empty()
+    });
+    let payload = msgs[0].payload().expect("an outcome message has a payload");
+    (
+        msgs[0].key().unwrap_or_default().to_vec(),
+        serde_json::from_slice(payload).expect("an outcome message is JSON"),
+    )
+}

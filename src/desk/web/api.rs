@@ -518,19 +518,7 @@ pub async fn outcome(
     let input: OutcomeInput = json_body(&headers, &body)?;
     let o = outcome::on_flag(&f, &input, &s.user, &stamp(&desk))
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    match desk.store.record_outcome(&o).await? {
-        Recorded::Stored(o, closed) => {
-            stored(&desk, &s, &o, &closed).await?;
-            let mut v = outcome_json(&o);
-            v["closed_flags"] = json!(closed);
-            Ok((StatusCode::CREATED, axum::Json(v)).into_response())
-        }
-        Recorded::AlreadyInspected(id) => Err(WebError::Conflict(format!(
-            "the flag already has an outcome ({id})"
-        ))),
-        Recorded::Dismissed => Err(WebError::Conflict("the flag was dismissed".into())),
-        Recorded::NoSuchFlag => Err(WebError::NotFound),
-    }
+    record(&desk, &s, &o).await
 }
 
 pub async fn routine_outcome(
@@ -545,14 +533,23 @@ pub async fn routine_outcome(
     if !s.user.scope().allows(&o.region) {
         return Err(WebError::Forbidden("that region is not one of yours"));
     }
-    match desk.store.record_outcome(&o).await? {
+    record(&desk, &s, &o).await
+}
+
+/// Store an outcome and answer with its record (201) and the flags it closed.
+async fn record(desk: &Desk, s: &Session, o: &OutcomeRow) -> Result<Response, WebError> {
+    match desk.store.record_outcome(o).await? {
         Recorded::Stored(o, closed) => {
-            stored(&desk, &s, &o, &closed).await?;
-            Ok((StatusCode::CREATED, axum::Json(outcome_json(&o))).into_response())
+            stored(desk, s, &o, &closed).await?;
+            let mut v = outcome_json(&o);
+            v["closed_flags"] = json!(closed);
+            Ok((StatusCode::CREATED, axum::Json(v)).into_response())
         }
-        _ => Err(WebError::Conflict(
-            "the outcome could not be recorded".into(),
-        )),
+        Recorded::AlreadyInspected(id) => Err(WebError::Conflict(format!(
+            "the flag already has an outcome ({id})"
+        ))),
+        Recorded::Dismissed => Err(WebError::Conflict("the flag was dismissed".into())),
+        Recorded::NoSuchFlag => Err(WebError::NotFound),
     }
 }
 
