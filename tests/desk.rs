@@ -191,6 +191,24 @@ fn an_inspector_records_an_outcome_that_reaches_kafka_and_the_csv() {
         row.starts_with("shop-a,food,") && row.contains(",1,310105,hygiene;illness,fa,"),
         "{row}"
     );
+    // The same row from the topic, as any system's outcomes would be read.
+    let from_topic = dir.path().join("from-topic.csv");
+    let out = desk.cli(&[
+        "outcomes",
+        "export",
+        "--from-topic",
+        "--out",
+        from_topic.to_str().unwrap(),
+    ]);
+    assert!(out.contains("wrote 1 outcomes"), "{out}");
+    let topic_text = std::fs::read_to_string(&from_topic).unwrap();
+    assert_eq!(
+        topic_text
+            .lines()
+            .nth(1)
+            .map(|l| l.split(',').take(8).collect::<Vec<_>>()),
+        Some(row.split(',').take(8).collect::<Vec<_>>())
+    );
     let read = reviewguard::offline::train::read_inspections(&csv).unwrap();
     assert_eq!(read.len(), 1);
     assert!(read[0].outcome);

@@ -280,6 +280,10 @@ pub(crate) enum OutcomesCommand {
         config: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Read the outcomes topic (topics.outcomes, kafka.*) from its beginning
+        /// instead of the desk's store: outcomes from any system that publishes them.
+        #[arg(long)]
+        from_topic: bool,
     },
 }
 

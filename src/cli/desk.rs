@@ -196,8 +196,21 @@ pub(crate) fn audit(path: &Path, after: i64, limit: i64, json: bool) -> Result<(
     Ok(())
 }
 
-pub(crate) fn export(path: &Path, out: &Path) -> Result<()> {
-    let outcomes = with_store(path, |store| async move { store.outcomes().await })?;
+pub(crate) fn export(path: &Path, out: &Path, from_topic: bool) -> Result<()> {
+    let outcomes = if from_topic {
+        let cfg = config(path)?;
+        let (rows, bad) =
+            reviewguard::desk::export::from_topic(&cfg, std::time::Duration::from_secs(60))?;
+        if bad > 0 {
+            eprintln!(
+                "{bad} messages on {} are not inspection outcomes; left out",
+                cfg.topics.outcomes
+            );
+        }
+        rows
+    } else {
+        with_store(path, |store| async move { store.outcomes().await })?
+    };
     reviewguard::desk::export::to_file(out, &outcomes)?;
     println!("wrote {} outcomes to {}", outcomes.len(), out.display());
     Ok(())

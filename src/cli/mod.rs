@@ -152,8 +152,13 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             }
         },
         Command::Outcomes {
-            action: OutcomesCommand::Export { config, out },
-        } => desk::export(&config, &out),
+            action:
+                OutcomesCommand::Export {
+                    config,
+                    out,
+                    from_topic,
+                },
+        } => desk::export(&config, &out, from_topic),
         Command::Evaluate {
             reviews,
             inspections,
