@@ -93,7 +93,7 @@ fn main() {
         let store = Store::open(dir.path().join("desk.sqlite").to_str().expect("path"))
             .await
             .expect("store");
-        let desk = Desk::new(store.clone(), DeskConfig::default());
+        let desk = Desk::new(store.clone(), DeskConfig::default(), Vec::new());
 
         // Ingest: each message decoded and stored as the consumer does it.
         let messages: Vec<Vec<u8>> = (0..flags)

@@ -16,7 +16,15 @@ fn world() -> (Broker, tempfile::TempDir, DeskProc) {
     broker.create_topics(2);
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("desk.sqlite");
-    let desk = DeskProc::start(&broker.addr, store.to_str().unwrap(), dir.path());
+    let desk = DeskProc::start_with(
+        &broker.addr,
+        store.to_str().unwrap(),
+        dir.path(),
+        &[(
+            "REVIEWGUARD_DECIDE_CAPACITY",
+            r#"[{region = "310106", domain = "food", per_week = 2, businesses = 300}]"#,
+        )],
+    );
     desk.add_user("li", "inspector", &["310105"]);
     desk.add_user("wang", "inspector", &["310106"]);
     desk.add_user("zhao", "supervisor", &[]);
@@ -243,6 +251,24 @@ fn an_inspector_records_an_outcome_that_reaches_kafka_and_the_csv() {
     let o = zhao.get_json("/api/overview");
     assert_eq!(o["yield_90d"]["flagged"]["inspections"], 1);
     assert_eq!(o["yield_90d"]["flagged"]["violations"], 1);
+    // 310106: one open flag against two inspections a week.
+    let r = o["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == "310106")
+        .unwrap();
+    assert_eq!(
+        (r["open"].as_i64(), r["inspections_per_week"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(r["weeks_to_clear"].as_f64(), Some(0.5));
+    assert!(
+        zhao.get("/overview")
+            .text()
+            .unwrap()
+            .contains("<tr data-region=\"310106\">")
+    );
     assert_eq!(li.get("/api/overview").status(), 403);
     assert!(!desk.log().contains("后厨"), "no note text in the log");
     // A removed user's session ends at once.

@@ -29,10 +29,17 @@ pub struct Desk {
     /// Woken when an outcome is recorded, so it is sent at once.
     pub outbox: tokio::sync::Notify,
     pub notifier: Arc<notify::Notifier>,
+    /// The regions' weekly inspection capacity (`decide.capacity`), for
+    /// the supervisors' overview.
+    pub capacity: Vec<crate::core::decide::Capacity>,
 }
 
 impl Desk {
-    pub fn new(store: store::Store, cfg: config::DeskConfig) -> Arc<Desk> {
+    pub fn new(
+        store: store::Store,
+        cfg: config::DeskConfig,
+        capacity: Vec<crate::core::decide::Capacity>,
+    ) -> Arc<Desk> {
         let metrics = metrics::DeskMetrics::new();
         let notifier = Arc::new(notify::Notifier::new(
             &cfg,
@@ -47,6 +54,7 @@ impl Desk {
             metrics,
             outbox: tokio::sync::Notify::new(),
             notifier,
+            capacity,
         })
     }
 }

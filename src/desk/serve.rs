@@ -27,7 +27,7 @@ impl Running {
 /// Start the desk's parts; they run until `stop` turns true.
 pub async fn start(cfg: &Config, stop: tokio::sync::watch::Receiver<bool>) -> Result<Running> {
     let store = Store::open(&cfg.desk.store).await?;
-    let desk = Desk::new(store, cfg.desk.clone());
+    let desk = Desk::new(store, cfg.desk.clone(), cfg.decide.capacity.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.desk.addr)
         .await
         .with_context(|| format!("cannot listen on desk.addr {}", cfg.desk.addr))?;

@@ -601,7 +601,24 @@ pub async fn overview_json(desk: &Desk, s: &Session) -> Result<Value, WebError> 
         }
     };
     let now = now_ms();
+    // Per region: open work against the weekly inspections it can make
+    // (decide.capacity, every domain together): weeks to clear the backlog.
+    let mut regions: std::collections::BTreeMap<&str, (i64, i64, Option<i64>)> = Default::default();
+    for b in &backlog {
+        let r = regions.entry(b.region.as_str()).or_insert((0, 0, None));
+        r.0 += b.open + b.assigned;
+        r.1 = r.1.max((now - b.oldest_received_ms) / 1000);
+    }
+    for c in &desk.capacity {
+        let r = regions.entry(c.region.as_str()).or_insert((0, 0, None));
+        r.2 = Some(r.2.unwrap_or(0) + i64::from(c.per_week));
+    }
     Ok(json!({
+        "regions": regions.iter().map(|(region, (open, oldest, per_week))| json!({
+            "region": region, "open": open, "oldest_age_seconds": oldest,
+            "inspections_per_week": per_week,
+            "weeks_to_clear": per_week.filter(|w| *w > 0).map(|w| *open as f64 / w as f64),
+        })).collect::<Vec<_>>(),
         "backlog": backlog.iter().map(|b| json!({
             "region": b.region, "assignee": b.assignee, "open": b.open, "assigned": b.assigned,
             "oldest_age_seconds": (now - b.oldest_received_ms) / 1000,

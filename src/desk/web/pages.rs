@@ -532,6 +532,23 @@ pub async fn overview(State(desk): State<Arc<Desk>>, headers: HeaderMap) -> Resp
                     }
                 }
             }
+            section.regions {
+                h2 { (t("各区域待办与检查能力", "Regions: open work against weekly capacity")) }
+                table {
+                    thead { tr { th { (t("区域", "Region")) } th { (t("待办", "Open")) } th { (t("每周可检查", "Inspections a week")) } th { (t("约需周数", "Weeks to clear")) } th { (t("最久", "Oldest")) } } }
+                    tbody {
+                        @for r in v["regions"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                            tr data-region=(r["region"].as_str().unwrap_or("")) {
+                                td { (r["region"].as_str().unwrap_or("")) }
+                                td { (r["open"]) }
+                                td { @if let Some(w) = r["inspections_per_week"].as_i64() { (w) } @else { "—" } }
+                                td { @if let Some(w) = r["weeks_to_clear"].as_f64() { (format!("{w:.1}")) } @else { "—" } }
+                                td { @if r["open"].as_i64().unwrap_or(0) > 0 { (hours(&r["oldest_age_seconds"])) } }
+                            }
+                        }
+                    }
+                }
+            }
             section.backlog {
                 h2 { (t("待办积压", "Backlog")) }
                 @if let Some(age) = v["oldest_open_age_seconds"].as_i64() {
