@@ -479,12 +479,14 @@ fn a_restarted_broker_is_waited_for_without_busy_looping() {
 /// producer cannot deliver to (they do not exist). The service stops reading
 /// when its outputs are not acknowledged (a batch's deliveries are awaited
 /// before the next is read; librdkafka's prefetch and producer queue are
-/// capped), so its resident memory stays far below the backlog. (A debug
-/// build holds about 84 MiB when ready: automata, models, allocator,
-/// librdkafka and its own unoptimised code; the prefetch may add 32 MiB.)
+/// capped), so its resident memory grows by no more than those caps: 32 MiB
+/// of prefetch (`queued.max.messages.kbytes`) and 16 MiB of producer queue
+/// (`queue.buffering.max.kbytes`), far below the backlog. (What a debug
+/// build holds when ready, 85 to 100 MiB, is its code, automata, models,
+/// allocator and librdkafka: the same before the stall as after.)
 #[test]
 fn memory_stays_bounded_while_the_output_is_stalled() {
-    const BOUND_KIB: u64 = 128 * 1024;
+    const GROWTH_BOUND_KIB: u64 = (32 + 16) * 1024;
     let broker = Broker::start();
     broker.create_topics(3);
     let w = simulate::generate(&SimConfig {
@@ -542,12 +544,12 @@ fn memory_stays_bounded_while_the_output_is_stalled() {
     }
     let m = svc.metrics().unwrap_or_default();
     eprintln!(
-        "stalled output: backlog {} reviews, {:.0} MiB; consumed {consumed} before stopping; RSS {:.1} MiB when ready, peak {:.1} MiB (bound {} MiB)",
+        "stalled output: backlog {} reviews, {:.0} MiB; consumed {consumed} before stopping; RSS {:.1} MiB when ready, peak {:.1} MiB (growth bound {} MiB)",
         total,
         backlog_bytes as f64 / (1 << 20) as f64,
         at_ready as f64 / 1024.0,
         peak as f64 / 1024.0,
-        BOUND_KIB / 1024
+        GROWTH_BOUND_KIB / 1024
     );
     assert_eq!(
         metric(&m, "reviewguard_flags_emitted_total", &[]),
@@ -559,10 +561,10 @@ fn memory_stays_bounded_while_the_output_is_stalled() {
         "the service read {consumed} of {total} reviews with no output acknowledged: no backpressure"
     );
     assert!(
-        peak < BOUND_KIB,
-        "peak RSS {peak} KiB over the bound {BOUND_KIB} KiB"
+        peak.saturating_sub(at_ready) < GROWTH_BOUND_KIB,
+        "RSS grew from {at_ready} KiB to {peak} KiB, over the bound of {GROWTH_BOUND_KIB} KiB"
     );
-    assert!(backlog_bytes as u64 / 1024 > BOUND_KIB);
+    assert!(backlog_bytes as u64 / 1024 > 4 * GROWTH_BOUND_KIB);
 }
 
 /// Restore speed: 60,000 business states (realistic ones, copied from a
