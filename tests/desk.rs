@@ -302,10 +302,27 @@ fn five_wrong_passwords_slow_the_next_login() {
         metric(&m, "reviewguard_desk_logins_total", &["result=\"refused\""]),
         5.0
     );
+    assert_eq!(
+        metric(
+            &m,
+            "reviewguard_desk_logins_total",
+            &["result=\"throttled\""]
+        ),
+        2.0
+    );
     assert!(
         desk.cli(&["desk", "audit"])
-            .contains("\tli\tlogin_throttled\t")
+            .contains("\tli\tlogin_failed\t")
     );
+    // A login posted from another site's page is refused.
+    let r = Client::new(&desk)
+        .http
+        .post(format!("http://{}/login", desk.addr))
+        .header("Origin", "https://evil.example")
+        .form(&[("username", "wang"), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }
 
 #[test]

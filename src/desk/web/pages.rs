@@ -159,7 +159,8 @@ pub async fn set_lang(Path(to): Path<String>, headers: HeaderMap) -> Response {
         .and_then(|r| {
             let host = headers.get(header::HOST)?.to_str().ok()?;
             let rest = r.split_once("://")?.1.strip_prefix(host)?;
-            rest.starts_with('/').then(|| rest.to_owned())
+            // A path of ours; `//host` would leave the desk.
+            (rest.starts_with('/') && !rest.starts_with("//")).then(|| rest.to_owned())
         })
         .unwrap_or_else(|| "/flags".to_owned());
     (
