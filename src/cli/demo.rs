@@ -285,7 +285,7 @@ async fn serve_desk(
         .max_by_key(|(_, n)| **n)
         .map(|(r, _)| r.to_string())
         .unwrap_or_default();
-    let password = auth::token_hash(&auth::token())[..16].to_owned();
+    let password = auth::random_hex(8);
     let hash = auth::hash_password(&password)?;
     for (name, role, regions) in [
         ("demo", store::Role::Supervisor, vec![]),

@@ -55,12 +55,17 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// `bytes` random bytes from the OS, in hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// A pseudonym for an inspector on outcomes: random, never derived from
 /// the name.
 pub fn pseudonym() -> String {
-    let mut b = [0u8; 6];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("insp-{}", hex::encode(b))
+    format!("insp-{}", random_hex(6))
 }
 
 /// Failed logins per key (a user name, a client address). After

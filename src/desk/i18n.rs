@@ -154,6 +154,15 @@ pub fn reason(lang: Lang, feature: &str, value: f64, en: &str) -> String {
     }
 }
 
+/// A flag's first reason (feature, value, the flag's own sentence) in
+/// plain words; empty when the flag gave none.
+pub fn first_reason(lang: Lang, (feature, value, en): &(String, f64, String)) -> String {
+    if feature.is_empty() {
+        return String::new();
+    }
+    reason(lang, feature, *value, en)
+}
+
 /// How long ago, in words.
 pub fn age(lang: Lang, ms: i64) -> String {
     let mins = (ms / 60_000).max(0);

@@ -60,8 +60,12 @@ pub async fn keep(desk: &Desk, payload: &[u8]) -> anyhow::Result<()> {
                     .flags_ingested
                     .with_label_values(&["stored"])
                     .inc();
-                if let Some(row) = desk.store.flag(&flag.flag_id).await? {
-                    desk.notifier.new_flag(&row);
+                // Read back only what is notified at once (a high flag, with
+                // webhooks set); the rest waits for the digest.
+                if flag.severity == crate::types::Severity::High && desk.notifier.has_hooks() {
+                    if let Some(row) = desk.store.flag(&flag.flag_id).await? {
+                        desk.notifier.new_flag(&row);
+                    }
                 }
             } else {
                 desk.metrics

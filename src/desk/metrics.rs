@@ -4,6 +4,7 @@
 //! is ever a label.
 
 use super::store::Store;
+use crate::service::metrics::must;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -23,11 +24,6 @@ pub struct DeskMetrics {
     oldest_open: IntGaugeVec,
     overdue: IntGaugeVec,
     unpublished: IntGauge,
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Metric definitions are literals of this file; a clash is a bug the tests catch.
-    r.unwrap_or_else(|e| panic!("metric definition: {e}"))
 }
 
 impl DeskMetrics {

@@ -75,11 +75,7 @@ fn severity_zh(s: &str) -> &'static str {
 }
 
 fn first_reason(f: &FlagRow) -> String {
-    let (feature, value, text) = &f.reason;
-    if feature.is_empty() {
-        return String::new();
-    }
-    super::i18n::reason(super::i18n::Lang::Zh, feature, *value, text)
+    super::i18n::first_reason(super::i18n::Lang::Zh, &f.reason)
 }
 
 impl Notifier {
@@ -100,6 +96,10 @@ impl Notifier {
             backoff,
             public_url: cfg.public_url.trim_end_matches('/').to_owned(),
         }
+    }
+
+    pub fn has_hooks(&self) -> bool {
+        !self.hooks.is_empty()
     }
 
     fn link(&self, flag_id: &str) -> Option<String> {

@@ -35,7 +35,9 @@ pub struct Metrics {
     pub outcomes: IntCounterVec,
 }
 
-fn must<T>(r: prometheus::Result<T>) -> T {
+/// A metric definition's result: definitions are literals of this crate;
+/// a clash is a bug the tests catch.
+pub(crate) fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are literals of this file; a clash is a bug the tests catch.
     r.unwrap_or_else(|e| panic!("metric definition: {e}"))
 }

@@ -244,7 +244,7 @@ pub struct AuditRow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// Stored; with the other open flags of the business it closed.
-    Stored(Box<OutcomeRow>, Vec<String>),
+    Stored(Vec<String>),
     /// The flag already has an outcome (its id).
     AlreadyInspected(String),
     /// The flag was dismissed.
@@ -724,7 +724,7 @@ impl Store {
         .await
         .context("cannot store the outcome")?;
         tx.commit().await?;
-        Ok(Recorded::Stored(Box::new(o.clone()), closed))
+        Ok(Recorded::Stored(closed))
     }
 
     pub async fn outcome_of_flag(&self, flag_id: &str) -> Result<Option<OutcomeRow>> {

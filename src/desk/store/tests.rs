@@ -200,7 +200,7 @@ async fn a_business_is_listed_once_and_its_inspection_closes_all_its_flags() {
     let mut o = outcome("o1", Some("a2"), "310105", true);
     o.business_id = "shop-x".into();
     match s.record_outcome(&o).await.unwrap() {
-        Recorded::Stored(_, closed) => assert_eq!(closed, ["a1"]),
+        Recorded::Stored(closed) => assert_eq!(closed, ["a1"]),
         other => panic!("{other:?}"),
     }
     let a1 = s.flag("a1").await.unwrap().unwrap();

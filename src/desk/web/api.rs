@@ -5,7 +5,7 @@ use crate::desk::Desk;
 use crate::desk::auth;
 use crate::desk::outcome::{self, DismissInput, OutcomeInput, RoutineInput};
 use crate::desk::store::{
-    FlagRow, Order, OutcomeRow, Recorded, Role, Session, StatusFilter, now_ms,
+    AuditRow, FlagRow, Order, OutcomeRow, Recorded, Role, Session, StatusFilter, now_ms,
 };
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -346,15 +346,7 @@ pub async fn flags(
         .store
         .flags(&s.user.scope(), filter, Order::Newest, limit, offset)
         .await?;
-    desk.store
-        .audit(
-            &s.user.name,
-            "view_flags",
-            None,
-            &format!("{} flags", rows.len()),
-            now_ms(),
-        )
-        .await?;
+    audit_list(&desk, &s, rows.len()).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         flags_json(&rows),
@@ -379,19 +371,44 @@ pub async fn visible(desk: &Desk, s: &Session, flag_id: &str) -> Result<FlagRow,
     }
 }
 
+/// A listing of `n` flags seen, for the audit log.
+pub async fn audit_list(desk: &Desk, s: &Session, n: usize) -> Result<(), WebError> {
+    desk.store
+        .audit(
+            &s.user.name,
+            "view_flags",
+            None,
+            &format!("{n} flags"),
+            now_ms(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// One flag as its page and the API show it: the flag this session may
+/// see, the actions on it and the outcome that closed it; the view audited.
+pub async fn view_flag(
+    desk: &Desk,
+    s: &Session,
+    flag_id: &str,
+) -> Result<(FlagRow, Vec<AuditRow>, Option<OutcomeRow>), WebError> {
+    let f = visible(desk, s, flag_id).await?;
+    desk.store
+        .audit(&s.user.name, "view_flag", Some(&f.flag_id), "", now_ms())
+        .await?;
+    let history = desk.store.flag_history(&f.flag_id).await?;
+    let outcome = desk.store.outcome_closing(&f).await?;
+    Ok((f, history, outcome))
+}
+
 pub async fn flag(
     State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Path(flag_id): Path<String>,
 ) -> Result<Response, WebError> {
     let s = session(&desk, &headers).await?;
-    let f = visible(&desk, &s, &flag_id).await?;
-    desk.store
-        .audit(&s.user.name, "view_flag", Some(&f.flag_id), "", now_ms())
-        .await?;
+    let (f, history, outcome) = view_flag(&desk, &s, &flag_id).await?;
     let mut v = flag_json(&f);
-    let history = desk.store.flag_history(&f.flag_id).await?;
-    let outcome = desk.store.outcome_closing(&f).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "history".into(),
@@ -473,7 +490,7 @@ pub async fn assign(
 
 fn stamp(desk: &Desk) -> outcome::Stamp {
     outcome::Stamp {
-        outcome_id: format!("out-{}", &auth::token_hash(&auth::token())[..32]),
+        outcome_id: format!("out-{}", auth::random_hex(16)),
         now: chrono::Utc::now(),
         utc_offset_hours: desk.cfg.utc_offset_hours,
     }
@@ -558,9 +575,9 @@ pub async fn routine_outcome(
 /// Store an outcome and answer with its record (201) and the flags it closed.
 async fn record(desk: &Desk, s: &Session, o: &OutcomeRow) -> Result<Response, WebError> {
     match desk.store.record_outcome(o).await? {
-        Recorded::Stored(o, closed) => {
-            stored(desk, s, &o, &closed).await?;
-            let mut v = outcome_json(&o);
+        Recorded::Stored(closed) => {
+            stored(desk, s, o, &closed).await?;
+            let mut v = outcome_json(o);
             v["closed_flags"] = json!(closed);
             Ok((StatusCode::CREATED, axum::Json(v)).into_response())
         }

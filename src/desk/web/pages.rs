@@ -184,15 +184,6 @@ fn parse_flag(row: &FlagRow) -> Option<Flag> {
     serde_json::from_str(&row.body).ok()
 }
 
-/// The flag's first reason in plain words.
-fn first_reason(lang: Lang, r: &FlagRow) -> String {
-    let (feature, value, text) = &r.reason;
-    if feature.is_empty() {
-        return String::new();
-    }
-    i18n::reason(lang, feature, *value, text)
-}
-
 pub async fn flags(
     State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
@@ -217,15 +208,7 @@ pub async fn flags(
                 .map(|f| (f, 1))
                 .collect()
         };
-        desk.store
-            .audit(
-                &s.user.name,
-                "view_flags",
-                None,
-                &format!("{} flags", rows.len()),
-                now_ms(),
-            )
-            .await?;
+        api::audit_list(&desk, &s, rows.len()).await?;
         Ok::<_, WebError>((filter, rows, limit, offset))
     }
     .await;
@@ -273,7 +256,7 @@ pub async fn flags(
                                     span.more { (match lang { Lang::Zh => format!("该商户共 {same} 条预警"), Lang::En => format!("{same} flags for this business") }) }
                                 }
                             }
-                            div.reason { (first_reason(lang, r)) }
+                            div.reason { (i18n::first_reason(lang, &r.reason)) }
                         }
                     }
                 }
@@ -321,12 +304,7 @@ pub async fn flag(
         Err(r) => return r,
     };
     let result = async {
-        let r = api::visible(&desk, &s, &flag_id).await?;
-        desk.store
-            .audit(&s.user.name, "view_flag", Some(&r.flag_id), "", now_ms())
-            .await?;
-        let history = desk.store.flag_history(&r.flag_id).await?;
-        let outcome = desk.store.outcome_closing(&r).await?;
+        let (r, history, outcome) = api::view_flag(&desk, &s, &flag_id).await?;
         Ok::<_, WebError>((r, history, outcome))
     }
     .await;
