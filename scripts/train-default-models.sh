@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SEED="${SEED:-2026}"
 BUSINESSES="${BUSINESSES:-1500}"
 DAYS="${DAYS:-365}"
-VERSION="${VERSION:-2026.12.1}"
+VERSION="${VERSION:-2026.12.8}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -16,12 +16,20 @@ pub struct DecideConfig {
     /// severity rises or an inspection found it clean since.
     pub cooldown_hours: u32,
     /// `illness_cluster`: illness reports from this many independent
-    /// reporters, each weighing 1 with photos and 0.7 without (two fresh
-    /// accounts are not enough, three people are), since the last clean
-    /// inspection ...
+    /// reporters, weighed by credibility as
+    /// [`BusinessState::credible_reporters`] does (two fresh accounts are
+    /// not enough, nor is a burst of bare one-star reports; three people
+    /// are), since the last clean inspection ...
     pub illness_cluster_reports: u32,
     /// ... within this many hours flag the business as high severity at once.
     pub illness_cluster_hours: u32,
+    /// A flag the model raises needs risk reports from independent reporters
+    /// weighing at least this much (see
+    /// [`BusinessState::credible_reporters`]) in the last 30 days since the
+    /// last clean inspection (2: two people with photos, or three without):
+    /// one person, or one burst of bare reports from fresh accounts, is not
+    /// yet a pattern. 0 turns the check off.
+    pub model_min_reporters: u32,
     /// Weekly inspection capacity per region and domain. Where a region has
     /// one, a business is flagged when its probability ranks it within that
     /// capacity (see [`Capacity`]); elsewhere by the model's thresholds.
@@ -34,6 +42,7 @@ impl Default for DecideConfig {
             cooldown_hours: 7 * 24,
             illness_cluster_reports: 2,
             illness_cluster_hours: 72,
+            model_min_reporters: 2,
             capacity: Vec::new(),
         }
     }
@@ -151,6 +160,18 @@ pub fn severity_of(probability: f64, t: &Thresholds) -> Option<Severity> {
     }
 }
 
+/// The window in which a model flag's reporters are counted
+/// ([`DecideConfig::model_min_reporters`]).
+pub const MODEL_REPORTERS_WINDOW: i64 = 30 * 86_400;
+
+/// Whether enough independent, credible reporters stand behind a flag the
+/// model raises ([`DecideConfig::model_min_reporters`]).
+pub fn enough_reporters(state: &BusinessState, cfg: &DecideConfig, now: i64) -> bool {
+    cfg.model_min_reporters == 0
+        || state.credible_reporters(None, now, MODEL_REPORTERS_WINDOW)
+            >= f64::from(cfg.model_min_reporters) - 1e-6
+}
+
 /// Whether the illness rule fires: credible illness reporters within the
 /// configured hours reach the configured number.
 pub fn illness_cluster(state: &BusinessState, cfg: &DecideConfig, now: i64) -> bool {
@@ -177,8 +198,12 @@ pub fn decide(
             trigger: Trigger::IllnessCluster,
         }
     } else {
+        let severity = severity_of(probability, cutoffs)?;
+        if !enough_reporters(state, cfg, now) {
+            return None;
+        }
         Decision {
-            severity: severity_of(probability, cutoffs)?,
+            severity,
             trigger: Trigger::Model,
         }
     };
@@ -208,12 +233,21 @@ mod tests {
         state_with_reports(reporters, 1)
     }
 
+    /// Illness reports without a rating (read as one star).
     fn state_with_reports(reporters: &[(i64, u64)], photos: u32) -> BusinessState {
+        state_with_rated_reports(reporters, photos, None)
+    }
+
+    fn state_with_rated_reports(
+        reporters: &[(i64, u64)],
+        photos: u32,
+        rating: Option<f64>,
+    ) -> BusinessState {
         let mut s = BusinessState::new(Domain::Food, 0);
         for (t, who) in reporters {
             s.observe(&Observation {
                 event_time: *t,
-                rating: None,
+                rating,
                 photos,
                 signals: [Category::Illness].into_iter().collect::<CategorySet>(),
                 review_id: "r",
@@ -248,16 +282,21 @@ mod tests {
         assert_eq!(decide(&far_apart, 0.1, &T, &c, 73 * 3600), None);
     }
 
-    /// Two fresh accounts without photos are not a cluster; three people
-    /// are, however they write (an outbreak), and so are two with photos.
-    /// Reports a clean inspection examined no longer count.
+    /// Two accounts without photos are not a cluster, nor is a burst of
+    /// bare one-star reports however many accounts write it (a competitor's
+    /// attack); three people who rate and describe what happened are (an
+    /// outbreak), and so are two with photos. Reports a clean inspection
+    /// examined no longer count.
     #[test]
-    fn illness_cluster_weighs_reporters_by_their_photos() {
+    fn illness_cluster_weighs_reporters_by_their_credibility() {
         let c = DecideConfig::default();
         let two_bare = state_with_reports(&[(0, 1), (600, 2)], 0);
         assert_eq!(decide(&two_bare, 0.1, &T, &c, 600), None);
-        let three_bare = state_with_reports(&[(0, 1), (600, 2), (1200, 3)], 0);
-        let d = decide(&three_bare, 0.1, &T, &c, 1200).unwrap();
+        let burst: Vec<(i64, u64)> = (0..8).map(|i| (i * 600, 10 + i as u64)).collect();
+        let attack = state_with_reports(&burst, 0);
+        assert_eq!(decide(&attack, 0.1, &T, &c, 7 * 600), None);
+        let three = state_with_rated_reports(&[(0, 1), (600, 2), (1200, 3)], 0, Some(2.0));
+        let d = decide(&three, 0.1, &T, &c, 1200).unwrap();
         assert_eq!(d.trigger, Trigger::IllnessCluster);
         let two_with_photos = state_with_reports(&[(0, 1), (600, 2)], 1);
         assert!(decide(&two_with_photos, 0.1, &T, &c, 600).is_some());
@@ -317,9 +356,47 @@ mod tests {
 
     /// An inspection that found nothing after a flag ends its cooldown; one
     /// that found violations does not.
+    /// The cooldown alone, without the reporters' check.
+    fn cooldown_only() -> DecideConfig {
+        DecideConfig {
+            model_min_reporters: 0,
+            ..Default::default()
+        }
+    }
+
+    /// A model flag needs independent, credible reporters weighing 2 in 30
+    /// days: one person is not enough, nor a burst of bare reports from fresh
+    /// accounts, nor two people without photos; two with photos are, and so
+    /// are three who rate and describe what happened. 0 turns the check off.
+    #[test]
+    fn a_model_flag_needs_two_credible_reporters() {
+        let c = DecideConfig::default();
+        let one = state_with_rated_reports(&[(0, 1), (600, 1)], 0, Some(2.0));
+        assert_eq!(decide(&one, 0.6, &T, &c, 600), None);
+        let burst: Vec<(i64, u64)> = (0..6).map(|i| (i * 600, 10 + i as u64)).collect();
+        let attack = state_with_reports(&burst, 0);
+        assert_eq!(decide(&attack, 0.6, &T, &c, 5 * 600), None);
+        let day = 86_400;
+        let two = state_with_rated_reports(&[(0, 1), (day, 2)], 0, Some(2.0));
+        assert_eq!(decide(&two, 0.6, &T, &c, day), None);
+        let three = state_with_rated_reports(&[(0, 1), (day, 2), (5 * day, 3)], 0, Some(2.0));
+        assert!(!illness_cluster(&three, &c, 5 * day));
+        let d = decide(&three, 0.6, &T, &c, 5 * day).unwrap();
+        assert_eq!((d.severity, d.trigger), (Severity::Low, Trigger::Model));
+        let photos = state_with_rated_reports(&[(0, 1), (5 * day, 2)], 1, Some(2.0));
+        assert!(decide(&photos, 0.6, &T, &c, 5 * day).is_some());
+        let apart = state_with_rated_reports(&[(0, 1), (day, 2), (32 * day, 3)], 0, Some(2.0));
+        assert_eq!(decide(&apart, 0.6, &T, &c, 32 * day), None);
+        let off = DecideConfig {
+            model_min_reporters: 0,
+            ..Default::default()
+        };
+        assert!(decide(&attack, 0.6, &T, &off, 5 * 600).is_some());
+    }
+
     #[test]
     fn a_clean_inspection_ends_the_cooldown() {
-        let c = DecideConfig::default();
+        let c = cooldown_only();
         let mut s = state_with_illness(&[(0, 1)]);
         s.set_last_flag(LastFlag {
             event_time: 0,
@@ -337,7 +414,7 @@ mod tests {
 
     #[test]
     fn cooldown_holds_unless_severity_rises() {
-        let c = DecideConfig::default();
+        let c = cooldown_only();
         let mut s = state_with_illness(&[(0, 1)]);
         s.set_last_flag(LastFlag {
             event_time: 0,

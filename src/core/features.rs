@@ -20,6 +20,9 @@ pub const MAX_RECENT_RISK: usize = 8;
 pub const SNIPPET_CHARS: usize = 80;
 /// A rating at or below this is a low rating.
 pub const LOW_RATING: f64 = 2.0;
+/// A review rated at or below this (of 5) does not recommend its business:
+/// counted, among the reviews that report no risk, as dissatisfied.
+pub const UNHAPPY_RATING: f64 = 3.0;
 /// Past inspections kept per business, newest first.
 pub const MAX_INSPECTIONS: usize = 8;
 /// Credibility of a risk report that comes without photos (one with photos
@@ -68,6 +71,9 @@ impl Decayed {
         for v in &mut self.0 {
             *v *= k;
         }
+    }
+    fn is_zero(&self) -> bool {
+        self.0 == [0.0; 2]
     }
     fn at(self, factors: [f64; 2]) -> [f64; 2] {
         let mut d = self;
@@ -140,6 +146,8 @@ pub struct BusinessState {
     pub reviews_total: u32,
     reviews: Decayed,
     low_rating: Decayed,
+    /// Reviews without a risk report rated [`UNHAPPY_RATING`] or lower.
+    unhappy: Decayed,
     /// Position of the last review folded in, in its source (the Kafka offset
     /// in its partition; -1 when unknown). Lets the shell apply a review
     /// delivered twice only once.
@@ -230,6 +238,9 @@ struct Wire<Categories, Events, Label, Inspections: IsEmpty + Default> {
     inspections: Inspections,
     #[serde(default, skip_serializing_if = "is_zero")]
     evidence: f32,
+    /// Absent when zero (and in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Decayed::is_zero")]
+    unhappy: Decayed,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -283,6 +294,7 @@ impl Serialize for BusinessState {
             credible_reporters: sums.map(|(_, r)| r),
             inspections: risk.map_or(&[], |r| &r.inspections),
             evidence: risk.map_or(0.0, |r| r.evidence),
+            unhappy: self.unhappy,
         }
         .serialize(s)
     }
@@ -311,6 +323,7 @@ impl From<BusinessState> for StateWire {
             credible_reporters: sums.map(|(_, r)| r),
             inspections: risk.inspections,
             evidence: risk.evidence,
+            unhappy: s.unhappy,
         }
     }
 }
@@ -339,6 +352,7 @@ impl From<StateWire> for BusinessState {
             reviews_total: w.reviews_total,
             reviews: w.reviews,
             low_rating: w.low_rating,
+            unhappy: w.unhappy,
             source_offset: w.source_offset,
             business_name: w.business_name,
             region: w.region,
@@ -410,21 +424,38 @@ pub fn prior(domain: Domain) -> (f64, f64) {
 
 /// Log-likelihood ratios of one review under "bad" against "clean": a bad
 /// business draws [`BAD_EXCESS`] more risk reports than the domain's prior
-/// share ([`prior`]). (risk report, review without one). The evidence
-/// feature adds them up review by review (a report weighed by its
-/// credibility), never below 0, decaying with a 30-day time constant: a
-/// CUSUM that climbs while a business's reports come faster than its
-/// domain's, and falls back while they do not. A report always adds, so
-/// more reports never lower it.
-pub fn evidence_weights(domain: Domain) -> (f64, f64) {
+/// share ([`prior`]), and of its other reviews [`BAD_EXCESS`] more do not
+/// recommend it ([`UNHAPPY_PRIOR`], [`UNHAPPY_RATING`]). Returns the ratio
+/// of a risk report, and of a review without one: `[satisfied,
+/// dissatisfied]`. The evidence feature adds them up review by review (a
+/// report weighed by its credibility), never below 0, decaying with a 30-day
+/// time constant: a CUSUM that climbs while a business's reports come faster
+/// than its domain's and its other reviews are unhappier than usual, and
+/// falls back while they are not. A report always adds, so more reports
+/// never lower it.
+pub fn evidence_weights(domain: Domain) -> (f64, [f64; 2]) {
     let (p0, _) = prior(domain);
     let p1 = p0 + BAD_EXCESS;
-    ((p1 / p0).ln(), ((1.0 - p1) / (1.0 - p0)).ln())
+    let (q0, q1) = (UNHAPPY_PRIOR, UNHAPPY_PRIOR + BAD_EXCESS);
+    let quiet = ((1.0 - p1) / (1.0 - p0)).ln();
+    (
+        (p1 / p0).ln(),
+        [
+            quiet + ((1.0 - q1) / (1.0 - q0)).ln(),
+            quiet + (q1 / q0).ln(),
+        ],
+    )
 }
 
-/// How much more of a bad business's reviews report a risk, for
-/// [`evidence_weights`].
+/// How much more of a bad business's reviews report a risk, and how much
+/// more of its other reviews are dissatisfied, for [`evidence_weights`].
 pub const BAD_EXCESS: f64 = 0.2;
+
+/// The share of reviews without a risk report that are rated
+/// [`UNHAPPY_RATING`] or lower, before a business has many reviews: on the
+/// review platforms about one review in four does not recommend its
+/// business. Weighs [`PRIOR_REVIEWS`] reviews.
+pub const UNHAPPY_PRIOR: f64 = 0.25;
 
 /// How many (time-weighted) reviews the prior share weighs.
 pub const PRIOR_REVIEWS: f64 = 10.0;
@@ -441,6 +472,7 @@ impl BusinessState {
             reviews_total: 0,
             reviews: Decayed::default(),
             low_rating: Decayed::default(),
+            unhappy: Decayed::default(),
             source_offset: -1,
             business_name: None,
             region: None,
@@ -526,8 +558,13 @@ impl BusinessState {
         }
         let (risk_llr, quiet_llr) = evidence_weights(self.domain);
         if o.signals.is_empty() {
+            let unhappy = o.rating.is_some_and(|r| r <= UNHAPPY_RATING);
+            if unhappy {
+                self.unhappy.add(weight);
+            }
             if let Some(r) = self.risk.as_deref_mut() {
-                r.evidence = (f64::from(r.evidence) + quiet_llr * weight[1]).max(0.0) as f32;
+                let llr = quiet_llr[usize::from(unhappy)];
+                r.evidence = (f64::from(r.evidence) + llr * weight[1]).max(0.0) as f32;
             }
             return;
         }
@@ -651,7 +688,7 @@ impl BusinessState {
             .into_iter()
             .chain(r.categories.iter_mut())
         });
-        [&mut self.reviews, &mut self.low_rating]
+        [&mut self.reviews, &mut self.low_rating, &mut self.unhappy]
             .into_iter()
             .chain(risk)
     }
@@ -664,11 +701,14 @@ impl BusinessState {
 
     /// Distinct reviewers among recent reports of `category` (any, when
     /// `None`) within `window` seconds before `t`, after the last
-    /// inspection that found nothing (it examined the ones before), each
-    /// weighing 1 when one of their reports has photos and
-    /// [`NO_PHOTO_CREDIBILITY`] otherwise. Bursts are not discounted here:
-    /// this is what the illness rule counts, and three people reporting
-    /// illness within hours may be an outbreak however they write.
+    /// inspection that found nothing (it examined the ones before). Each
+    /// weighs 1 when one of their reports has photos, a bare report
+    /// ([`is_bare`]) its burst-discounted [`credibility`] (a burst of
+    /// one-star reports without photos weighs little more than one person,
+    /// however many accounts wrote it), and any other report
+    /// [`NO_PHOTO_CREDIBILITY`]: three people who describe what happened
+    /// within hours may be an outbreak, whatever else is reported at the
+    /// time. The illness rule and the model's flags count these.
     pub fn credible_reporters(&self, category: Option<Category>, t: i64, window: i64) -> f64 {
         let cleared = self
             .inspections()
@@ -679,6 +719,8 @@ impl BusinessState {
         self.reporters(category, t, window, cleared, |e| {
             if e.photos > 0 {
                 1.0
+            } else if e.bare {
+                e.credibility.min(NO_PHOTO_CREDIBILITY)
             } else {
                 NO_PHOTO_CREDIBILITY
             }
@@ -762,6 +804,12 @@ impl BusinessState {
         f.push(f64::from(r.evidence) * dt[1]);
         let others7 = (reviews[0] - risk[0]).max(0.0);
         f.push((credible[0] + m * p0) / (others7 + credible[0] + m));
+        // Dissatisfaction among the reviews that report no risk, shrunk
+        // towards `UNHAPPY_PRIOR`: a risk report leaves it as it is.
+        let unhappy = self.unhappy.at(dt);
+        for (u, quiet) in unhappy.iter().zip([others7, others]) {
+            f.push((u + m * UNHAPPY_PRIOR) / (quiet + m));
+        }
         f
     }
 }
@@ -792,7 +840,7 @@ pub fn feature_names(domain: Domain) -> Vec<String> {
 
 /// The features after the categories': credibility, shrinkage, reporters
 /// and inspection history.
-const HISTORY: [&str; 11] = [
+const HISTORY: [&str; 13] = [
     "credible_risk_7d",
     "credible_risk_30d",
     "credible_share_30d",
@@ -804,6 +852,8 @@ const HISTORY: [&str; 11] = [
     "inspected_since_flag",
     "risk_evidence",
     "credible_share_7d",
+    "unhappy_share_7d",
+    "unhappy_share_30d",
 ];
 
 /// Whether a new risk report can only raise this feature (or leave it):
@@ -828,6 +878,8 @@ pub fn world_invariant(name: &str) -> bool {
         "risk_share_30d"
             | "credible_share_30d"
             | "credible_share_7d"
+            | "unhappy_share_7d"
+            | "unhappy_share_30d"
             | "risk_evidence"
             | "days_since_inspection"
             | "last_inspection_violation"
@@ -864,6 +916,10 @@ pub fn describe(name: &str, value: f64) -> String {
         ),
         "credible_share" => format!(
             "{:.0}% of reviews in the last {horizon} days report a risk, weighed by credibility and volume",
+            value * 100.0
+        ),
+        "unhappy_share" => format!(
+            "{:.0}% of the reviews in the last {horizon} days that report no risk rate it 3 stars or lower",
             value * 100.0
         ),
         "credible_reporters" => format!(
@@ -1117,6 +1173,46 @@ mod tests {
             s.distinct_reporters(Some(Category::Hygiene), 7200, 72 * 3600),
             0
         );
+    }
+
+    /// Dissatisfaction is read from the reviews that report no risk: a
+    /// review rated 3 stars or lower raises it, a risk report leaves it as
+    /// it is, and it counts in the evidence that the business is bad.
+    #[test]
+    fn unhappy_reviews_raise_their_share_and_the_evidence() {
+        let names = feature_names(Domain::Tourism);
+        let at = |name: &str| names.iter().position(|n| n == name).unwrap();
+        let review = |t: i64, rating: f64, signals: CategorySet| Observation {
+            rating: Some(rating),
+            photos: 0,
+            text: "还行",
+            ..obs(t, signals, t as u64)
+        };
+        let dirty: CategorySet = [Category::Hygiene].into_iter().collect();
+        let mut happy = BusinessState::new(Domain::Tourism, 0);
+        let mut unhappy = BusinessState::new(Domain::Tourism, 0);
+        happy.observe(&review(0, 2.0, dirty));
+        unhappy.observe(&review(0, 2.0, dirty));
+        for i in 1..=10 {
+            happy.observe(&review(i * 3600, 5.0, CategorySet::default()));
+            unhappy.observe(&review(i * 3600, 3.0, CategorySet::default()));
+        }
+        let t = 11 * 3600;
+        let (h, u) = (happy.features_at(t), unhappy.features_at(t));
+        for name in ["unhappy_share_7d", "unhappy_share_30d", "risk_evidence"] {
+            assert!(
+                u[at(name)] > h[at(name)],
+                "{name}: {} vs {}",
+                u[at(name)],
+                h[at(name)]
+            );
+        }
+        assert!(h[at("unhappy_share_7d")] < UNHAPPY_PRIOR);
+        let mut more = unhappy.clone();
+        more.observe(&review(t, 1.0, dirty));
+        let m = more.features_at(t);
+        assert_eq!(m[at("unhappy_share_7d")], u[at("unhappy_share_7d")]);
+        assert!(m[at("risk_evidence")] > u[at("risk_evidence")]);
     }
 
     #[test]

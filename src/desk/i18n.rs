@@ -126,6 +126,10 @@ pub fn reason(lang: Lang, feature: &str, value: f64, en: &str) -> String {
             value * 100.0
         ),
         "credible_reporters" => format!("近 {days} 天有 {n} 位可信用户反映风险"),
+        "unhappy_share" => format!(
+            "近 {days} 天未反映风险的评价中 {:.0}% 为 3 星及以下",
+            value * 100.0
+        ),
         "days_since_inspection" => {
             if value >= 365.0 {
                 "近一年未检查".into()

@@ -154,10 +154,13 @@ pub fn explain(
         // (+ 0.0: no reporter prints as 0.00, not -0.00.)
         let cluster = cluster + 0.0;
         let cluster_fires = decide::illness_cluster(state, &scorer.decide, r.event_time);
+        let reporters =
+            state.credible_reporters(None, r.event_time, decide::MODEL_REPORTERS_WINDOW) + 0.0;
         writeln!(
             out,
-            "  model alone: {}; illness reporters within {} h (1 with photos, 0.7 without): {cluster:.2} (rule illness_cluster needs {})",
+            "  model alone: {}; reporters within 30 days: {reporters:.2} (a model flag needs {}); illness reporters within {} h: {cluster:.2} (rule illness_cluster needs {}); reporters weigh 1 with photos, 0.7 without, less in a burst of bare reports",
             by_model.map_or("below the low threshold", Severity::as_str),
+            scorer.decide.model_min_reporters,
             scorer.decide.illness_cluster_hours,
             scorer.decide.illness_cluster_reports
         )?;
