@@ -696,19 +696,20 @@ impl BusinessState {
     /// Distinct reviewers among recent reports of `category` (any, when `None`)
     /// within `window` seconds before `t`.
     pub fn distinct_reporters(&self, category: Option<Category>, t: i64, window: i64) -> usize {
-        self.reporters(category, t, window, None, |_| 1.0) as usize
+        self.reporters(category, t, window, None, |_| (1.0, false)) as usize
     }
 
     /// Distinct reviewers among recent reports of `category` (any, when
     /// `None`) within `window` seconds before `t`, after the last
     /// inspection that found nothing (it examined the ones before). Each
-    /// weighs 1 when one of their reports has photos, a bare report
-    /// ([`is_bare`]) its burst-discounted [`credibility`] (a burst of
-    /// one-star reports without photos weighs little more than one person,
-    /// however many accounts wrote it), and any other report
-    /// [`NO_PHOTO_CREDIBILITY`]: three people who describe what happened
-    /// within hours may be an outbreak, whatever else is reported at the
-    /// time. The illness rule and the model's flags count these.
+    /// weighs 1 when one of their reports has photos and
+    /// [`NO_PHOTO_CREDIBILITY`] when one is rated above one star; the
+    /// reviewers of only bare reports ([`is_bare`]: one star, no photo)
+    /// weigh together as one reviewer without photos at most, however many
+    /// accounts wrote them (a competitor's burst). Three people who rate
+    /// and describe what happened within hours may be an outbreak, whatever
+    /// else is reported at the time. The illness rule and the model's flags
+    /// count these.
     pub fn credible_reporters(&self, category: Option<Category>, t: i64, window: i64) -> f64 {
         let cleared = self
             .inspections()
@@ -718,27 +719,27 @@ impl BusinessState {
             .max();
         self.reporters(category, t, window, cleared, |e| {
             if e.photos > 0 {
-                1.0
-            } else if e.bare {
-                e.credibility.min(NO_PHOTO_CREDIBILITY)
+                (1.0, false)
             } else {
-                NO_PHOTO_CREDIBILITY
+                (NO_PHOTO_CREDIBILITY, e.bare)
             }
         })
     }
 
     /// Distinct reviewers among recent reports of `category` (any, when
     /// `None`) within `window` seconds before `t` and after `since`, each
-    /// weighing the most that `weight` gives one of their reports.
+    /// weighing the most that `weight` gives one of their reports. Those
+    /// whose every report `weight` pools weigh together at most
+    /// [`NO_PHOTO_CREDIBILITY`].
     fn reporters(
         &self,
         category: Option<Category>,
         t: i64,
         window: i64,
         since: Option<i64>,
-        weight: impl Fn(&RiskEvent) -> f32,
+        weight: impl Fn(&RiskEvent) -> (f32, bool),
     ) -> f64 {
-        let mut seen: [(u64, f32); MAX_RECENT_RISK] = [(0, 0.0); MAX_RECENT_RISK];
+        let mut seen: [(u64, f32, bool); MAX_RECENT_RISK] = [(0, 0.0, false); MAX_RECENT_RISK];
         let mut n = 0;
         for e in self.recent_risk() {
             let in_window = e.event_time <= t
@@ -747,17 +748,30 @@ impl BusinessState {
             if !(in_window && category.is_none_or(|c| e.categories().contains(c))) {
                 continue;
             }
-            let w = weight(e);
-            match seen[..n].iter_mut().find(|(r, _)| *r == e.reviewer) {
-                Some((_, c)) => *c = c.max(w),
+            let (w, pooled) = weight(e);
+            match seen[..n].iter_mut().find(|(r, _, _)| *r == e.reviewer) {
+                Some((_, c, p)) => {
+                    *c = c.max(w);
+                    *p = *p && pooled;
+                }
                 None if n < MAX_RECENT_RISK => {
-                    seen[n] = (e.reviewer, w);
+                    seen[n] = (e.reviewer, w, pooled);
                     n += 1;
                 }
                 None => {}
             }
         }
-        seen[..n].iter().map(|(_, c)| f64::from(*c)).sum()
+        let own: f64 = seen[..n]
+            .iter()
+            .filter(|s| !s.2)
+            .map(|s| f64::from(s.1))
+            .sum();
+        let pooled: f64 = seen[..n]
+            .iter()
+            .filter(|s| s.2)
+            .map(|s| f64::from(s.1))
+            .sum();
+        own + pooled.min(f64::from(NO_PHOTO_CREDIBILITY))
     }
 
     /// The feature vector as of time `t` (≥ `as_of` decays further; earlier is
