@@ -17,7 +17,7 @@ bin=target/release/reviewguard
   --reviews "$work/reviews.jsonl" --inspections "$work/inspections.csv"
 for domain in food tourism; do
   "$bin" train --reviews "$work/reviews.jsonl" --inspections "$work/inspections.csv" \
-    --domain "$domain" --out "models/$domain.json" --version "$VERSION" --seed "$SEED" --history --features invariant
+    --domain "$domain" --out "models/$domain.json" --version "$VERSION" --seed "$SEED" --history --features invariant --prior none
 done
 # The defaults are compiled into the binary: rebuild so it serves the new ones.
 cargo build --release --quiet

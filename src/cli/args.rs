@@ -132,6 +132,14 @@ pub(crate) enum Command {
         /// which grow with a business's popularity).
         #[arg(long, default_value = "invariant")]
         features: String,
+        /// A scorecard to shrink towards: `builtin` (this build's default
+        /// model of the domain), a model file, or `none`. The
+        /// cross-validation judges scorecards pulled towards its weights
+        /// beside those pulled towards 0 and keeps whichever does best: with
+        /// a few hundred inspections, starting from a larger history's
+        /// weights usually ranks better.
+        #[arg(long, default_value = "builtin")]
+        prior: String,
     },
     /// Measure the signal extractor on a hand-labelled corpus (precision, recall, F1).
     EvalSignals {

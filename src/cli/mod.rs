@@ -83,6 +83,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             folds,
             history,
             features,
+            prior,
         } => train::run(
             &reviews,
             &inspections,
@@ -95,6 +96,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
             folds,
             history,
             &features,
+            &prior,
         ),
         Command::EvalSignals {
             set,

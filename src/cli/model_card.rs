@@ -26,7 +26,7 @@ The model is a logistic scorecard on `ln(1 + x)` of each feature, standardised: 
 fitted by coordinate descent with the weight of every feature that a new risk report can raise held \
 at 0 or above, so more risk reports never lower a score (the loader refuses a file that breaks this). \
 The regularisation strength, and whether one feature alone does better, were chosen by \
-time-ordered cross-validation inside the fitting part ({} expanding folds, mean ROC-AUC):\n\n\
+time-ordered cross-validation inside the fitting part ({} expanding folds, mean ROC-AUC){}:\n\n\
 | candidate | cross-validated ROC-AUC |\n|---|---|\n",
         f.name,
         f.version,
@@ -50,6 +50,13 @@ time-ordered cross-validation inside the fitting part ({} expanding folds, mean 
         t.fit_rows,
         t.holdout.n,
         train::time_folds(t.fit_rows, t.folds).len(),
+        if t.candidates.iter().any(|c| c.name.contains(" towards ")) {
+            "; the scorecards pulled towards a prior model's weights (`--prior`) keep \
+the best of theirs unless another candidate beats it by more than one standard error of the \
+paired differences over the folds"
+        } else {
+            ""
+        },
     );
     let mut shown: Vec<usize> = (0..t.candidates.len())
         .filter(|&i| !t.candidates[i].name.starts_with("single") || i == t.chosen)

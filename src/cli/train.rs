@@ -22,6 +22,7 @@ pub(crate) fn run(
     folds: usize,
     history: bool,
     features: &str,
+    prior_arg: &str,
 ) -> Result<()> {
     let domain = parse_domain(domain)?;
     if !(0.3..=0.95).contains(&fit_share) {
@@ -30,16 +31,29 @@ pub(crate) fn run(
     if !(2..=10).contains(&folds) {
         bail!("--folds must be from 2 to 10");
     }
+    let prior = match prior_arg {
+        "none" => None,
+        "builtin" => Some(train::Prior::of(&Model::builtin(domain)?.file, domain)?),
+        path => Some(
+            train::Prior::of(&Model::load(Path::new(path), domain)?.file, domain)
+                .with_context(|| format!("--prior {path}"))?,
+        ),
+    };
     let revs = train::read_reviews(reviews)?;
     let insp = train::read_inspections(inspections)?;
     let ex = Extractor::builtin()?;
     // File names only: the same data in another folder gives the same model file.
     let command = format!(
-        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share} --folds {folds}{} --features {features}",
+        "train --reviews {} --inspections {} --domain {domain} --version {version}{} --fit-share {fit_share} --folds {folds}{} --features {features} --prior {}",
         file_name(reviews),
         file_name(inspections),
         seed.map_or(String::new(), |s| format!(" --seed {s}")),
         if history { " --history" } else { "" },
+        match prior.as_ref() {
+            None => "none".to_owned(),
+            Some(_) if ["none", "builtin"].contains(&prior_arg) => prior_arg.to_owned(),
+            Some(_) => file_name(Path::new(prior_arg)),
+        },
     );
     let t = train::train(
         &revs,
@@ -61,6 +75,7 @@ pub(crate) fn run(
                 "all" => false,
                 f => bail!("--features must be invariant or all, got {f:?}"),
             },
+            prior,
             progress: reviewguard::offline::progress::bar(0, "training"),
         },
     )?;

@@ -82,26 +82,46 @@ pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Minimise `Σ logloss + alpha/2 × |w|²` over rows `z` (standardised) with
-/// outcomes `y`. `free[j]`: weight `j` may be negative; otherwise it is held
-/// at 0 or above. `use_col[j]`: false keeps weight `j` at 0.
-pub fn fit(z: &[Vec<f64>], y: &[bool], free: &[bool], use_col: &[bool], alpha: f64) -> Fitted {
+/// Minimise `Σ logloss + alpha/2 × |w - w0|²` over rows `z` (standardised)
+/// with outcomes `y`, where `w0` is `prior` (another model's weights on the
+/// same standardised scale) or 0. `free[j]`: weight `j` may be negative;
+/// otherwise it is held at 0 or above. `use_col[j]`: false keeps weight `j`
+/// at 0.
+pub fn fit(
+    z: &[Vec<f64>],
+    y: &[bool],
+    free: &[bool],
+    use_col: &[bool],
+    alpha: f64,
+    prior: Option<&[f64]>,
+) -> Fitted {
     let n = z.len();
     let p = free.len();
     let pos = y.iter().filter(|v| **v).count() as f64;
     let base = ((pos + 0.5) / (n as f64 - pos + 0.5)).ln();
+    // Curvature bound per coordinate: 1/4 Σ z², plus the penalty. A column
+    // without variance here stays at 0, whatever the prior says.
+    let curv: Vec<f64> = (0..p)
+        .map(|j| 0.25 * z.iter().map(|r| r[j] * r[j]).sum::<f64>() + alpha)
+        .collect();
+    let moves = |j: usize| use_col[j] && curv[j] > alpha + 1e-12;
+    let w0: Vec<f64> = (0..p)
+        .map(|j| match prior {
+            Some(w) if moves(j) => {
+                let v = w.get(j).copied().unwrap_or(0.0);
+                if free[j] { v } else { v.max(0.0) }
+            }
+            _ => 0.0,
+        })
+        .collect();
     let mut f = Fitted {
         intercept: base,
-        weights: vec![0.0; p],
+        weights: w0.clone(),
     };
     if n == 0 {
         return f;
     }
-    let mut eta = vec![base; n];
-    // Curvature bound per coordinate: 1/4 Σ z², plus the penalty.
-    let curv: Vec<f64> = (0..p)
-        .map(|j| 0.25 * z.iter().map(|r| r[j] * r[j]).sum::<f64>() + alpha)
-        .collect();
+    let mut eta: Vec<f64> = z.iter().map(|r| f.log_odds(r)).collect();
     let yv: Vec<f64> = y.iter().map(|v| f64::from(u8::from(*v))).collect();
     for _ in 0..2_000 {
         let mut moved: f64 = 0.0;
@@ -114,7 +134,7 @@ pub fn fit(z: &[Vec<f64>], y: &[bool], free: &[bool], use_col: &[bool], alpha: f
         }
         moved = moved.max(step.abs());
         for j in 0..p {
-            if !use_col[j] || curv[j] <= alpha + 1e-12 {
+            if !moves(j) {
                 continue;
             }
             let g: f64 = z
@@ -123,7 +143,7 @@ pub fn fit(z: &[Vec<f64>], y: &[bool], free: &[bool], use_col: &[bool], alpha: f
                 .zip(&yv)
                 .map(|((r, e), y)| (sigmoid(*e) - y) * r[j])
                 .sum::<f64>()
-                + alpha * f.weights[j];
+                + alpha * (f.weights[j] - w0[j]);
             let mut w = f.weights[j] - g / curv[j];
             if !free[j] {
                 w = w.max(0.0);
@@ -164,16 +184,44 @@ mod tests {
             y.push(rng.r#gen::<f64>() < p);
         }
         let all = [true, true];
-        let free = fit(&z, &y, &[true, true], &all, 1.0);
+        let free = fit(&z, &y, &[true, true], &all, 1.0, None);
         assert!((free.weights[0] - 1.5).abs() < 0.2, "{free:?}");
         assert!((free.weights[1] + 1.0).abs() < 0.2, "{free:?}");
-        let bounded = fit(&z, &y, &[false, false], &all, 1.0);
+        let bounded = fit(&z, &y, &[false, false], &all, 1.0, None);
         assert_eq!(bounded.weights[1], 0.0);
         assert!(bounded.weights[0] > 1.0, "{bounded:?}");
         // A column left out keeps weight 0.
-        let one = fit(&z, &y, &[true, true], &[true, false], 1.0);
+        let one = fit(&z, &y, &[true, true], &[true, false], 1.0, None);
         assert_eq!(one.weights[1], 0.0);
         // The same data gives the same fit, bit for bit.
-        assert_eq!(fit(&z, &y, &[false, false], &all, 1.0), bounded);
+        assert_eq!(fit(&z, &y, &[false, false], &all, 1.0, None), bounded);
+    }
+
+    /// With few rows, a strong pull towards a prior keeps the weights near
+    /// it (and at 0 or above where they must be); a weak one lets the data
+    /// move them; a column without variance stays at 0 whatever the prior.
+    #[test]
+    fn a_prior_pulls_the_weights_towards_it() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (mut z, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..60 {
+            let a: f64 = rng.gen_range(-2.0..2.0);
+            z.push(vec![a, 0.0]);
+            y.push(rng.r#gen::<f64>() < sigmoid(1.0 * a));
+        }
+        let all = [true, true];
+        let bound = [false, false];
+        let plain = fit(&z, &y, &bound, &all, 1.0, None);
+        let prior = [3.0, 2.0];
+        let strong = fit(&z, &y, &bound, &all, 1e4, Some(&prior));
+        assert!((strong.weights[0] - 3.0).abs() < 0.05, "{strong:?}");
+        assert_eq!(strong.weights[1], 0.0);
+        let weak = fit(&z, &y, &bound, &all, 1.0, Some(&prior));
+        assert!(
+            (weak.weights[0] - plain.weights[0]).abs() < 0.5,
+            "{weak:?} {plain:?}"
+        );
+        let negative = fit(&z, &y, &bound, &all, 1e4, Some(&[-3.0, 0.0]));
+        assert!((0.0..0.05).contains(&negative.weights[0]), "{negative:?}");
     }
 }

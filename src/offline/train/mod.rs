@@ -262,12 +262,79 @@ pub struct TrainOptions {
     /// against the domain's prior, and the inspection history; no counts,
     /// which grow with a business's popularity.
     pub invariant: bool,
+    /// A scorecard to shrink towards ([`Prior`]): the cross-validation then
+    /// also judges scorecards pulled towards its weights.
+    pub prior: Option<Prior>,
     /// Shows how far feature building and fitting are (hidden: nothing shown).
     pub progress: ProgressBar,
 }
 
+/// Another scorecard of the domain whose weights a fit may be pulled
+/// towards instead of towards 0: with a few hundred inspections, a model
+/// that starts from what a larger history taught and moves as far as this
+/// one's data says. The cross-validation chooses how far, or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    /// How the candidates name it (`food 2026.12.8`).
+    pub label: String,
+    /// Per feature of the build's vector, its weight per unit of the
+    /// transformed feature (the weight over its standard deviation); 0 for
+    /// a feature it does not read.
+    per_unit: Vec<f64>,
+}
+
+impl Prior {
+    /// The prior a model file gives for training `domain`: a scorecard of
+    /// that domain whose features this build knows.
+    pub fn of(file: &ModelFile, domain: Domain) -> Result<Prior> {
+        if file.domain != domain {
+            bail!(
+                "the prior model {} {} is a {} model, not {domain}",
+                file.name,
+                file.version,
+                file.domain
+            );
+        }
+        let Some(card) = &file.scorecard else {
+            bail!(
+                "the prior model {} {} is not a scorecard (kind {}): only a scorecard's weights can be shrunk towards",
+                file.name,
+                file.version,
+                file.kind.as_str()
+            );
+        };
+        let names = features::feature_names(domain);
+        let mut per_unit = vec![0.0; names.len()];
+        for (i, name) in file.feature_names.iter().enumerate() {
+            let j = names.iter().position(|n| n == name).ok_or_else(|| {
+                anyhow!("the prior model reads feature {name:?}, which this build does not compute")
+            })?;
+            let (w, sd) = (card.weights.get(i), file.std.get(i));
+            if let (Some(w), Some(sd)) = (w, sd) {
+                per_unit[j] = w / sd.max(1e-6);
+            }
+        }
+        Ok(Prior {
+            label: format!("{} {}", file.name, file.version),
+            per_unit,
+        })
+    }
+
+    /// Its weights on the scale of a fit's standardisation.
+    fn on(&self, std: &fit::Standard) -> Vec<f64> {
+        self.per_unit
+            .iter()
+            .zip(&std.std)
+            .map(|(w, sd)| w * sd)
+            .collect()
+    }
+}
+
 /// L2 strengths the cross-validation chooses from.
 pub const ALPHAS: [f64; 6] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+
+/// Strengths of the pull towards a prior's weights ([`Prior`]).
+pub const PRIOR_ALPHAS: [f64; 5] = [10.0, 30.0, 100.0, 300.0, 1000.0];
 
 /// One model the cross-validation judged.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,6 +346,10 @@ pub struct Candidate {
     /// The features it reads (indices into the build's vector).
     columns: Vec<usize>,
     alpha: f64,
+    /// Pulled towards the prior's weights rather than towards 0.
+    prior: bool,
+    /// ROC-AUC per fold.
+    fold_roc_auc: Vec<f64>,
 }
 
 /// The outcome of training: the model file and what it was judged on.
@@ -358,16 +429,33 @@ pub fn train(
             cv_roc_auc: 0.0,
             columns: usable.clone(),
             alpha,
+            prior: false,
+            fold_roc_auc: Vec::new(),
         })
         .collect();
+    if let Some(p) = &opts.prior {
+        for alpha in PRIOR_ALPHAS {
+            candidates.push(Candidate {
+                name: format!("scorecard towards {} alpha={alpha}", p.label),
+                cv_roc_auc: 0.0,
+                columns: usable.clone(),
+                alpha,
+                prior: true,
+                fold_roc_auc: Vec::new(),
+            });
+        }
+    }
     for &j in &usable {
         candidates.push(Candidate {
             name: format!("single feature {}", names[j]),
             cv_roc_auc: 0.0,
             columns: vec![j],
             alpha: 1.0,
+            prior: false,
+            fold_roc_auc: Vec::new(),
         });
     }
+    let prior_of = |c: &Candidate| opts.prior.as_ref().filter(|_| c.prior);
     opts.progress
         .set_message(format!("{domain} cross-validation"));
     opts.progress.set_length(candidates.len() as u64);
@@ -386,6 +474,7 @@ pub fn train(
                     &c.columns,
                     &free,
                     c.alpha,
+                    prior_of(c),
                 )
                 .0
             })
@@ -396,6 +485,7 @@ pub fn train(
             .map(|(scores, &(fit_end, val_end))| roc_auc(scores, &yf[fit_end..val_end]))
             .collect();
         c.cv_roc_auc = aucs.iter().sum::<f64>() / aucs.len().max(1) as f64;
+        c.fold_roc_auc = aucs;
         fold_scores.push(per_fold);
         opts.progress.inc(1);
     }
@@ -410,7 +500,18 @@ pub fn train(
             }
         })
     };
-    let chosen = best(&mut (0..candidates.len())).unwrap_or(0);
+    let mut chosen = best(&mut (0..candidates.len())).unwrap_or(0);
+    // The prior carries a larger history: keep its best pull unless another
+    // candidate does better by more than one standard error of their paired
+    // differences over the folds.
+    if let Some(p) = best(&mut (0..candidates.len()).filter(|&i| candidates[i].prior)) {
+        if !clearly_better(
+            &candidates[chosen].fold_roc_auc,
+            &candidates[p].fold_roc_auc,
+        ) {
+            chosen = p;
+        }
+    }
     let best_single =
         best(&mut (0..candidates.len()).filter(|&i| candidates[i].columns.len() == 1))
             .unwrap_or(chosen);
@@ -423,7 +524,7 @@ pub fn train(
         .collect();
     let thresholds = thresholds_from(&oof, &oof_y);
     // The shipped model: the chosen candidate refitted on the whole fitting part.
-    let (card, std) = fit_card(xf, yf, &c.columns, &free, c.alpha);
+    let (card, std) = fit_card(xf, yf, &c.columns, &free, c.alpha, prior_of(c));
     let columns = &c.columns;
     let mut file = ModelFile {
         format_version: model::FORMAT_VERSION,
@@ -462,7 +563,8 @@ pub fn train(
     let seed = opts.seed.unwrap_or(0);
     let holdout_intervals = bootstrap(&holdout_scores, yh, opts.bootstrap, seed);
     let single = &candidates[best_single];
-    let (single_scores, _) = fit_and_score((xf, yf), xh, &single.columns, &free, single.alpha);
+    let (single_scores, _) =
+        fit_and_score((xf, yf), xh, &single.columns, &free, single.alpha, None);
     let best_single_metrics = (
         names[single.columns[0]].clone(),
         metrics(&single_scores, yh),
@@ -521,6 +623,19 @@ pub fn train(
     })
 }
 
+/// Whether `a` beats `b` by more than one standard error of their paired
+/// per-fold differences.
+fn clearly_better(a: &[f64], b: &[f64]) -> bool {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let k = d.len() as f64;
+    if k < 2.0 {
+        return d.first().is_some_and(|v| *v > 0.0);
+    }
+    let mean = d.iter().sum::<f64>() / k;
+    let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (k - 1.0);
+    mean > (var / k).sqrt()
+}
+
 /// Expanding-window folds over the first `n` rows (time order): the rows
 /// are cut into `k + 1` blocks; fold `i` fits on blocks `0..=i` and
 /// validates on block `i + 1`. `(fit_end, validation_end)` per fold.
@@ -540,6 +655,7 @@ fn fit_card(
     columns: &[usize],
     free: &[bool],
     alpha: f64,
+    prior: Option<&Prior>,
 ) -> (fit::Fitted, fit::Standard) {
     let p = free.len();
     let std = fit::Standard::of(x, p);
@@ -548,7 +664,8 @@ fn fit_card(
         keep[j] = true;
     }
     let z = std.apply(x, &keep);
-    (fit::fit(&z, y, free, &keep, alpha), std)
+    let w0 = prior.map(|pr| pr.on(&std));
+    (fit::fit(&z, y, free, &keep, alpha, w0.as_deref()), std)
 }
 
 /// [`fit_card`], then the probabilities of `score_rows`.
@@ -558,8 +675,9 @@ fn fit_and_score(
     columns: &[usize],
     free: &[bool],
     alpha: f64,
+    prior: Option<&Prior>,
 ) -> (Vec<f64>, fit::Fitted) {
-    let (card, std) = fit_card(x, y, columns, free, alpha);
+    let (card, std) = fit_card(x, y, columns, free, alpha, prior);
     let mut keep = vec![false; free.len()];
     for &j in columns {
         keep[j] = true;

@@ -109,3 +109,16 @@ fn thresholds_aim_at_inspection_yields() {
     assert!(t.low < 0.6 && t.low > 0.35, "{t:?}");
     assert!(t.high <= 0.6 + 1e-9, "{t:?}");
 }
+
+/// A prior is a scorecard of the domain being trained; another domain's
+/// model is refused with a message naming both.
+#[test]
+fn a_prior_must_be_a_scorecard_of_the_domain() {
+    let food = crate::core::model::Model::builtin(Domain::Food).unwrap();
+    let p = Prior::of(&food.file, Domain::Food).unwrap();
+    assert!(p.label.starts_with("food "), "{}", p.label);
+    let e = Prior::of(&food.file, Domain::Tourism)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("food model, not tourism"), "{e}");
+}
