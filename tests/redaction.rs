@@ -61,7 +61,9 @@ proptest! {
         let scorer = scorer();
         let mut states = States::default();
         let mut out = Vec::new();
-        // Illness reports from distinct reviewers within hours: a flag follows.
+        // Illness reports from distinct reviewers within hours, rated two
+        // stars (not bare one-star reports, which together weigh as one
+        // reviewer): a flag follows.
         for (i, (_, shown)) in ids.iter().enumerate() {
             let line = serde_json::json!({
                 "review_id": format!("r{i}"),
@@ -69,7 +71,7 @@ proptest! {
                 "domain": "food",
                 "text": format!("吃完就拉肚子了，还吐了，老板电话说不管，联系方式{shown}，大家小心"),
                 "created_at": format!("2026-11-2{}T1{i}:00:00+08:00", 1 + i / 3),
-                "rating": 1,
+                "rating": 2,
                 "reviewer_id": format!("u{i}"),
             });
             let r = review::decode(line.to_string().as_bytes(), &DecodeOptions::default()).unwrap();

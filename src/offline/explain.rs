@@ -158,7 +158,7 @@ pub fn explain(
             state.credible_reporters(None, r.event_time, decide::MODEL_REPORTERS_WINDOW) + 0.0;
         writeln!(
             out,
-            "  model alone: {}; reporters within 30 days: {reporters:.2} (a model flag needs {}); illness reporters within {} h: {cluster:.2} (rule illness_cluster needs {}); reporters weigh 1 with photos, 0.7 without, less in a burst of bare reports",
+            "  model alone: {}; reporters in 30 days {reporters:.2} (a model flag needs {}); illness reporters in {} h {cluster:.2} (illness_cluster needs {})",
             by_model.map_or("below the low threshold", Severity::as_str),
             scorer.decide.model_min_reporters,
             scorer.decide.illness_cluster_hours,
@@ -184,7 +184,12 @@ pub fn explain(
                 x.flags.push(Flag::clone(f));
             }
             None => {
+                let enough = decide::enough_reporters(state, &scorer.decide, r.event_time);
                 let why = match last_flag {
+                    _ if by_model.is_some() && !cluster_fires && !enough => format!(
+                        "no flag: the reporters in 30 days weigh {reporters:.2}, under the {} a model flag needs",
+                        scorer.decide.model_min_reporters
+                    ),
                     Some(l) if by_model.is_some() || cluster_fires => format!(
                         "no flag: within the cooldown of the flag at {} (severity {}) and severity did not rise",
                         crate::types::time::rfc3339(l.event_time),
