@@ -954,7 +954,7 @@ pub fn describe(name: &str, value: f64) -> String {
         .to_owned(),
         "violations_365d" => format!("{value:.0} inspections in the last year found violations"),
         "risk_evidence" => format!(
-            "risk reports have come faster than the domain's usual rate (evidence {value:.1})"
+            "risk reports have come faster, and other reviews been unhappier, than the domain's usual (evidence {value:.1})"
         ),
         "inspected_since_flag" => if value > 0.5 {
             "inspected and found clean since its last flag"

@@ -144,7 +144,7 @@ pub fn reason(lang: Lang, feature: &str, value: f64, en: &str) -> String {
         }
         .into(),
         "violations_365d" => format!("近一年 {value:.0} 次检查发现违规"),
-        "risk_evidence" => format!("风险报告增速高于同类商户常态（证据值 {value:.1}）"),
+        "risk_evidence" => format!("风险报告增速与差评比例高于同类商户常态（证据值 {value:.1}）"),
         "inspected_since_flag" => if value > 0.5 {
             "上次预警后已检查且未发现问题"
         } else {

@@ -375,6 +375,10 @@ pub fn readable(name: &str) -> String {
             "share of reviews reporting a risk, by credibility, shrunk to the domain's prior"
                 .to_owned()
         }
+        "unhappy_share" => {
+            "share of the reviews without a risk report rated 3 stars or lower, shrunk to 25%"
+                .to_owned()
+        }
         "days_since_inspection" => return "days since the last inspection".to_owned(),
         "last_inspection_violation" => {
             return "the last inspection found violations (1) or not".to_owned();
@@ -384,7 +388,7 @@ pub fn readable(name: &str) -> String {
             return "found clean by an inspection since its last flag".to_owned();
         }
         "risk_evidence" => {
-            return "evidence that risk reports come faster than the domain's usual rate (CUSUM)"
+            return "evidence that risk reports come faster, and other reviews are unhappier, than the domain's usual (CUSUM)"
                 .to_owned();
         }
         other => match crate::types::category::Category::parse(other) {
