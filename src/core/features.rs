@@ -556,14 +556,15 @@ impl BusinessState {
         if o.rating.is_some_and(|r| r <= LOW_RATING) {
             self.low_rating.add(weight);
         }
-        let (risk_llr, quiet_llr) = evidence_weights(self.domain);
+        // The log-likelihood ratios are worked out only where evidence is
+        // kept: most businesses never get a risk report.
         if o.signals.is_empty() {
             let unhappy = o.rating.is_some_and(|r| r <= UNHAPPY_RATING);
             if unhappy {
                 self.unhappy.add(weight);
             }
             if let Some(r) = self.risk.as_deref_mut() {
-                let llr = quiet_llr[usize::from(unhappy)];
+                let llr = evidence_weights(self.domain).1[usize::from(unhappy)];
                 r.evidence = (f64::from(r.evidence) + llr * weight[1]).max(0.0) as f32;
             }
             return;
@@ -575,6 +576,7 @@ impl BusinessState {
         risk.risk_reviews.add(weight);
         let scaled = weight.map(|w| w * f64::from(credibility));
         risk.credible.add(scaled);
+        let risk_llr = evidence_weights(domain).0;
         risk.evidence = (f64::from(risk.evidence) + risk_llr * scaled[1]).max(0.0) as f32;
         if !risk.recent_risk.iter().any(|e| e.reviewer == o.reviewer) {
             risk.reporters.add(scaled);
