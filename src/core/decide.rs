@@ -168,19 +168,38 @@ pub const MODEL_REPORTERS_WINDOW: i64 = 30 * 86_400;
 /// model raises ([`DecideConfig::model_min_reporters`]).
 pub fn enough_reporters(state: &BusinessState, cfg: &DecideConfig, now: i64) -> bool {
     cfg.model_min_reporters == 0
-        || state.credible_reporters(None, now, MODEL_REPORTERS_WINDOW)
-            >= f64::from(cfg.model_min_reporters) - 1e-6
+        || reporters_reach(
+            state,
+            None,
+            now,
+            MODEL_REPORTERS_WINDOW,
+            cfg.model_min_reporters,
+        )
+}
+
+/// Whether the credible reporters of `category` within `window` seconds
+/// before `now` weigh `n` (up to rounding).
+fn reporters_reach(
+    state: &BusinessState,
+    category: Option<Category>,
+    now: i64,
+    window: i64,
+    n: u32,
+) -> bool {
+    state.credible_reporters(category, now, window) >= f64::from(n) - 1e-6
 }
 
 /// Whether the illness rule fires: credible illness reporters within the
 /// configured hours reach the configured number.
 pub fn illness_cluster(state: &BusinessState, cfg: &DecideConfig, now: i64) -> bool {
     cfg.illness_cluster_reports > 0
-        && state.credible_reporters(
+        && reporters_reach(
+            state,
             Some(Category::Illness),
             now,
             i64::from(cfg.illness_cluster_hours) * 3600,
-        ) >= f64::from(cfg.illness_cluster_reports) - 1e-6
+            cfg.illness_cluster_reports,
+        )
 }
 
 /// Decide for a business whose state already includes the review at `now`,
