@@ -33,9 +33,9 @@ pub(crate) fn run(
     }
     let prior = match prior_arg {
         "none" => None,
-        "builtin" => Some(train::Prior::of(&Model::builtin(domain)?.file, domain)?),
+        "builtin" => Some(train::Prior::of(&Model::builtin(domain)?, domain)?),
         path => Some(
-            train::Prior::of(&Model::load(Path::new(path), domain)?.file, domain)
+            train::Prior::of(&Model::load(Path::new(path), domain)?, domain)
                 .with_context(|| format!("--prior {path}"))?,
         ),
     };
@@ -49,10 +49,9 @@ pub(crate) fn run(
         file_name(inspections),
         seed.map_or(String::new(), |s| format!(" --seed {s}")),
         if history { " --history" } else { "" },
-        match prior.as_ref() {
-            None => "none".to_owned(),
-            Some(_) if ["none", "builtin"].contains(&prior_arg) => prior_arg.to_owned(),
-            Some(_) => file_name(Path::new(prior_arg)),
+        match prior_arg {
+            "none" | "builtin" => prior_arg.to_owned(),
+            path => file_name(Path::new(path)),
         },
     );
     let t = train::train(

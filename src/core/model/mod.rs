@@ -722,6 +722,12 @@ impl Model {
     }
 
     /// The names of the features this model reads, in its order.
+    /// Per feature the model reads (in its file's order), the feature's
+    /// index in this build's feature vector.
+    pub fn columns(&self) -> &[usize] {
+        &self.columns
+    }
+
     pub fn feature_names(&self) -> &[String] {
         &self.file.feature_names
     }

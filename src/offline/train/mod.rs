@@ -284,9 +284,10 @@ pub struct Prior {
 }
 
 impl Prior {
-    /// The prior a model file gives for training `domain`: a scorecard of
-    /// that domain whose features this build knows.
-    pub fn of(file: &ModelFile, domain: Domain) -> Result<Prior> {
+    /// The prior a loaded model gives for training `domain`: a scorecard of
+    /// that domain (the loader has matched its features to this build's).
+    pub fn of(model: &Model, domain: Domain) -> Result<Prior> {
+        let file = &model.file;
         if file.domain != domain {
             bail!(
                 "the prior model {} {} is a {} model, not {domain}",
@@ -303,16 +304,9 @@ impl Prior {
                 file.kind.as_str()
             );
         };
-        let names = features::feature_names(domain);
-        let mut per_unit = vec![0.0; names.len()];
-        for (i, name) in file.feature_names.iter().enumerate() {
-            let j = names.iter().position(|n| n == name).ok_or_else(|| {
-                anyhow!("the prior model reads feature {name:?}, which this build does not compute")
-            })?;
-            let (w, sd) = (card.weights.get(i), file.std.get(i));
-            if let (Some(w), Some(sd)) = (w, sd) {
-                per_unit[j] = w / sd.max(1e-6);
-            }
+        let mut per_unit = vec![0.0; features::feature_count(domain)];
+        for ((&j, w), sd) in model.columns().iter().zip(&card.weights).zip(&file.std) {
+            per_unit[j] = w / sd.max(1e-6);
         }
         Ok(Prior {
             label: format!("{} {}", file.name, file.version),

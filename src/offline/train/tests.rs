@@ -115,10 +115,8 @@ fn thresholds_aim_at_inspection_yields() {
 #[test]
 fn a_prior_must_be_a_scorecard_of_the_domain() {
     let food = crate::core::model::Model::builtin(Domain::Food).unwrap();
-    let p = Prior::of(&food.file, Domain::Food).unwrap();
+    let p = Prior::of(&food, Domain::Food).unwrap();
     assert!(p.label.starts_with("food "), "{}", p.label);
-    let e = Prior::of(&food.file, Domain::Tourism)
-        .unwrap_err()
-        .to_string();
+    let e = Prior::of(&food, Domain::Tourism).unwrap_err().to_string();
     assert!(e.contains("food model, not tourism"), "{e}");
 }
